@@ -1,0 +1,190 @@
+"""Hyper-parameters: one frozen `Config` for model and training, `SamplingConfig` for generation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Config:
+    """Model shape and training schedule; derive variants with `dataclasses.replace`."""
+
+    block_size: int = 128  # longest context; rows of the position table
+    embedding_dim: int = 256
+    num_heads: int = 4
+    num_layers: int = 4
+    ffn_dim: int | None = None  # None means 4 x embedding_dim, as in the reference design
+    dropout: float = 0.0
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decay ends at learning_rate * min_lr_ratio
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0  # global-norm threshold; 0 switches clipping off
+    max_steps: int = 2000
+    eval_interval: int = 250
+    eval_batches: int = 20
+    log_interval: int = 1  # steps per StepMetrics; raise it on GPU, where each costs a sync
+    seed: int = 1337
+    tokenizer: str = "char"  # "char" or "bpe"
+    bpe_vocab_size: int = 512
+    precision: str = "auto"  # "auto", "fp32" or "bf16" (autocast for the matmuls)
+    compile: bool = False  # torch.compile the model (pays a cold compile of tens of seconds)
+
+    def __post_init__(self) -> None:
+        positive = (
+            "block_size",
+            "embedding_dim",
+            "num_heads",
+            "num_layers",
+            "batch_size",
+            "max_steps",
+            "eval_interval",
+            "eval_batches",
+            "log_interval",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.embedding_dim % self.num_heads:
+            raise ValueError(
+                f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads "
+                f"({self.num_heads}); change one of them"
+            )
+        if self.ffn_dim is not None and self.ffn_dim < 1:
+            raise ValueError(f"ffn_dim must be a positive integer, got {self.ffn_dim!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.grad_clip < 0:
+            raise ValueError(f"grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.tokenizer not in ("char", "bpe"):
+            raise ValueError(f"tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
+        if self.bpe_vocab_size < 257:
+            raise ValueError(
+                f"bpe_vocab_size must be at least 257 (bytes + merges), got {self.bpe_vocab_size}"
+            )
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.embedding_dim // self.num_heads
+
+    @property
+    def hidden_dim(self) -> int:
+        """Width of the feed-forward layer's expansion."""
+        return self.ffn_dim if self.ffn_dim is not None else 4 * self.embedding_dim
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """Build from a saved dict, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+PRESETS: dict[str, Config] = {
+    # the test suite: trains in a second or two
+    "tiny": Config(
+        block_size=16,
+        embedding_dim=32,
+        num_heads=2,
+        num_layers=2,
+        batch_size=8,
+        learning_rate=3e-3,
+        warmup_steps=5,
+        max_steps=40,
+        eval_interval=20,
+        eval_batches=2,
+    ),
+    # the CPU default: the best validation loss in about five minutes on two cores
+    "small": Config(
+        block_size=128,
+        embedding_dim=192,
+        num_heads=6,
+        num_layers=4,
+        batch_size=32,
+        learning_rate=2e-3,
+        warmup_steps=100,
+        max_steps=2500,
+        eval_interval=250,
+        eval_batches=10,
+    ),
+    # the nanoGPT CPU recipe's shape, for side-by-side benchmarks
+    "recipe": Config(
+        block_size=64,
+        embedding_dim=128,
+        num_heads=4,
+        num_layers=4,
+        batch_size=12,
+        learning_rate=1e-3,
+        warmup_steps=100,
+        max_steps=2000,
+        eval_interval=250,
+        eval_batches=20,
+    ),
+    # the reference design's size
+    "seed": Config(
+        block_size=256,
+        embedding_dim=512,
+        num_heads=8,
+        num_layers=6,
+        ffn_dim=2048,
+        batch_size=16,
+        learning_rate=6e-4,
+        warmup_steps=200,
+        max_steps=5000,
+        eval_interval=500,
+        eval_batches=10,
+    ),
+}
+
+
+def preset(name: str) -> Config:
+    """The named preset, or a ValueError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How the next token is drawn; never saved with a checkpoint."""
+
+    temperature: float = 0.8  # 0 means greedy argmax
+    top_k: int | None = 40  # None keeps the whole vocabulary
+    top_p: float = 1.0  # nucleus mass; 1 keeps everything
+    min_p: float = 0.0  # drop tokens below min_p x the top probability; 0 keeps everything
+    repetition_penalty: float = 1.0  # > 1 discourages tokens already in the context
+    max_new_tokens: int = 200
+    num_candidates: int = 10  # candidates reported per step for the probability panel
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
+            raise ValueError(f"top_k must be an integer >= 1, got {self.top_k!r}")
+        if not (0.0 < self.top_p <= 1.0):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not (0.0 <= self.min_p < 1.0):
+            raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
+        if not (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0):
+            raise ValueError(
+                f"repetition_penalty must be > 0 (1 is off), got {self.repetition_penalty}"
+            )
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens!r}")
+        if self.num_candidates < 1:
+            raise ValueError(f"num_candidates must be >= 1, got {self.num_candidates}")

@@ -1,0 +1,427 @@
+"""Generation: the sampling pipeline and a step-by-step session with a KV cache.
+
+The sampling stages run in a fixed order, each a pure function over logits (V,):
+repetition penalty -> temperature -> top-k -> top-p -> min-p -> softmax. Temperature 0 skips
+the rest and puts all mass on the argmax.
+
+Context policy: learned positions stop at block_size. When the context is full, the session
+keeps the last 3/4 of a block (`window_keep`), re-prefills it at positions 0.., and decodes on.
+The uncached path (`use_cache=False`) slides the same window, so both give the same tokens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from core.checkpoint import load_model
+from core.config import Config, SamplingConfig
+from core.device import resolve_device
+from core.model import KVCache, MiniGPT
+from core.tokenizer import Tokenizer
+
+# --- the sampling pipeline: pure functions over logits (V,) ---------------------------------
+
+
+def apply_repetition_penalty(
+    logits: torch.Tensor, context_ids: list[int], penalty: float
+) -> torch.Tensor:
+    """Make tokens already in the context less likely: positive logits / penalty, negative x."""
+    if penalty == 1.0 or not context_ids:
+        return logits
+    seen = torch.tensor(sorted(set(context_ids)), device=logits.device)  # (U,)
+    chosen = logits[seen]  # (U,)
+    penalized = torch.where(chosen > 0, chosen / penalty, chosen * penalty)  # (U,)
+    out = logits.clone()  # (V,)
+    out[seen] = penalized
+    return out
+
+
+def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Divide by temperature (> 0): below 1 sharpens, above 1 flattens."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 here (0 is greedy), got {temperature}")
+    return logits / temperature  # (V,)
+
+
+def apply_top_k(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
+    """Keep the k largest logits (k clamped to the vocabulary); the rest become -inf."""
+    if top_k is None or top_k >= logits.shape[-1]:
+        return logits
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    kth = torch.topk(logits, top_k).values[-1]
+    return logits.masked_fill(logits < kth, float("-inf"))  # (V,)
+
+
+def apply_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose probability mass reaches top_p."""
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True)  # (V,), (V,)
+    probs = torch.softmax(sorted_logits, dim=-1)  # (V,)
+    mass_before = torch.cumsum(probs, dim=-1) - probs  # (V,)
+    drop_sorted = mass_before >= top_p  # the first token is always kept
+    drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)  # (V,)
+    return logits.masked_fill(drop, float("-inf"))  # (V,)
+
+
+def apply_min_p(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Drop tokens whose probability is below min_p x the most likely token's."""
+    if min_p <= 0:
+        return logits
+    probs = torch.softmax(logits, dim=-1)  # (V,)
+    return logits.masked_fill(probs < min_p * probs.max(), float("-inf"))  # (V,)
+
+
+def sampling_distribution(
+    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None = None
+) -> torch.Tensor:
+    """The probabilities the next token is drawn from, every stage applied in order: (V,)."""
+    logits = apply_repetition_penalty(
+        logits.float(), context_ids or [], sampling.repetition_penalty
+    )
+    if sampling.temperature == 0:
+        probs = torch.zeros_like(logits)  # (V,)
+        probs[logits.argmax()] = 1.0
+        return probs
+    logits = apply_temperature(logits, sampling.temperature)
+    logits = apply_top_k(logits, sampling.top_k)
+    logits = apply_top_p(logits, sampling.top_p)
+    logits = apply_min_p(logits, sampling.min_p)
+    return torch.softmax(logits, dim=-1)  # (V,)
+
+
+def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
+    """Draw one token id from probs (V,); a one-hot distribution gives its argmax."""
+    return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+def entropy_of(probs: torch.Tensor) -> float:
+    """Shannon entropy in bits."""
+    nonzero = probs[probs > 0]
+    return float(-(nonzero * nonzero.log2()).sum())
+
+
+# --- the step-by-step session ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    token_id: int
+    text: str  # the token as readable text (partial UTF-8 shown escaped)
+    prob: float
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The distribution of the pending step under the current settings (no forward pass)."""
+
+    candidates: tuple[Candidate, ...]  # most likely first, from the sampled distribution
+    entropy: float  # bits
+    greedy: bool
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """One generated token and what the model thought about it."""
+
+    token_id: int
+    token: str  # the token as readable text
+    text: str  # text completed by this token (empty while a UTF-8 character is incomplete)
+    prob: float  # probability the sampled distribution gave this token
+    candidates: tuple[Candidate, ...]
+    entropy: float  # bits, of the sampled distribution
+    forced: bool  # picked by the user rather than sampled
+    position: int  # index of this token in the whole sequence (prompt included)
+    cache_length: int  # positions held in the KV cache after this step (0 uncached)
+    forward_ms: float  # time of the forward pass that produced this step's logits
+    slid: bool  # the window slid (re-prefill) to make room for the next token
+
+    @property
+    def candidate_pairs(self) -> tuple[tuple[str, float], ...]:
+        return tuple((c.text, c.prob) for c in self.candidates)
+
+
+class GenerationSession:
+    """Model, tokenizer, KV cache and settings for generating one token at a time.
+
+    The session owns its model: build it with `from_checkpoint` or `from_state` (copies), or
+    pass a model nobody else is changing.
+    """
+
+    def __init__(
+        self,
+        model: MiniGPT,
+        tokenizer: Tokenizer,
+        sampling: SamplingConfig | None = None,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.sampling = sampling or SamplingConfig()
+        self.use_cache = use_cache
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device = next(model.parameters()).device
+        block_size = model.config.block_size
+        self.window_keep = max(1, block_size - block_size // 4)
+        self.cache: KVCache | None = model.new_kv_cache() if use_cache else None
+        self.ids: list[int] = []
+        self.prompt_length = 0
+        self.prefill_ms = 0.0
+        self.checkpoint_step: int | None = None
+        self._window_start = 0
+        self._logits: list[torch.Tensor] = []  # next-token logits after each position, (V,)
+        self._window_starts: list[int] = []  # window start after each generated token
+        self._steps: list[GenerationStep] = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        directory: str | Path,
+        sampling: SamplingConfig | None = None,
+        device: torch.device | str | None = "cpu",
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> GenerationSession:
+        model, checkpoint = load_model(directory, resolve_device(device))
+        session = cls(model, checkpoint.tokenizer, sampling, seed, use_cache)
+        session.checkpoint_step = checkpoint.step
+        return session
+
+    @classmethod
+    def from_state(
+        cls,
+        config: Config,
+        tokenizer: Tokenizer,
+        state: dict[str, torch.Tensor],
+        sampling: SamplingConfig | None = None,
+        device: torch.device | str | None = "cpu",
+        seed: int = 0,
+    ) -> GenerationSession:
+        """A session over a copy of the given weights (e.g. `TrainingSession.snapshot()`)."""
+        model = MiniGPT(config, tokenizer.vocab_size)
+        model.load_state_dict(state)
+        return cls(model.to(resolve_device(device)), tokenizer, sampling, seed)
+
+    # --- settings ---------------------------------------------------------------------------
+    def set_sampling(self, **changes) -> SamplingConfig:
+        """Change settings for the pending and later steps; no forward pass is needed."""
+        self.sampling = replace(self.sampling, **changes)
+        return self.sampling
+
+    def refresh(self, state: dict[str, torch.Tensor]) -> None:
+        """Load new weights (a fresh snapshot) and recompute the current context."""
+        self.model.load_state_dict(state)
+        if self.ids:
+            self._logits = self._logits[:-1] + [self._forward_window(prefill=True)]
+
+    # --- the sequence -----------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.ids)
+
+    @property
+    def generated(self) -> tuple[GenerationStep, ...]:
+        return tuple(self._steps)
+
+    @property
+    def context_length(self) -> int:
+        return len(self.ids) - self._window_start
+
+    @property
+    def cache_length(self) -> int:
+        return self.cache.length if self.cache is not None else 0
+
+    def start_ids(self, prompt: str) -> list[int]:
+        """Token ids of a prompt; an empty prompt starts from a newline (or token 0)."""
+        if prompt:
+            return self.tokenizer.encode(prompt)
+        try:
+            return self.tokenizer.encode("\n")
+        except ValueError:
+            return [0]
+
+    @torch.inference_mode()
+    def start(self, prompt: str) -> Distribution:
+        """Reset to a prompt and prefill it; returns the first step's distribution."""
+        ids = self.start_ids(prompt)
+        self.ids = list(ids)
+        self.prompt_length = len(ids)
+        self._steps, self._window_starts = [], []
+        self._decoder.reset()
+        block_size = self.model.config.block_size
+        self._window_start = len(ids) - self.window_keep if len(ids) > block_size else 0
+        started = time.perf_counter()
+        self._logits = [self._forward_window(prefill=True)]
+        self.prefill_ms = (time.perf_counter() - started) * 1000
+        return self.distribution()
+
+    def distribution(self) -> Distribution:
+        """The pending step's candidates under the current settings, from the kept logits."""
+        probs = self._probs()
+        return Distribution(
+            self._candidates(probs), entropy_of(probs), self.sampling.temperature == 0
+        )
+
+    def _probs(self) -> torch.Tensor:
+        if not self._logits:
+            raise ValueError("no prompt yet; call start(prompt) first")
+        context = self.ids[self._window_start :] if self.sampling.repetition_penalty != 1 else []
+        return sampling_distribution(self._logits[-1], self.sampling, context)  # (V,)
+
+    def _candidates(self, probs: torch.Tensor) -> tuple[Candidate, ...]:
+        k = min(self.sampling.num_candidates, probs.shape[-1])
+        top = torch.topk(probs, k)
+        return tuple(
+            Candidate(i, self.token_text(i), p)
+            for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+            if p > 0
+        ) or (Candidate(int(top.indices[0]), self.token_text(int(top.indices[0])), 0.0),)
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
+
+    @torch.inference_mode()
+    def step(self, force: int | None = None) -> GenerationStep:
+        """Sample (or append `force`) one token, then compute the next distribution."""
+        probs = self._probs()
+        if force is None:
+            token_id = sample_next(probs, self.generator)
+        else:
+            if not 0 <= force < probs.shape[-1]:
+                raise ValueError(f"token id {force} is outside the vocabulary of {probs.shape[-1]}")
+            token_id = force
+        candidates = self._candidates(probs)
+        prob = float(probs[token_id])
+        entropy = entropy_of(probs)
+        self.ids.append(token_id)
+        slid = len(self.ids) - self._window_start > self.model.config.block_size
+        started = time.perf_counter()
+        if slid:
+            self._window_start = len(self.ids) - self.window_keep
+            logits = self._forward_window(prefill=True)
+        else:
+            logits = self._forward_window(prefill=False)
+        forward_ms = (time.perf_counter() - started) * 1000
+        self._logits.append(logits)
+        self._window_starts.append(self._window_start)
+        record = GenerationStep(
+            token_id=token_id,
+            token=self.token_text(token_id),
+            text=self._decoder.decode(self.tokenizer.token_bytes(token_id)),
+            prob=prob,
+            candidates=candidates,
+            entropy=entropy,
+            forced=force is not None,
+            position=len(self.ids) - 1,
+            cache_length=self.cache_length,
+            forward_ms=forward_ms,
+            slid=slid,
+        )
+        self._steps.append(record)
+        return record
+
+    def _forward_window(self, prefill: bool) -> torch.Tensor:
+        """Next-token logits (V,) for the current window, through the cache when there is one."""
+        if self.cache is None:
+            window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
+            return self.model(window)[0, -1].float()  # (V,)
+        if prefill:
+            self.cache.reset()
+            window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
+        else:
+            window = torch.tensor([self.ids[-1:]], device=self.device)  # (1, 1)
+        return self.model(window, kv_cache=self.cache)[0, -1].float()  # (V,)
+
+    @torch.inference_mode()
+    def rewind(self, n: int = 1) -> Distribution:
+        """Undo the last n generated tokens; the cache drops them without recomputing."""
+        if not 0 <= n <= len(self._steps):
+            raise ValueError(f"cannot undo {n} tokens; {len(self._steps)} were generated")
+        if n == 0:
+            return self.distribution()
+        del self.ids[-n:]
+        del self._steps[-n:]
+        del self._logits[-n:]
+        del self._window_starts[-n:]
+        previous_start = self._window_start
+        block_size = self.model.config.block_size
+        if self._window_starts:
+            self._window_start = self._window_starts[-1]
+        else:
+            self._window_start = (
+                self.prompt_length - self.window_keep if self.prompt_length > block_size else 0
+            )
+        if self.cache is not None:
+            if self._window_start == previous_start:
+                self.cache.rewind(n)
+            else:
+                self._logits[-1] = self._forward_window(prefill=True)
+        self._decoder.reset()
+        for token_id in self.ids[self.prompt_length :]:
+            self._decoder.decode(self.tokenizer.token_bytes(token_id))
+        return self.distribution()
+
+    def stream(self, prompt: str, max_new_tokens: int | None = None) -> Iterator[GenerationStep]:
+        """Prefill the prompt, then yield one GenerationStep per new token."""
+        count = max_new_tokens if max_new_tokens is not None else self.sampling.max_new_tokens
+        if count < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {count}")
+        self.start(prompt)
+        for _ in range(count):
+            yield self.step()
+
+    @torch.inference_mode()
+    def extend(self, text: str) -> Distribution:
+        """Append text (a chat turn) to the sequence in one chunked forward; clears undo."""
+        if not self.ids:
+            return self.start(text)
+        self.ids.extend(self.tokenizer.encode(text))
+        block_size = self.model.config.block_size
+        if len(self.ids) - self._window_start > block_size:
+            self._window_start = len(self.ids) - self.window_keep
+            logits = self._forward_window(prefill=True)
+        elif self.cache is None:
+            logits = self._forward_window(prefill=False)
+        else:
+            fed = len(self.ids) - self._window_start - self.cache.length
+            chunk = torch.tensor([self.ids[-fed:]], device=self.device)  # (1, T)
+            logits = self.model(chunk, kv_cache=self.cache)[0, -1].float()  # (V,)
+        self.prompt_length = len(self.ids)
+        self._logits, self._steps, self._window_starts = [logits], [], []
+        self._decoder.reset()
+        return self.distribution()
+
+
+def generate_text(
+    model: MiniGPT,
+    tokenizer: Tokenizer,
+    prompt: str,
+    sampling: SamplingConfig,
+    seed: int = 0,
+    use_cache: bool = True,
+) -> str:
+    """Prompt plus continuation, sampled from `model` as it is (the caller owns it)."""
+    training = model.training
+    session = GenerationSession(model, tokenizer, sampling, seed, use_cache)
+    try:
+        pieces = [step.text for step in session.stream(prompt, sampling.max_new_tokens)]
+    finally:
+        model.train(training)
+    return tokenizer.decode(session.ids[: session.prompt_length]) + "".join(pieces)
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 50.0))

@@ -1,0 +1,259 @@
+"""The MiniGPT model: embeddings, causal self-attention, feed-forward, pre-norm blocks, head."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import Config
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, preallocated to a capacity.
+
+    Prefill writes a whole prompt at once; decode appends one position per step. `rewind`
+    only moves the length back: the stale rows are overwritten by the next append.
+    """
+
+    def __init__(self, num_layers: int, capacity: int) -> None:
+        self.num_layers = num_layers
+        self.capacity = capacity
+        self.length = 0
+        self.keys: torch.Tensor | None = None  # (L, B, H, capacity, D), allocated on first use
+        self.values: torch.Tensor | None = None
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Store this layer's new keys and values; return all of them so far, (B, H, S, D)."""
+        batch_size, num_heads, seq_len, head_dim = k.shape
+        if self.keys is None or self.keys.dtype != k.dtype or self.keys.shape[1] != batch_size:
+            shape = (self.num_layers, batch_size, num_heads, self.capacity, head_dim)
+            self.keys = torch.zeros(shape, dtype=k.dtype, device=k.device)  # (L, B, H, S, D)
+            self.values = torch.zeros(shape, dtype=k.dtype, device=k.device)  # (L, B, H, S, D)
+        end = self.length + seq_len
+        if end > self.capacity:
+            raise ValueError(
+                f"the KV cache holds {self.capacity} positions; {end} were asked for "
+                "(slide the window or reset first)"
+            )
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]  # (B, H, S, D)
+
+    def advance(self, seq_len: int) -> None:
+        self.length += seq_len
+
+    def rewind(self, n: int) -> None:
+        if not 0 <= n <= self.length:
+            raise ValueError(f"cannot rewind {n} positions; the cache holds {self.length}")
+        self.length -= n
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+class Embeddings(nn.Module):
+    """Token embedding plus learned position embedding, added: (B, T) -> (B, T, C)."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, block_size: int) -> None:
+        super().__init__()
+        self.token = nn.Embedding(vocab_size, embedding_dim)
+        self.position = nn.Embedding(block_size, embedding_dim)
+        self.block_size = block_size
+
+    def forward(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        seq_len = idx.shape[1]
+        if start + seq_len > self.block_size:
+            raise ValueError(
+                f"{start + seq_len} positions exceed block_size {self.block_size}; "
+                "shorten the context"
+            )
+        positions = torch.arange(start, start + seq_len, device=idx.device)  # (T,)
+        return self.token(idx) + self.position(positions)  # (B, T, C)
+
+
+def causal_mask(seq_len: int, device: torch.device | None = None) -> torch.Tensor:
+    """True where a position may look: itself and the past (lower triangle)."""
+    return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()  # (T, T)
+
+
+class SingleHeadAttention(nn.Module):
+    """One causal attention head: (B, T, C) -> (B, T, head_dim)."""
+
+    def __init__(self, embedding_dim: int, head_dim: int) -> None:
+        super().__init__()
+        self.head_dim = head_dim
+        self.query = nn.Linear(embedding_dim, head_dim, bias=False)
+        self.key = nn.Linear(embedding_dim, head_dim, bias=False)
+        self.value = nn.Linear(embedding_dim, head_dim, bias=False)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Scaled, causally masked scores before softmax, (B, T, T)."""
+        q = self.query(x)  # (B, T, D)
+        k = self.key(x)  # (B, T, D)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, T, T)
+        mask = causal_mask(x.shape[1], x.device)  # (T, T)
+        # -inf, not 0: softmax turns it into exactly zero weight on the future
+        return scores.masked_fill(~mask, float("-inf"))  # (B, T, T)
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        weights = torch.softmax(self.scores(x), dim=-1)  # (B, T, T)
+        out = weights @ self.value(x)  # (B, T, D)
+        return (out, weights) if return_weights else out
+
+
+class MultiHeadAttention(nn.Module):
+    """`num_heads` causal heads, concatenated, projected back: (B, T, C) -> (B, T, C).
+
+    The fast path computes every head's Q, K and V in one fused projection and calls
+    `scaled_dot_product_attention`; `per_head` rebuilds the same heads as
+    `SingleHeadAttention` modules for inspection (attention maps), with identical results.
+    """
+
+    def __init__(self, embedding_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = embedding_dim // num_heads
+        self.dropout = dropout
+        # rows: all heads' queries, then all keys, then all values
+        self.qkv = nn.Linear(embedding_dim, 3 * embedding_dim, bias=False)
+        self.proj = nn.Linear(embedding_dim, embedding_dim, bias=False)
+        self.residual_dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        batch_size, seq_len, embedding_dim = x.shape
+        qkv = self.qkv(x).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, D)
+        start = 0
+        if kv_cache is not None:
+            start = kv_cache.length
+            k, v = kv_cache.append(layer, k, v)  # (B, H, S, D)
+        dropout = self.dropout if self.training else 0.0
+        if start == 0:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif seq_len == 1:
+            # one new position sees every cached one: no mask needed
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B, H, 1, D)
+        else:
+            total = start + seq_len
+            mask = causal_mask(total, x.device)[start:]  # (T, S)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        out = out.transpose(1, 2).reshape(batch_size, seq_len, embedding_dim)  # (B, T, C)
+        return self.residual_dropout(self.proj(out))  # (B, T, C)
+
+    def single_heads(self) -> nn.ModuleList:
+        """The heads as separate `SingleHeadAttention` modules holding copies of the weights."""
+        embedding_dim = self.num_heads * self.head_dim
+        heads = nn.ModuleList()
+        weight = self.qkv.weight.detach()  # (3C, C)
+        for h in range(self.num_heads):
+            head = SingleHeadAttention(embedding_dim, self.head_dim).to(weight.device, weight.dtype)
+            rows = slice(h * self.head_dim, (h + 1) * self.head_dim)
+            with torch.no_grad():
+                head.query.weight.copy_(weight[:embedding_dim][rows])
+                head.key.weight.copy_(weight[embedding_dim : 2 * embedding_dim][rows])
+                head.value.weight.copy_(weight[2 * embedding_dim :][rows])
+            heads.append(head)
+        return heads
+
+    def per_head(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The slow, readable path: concatenated single heads, then the projection.
+
+        Returns the output (B, T, C) and every head's attention weights (B, H, T, T).
+        """
+        outputs, maps = [], []
+        for head in self.single_heads():
+            out, weights = head(x, return_weights=True)  # (B, T, D), (B, T, T)
+            outputs.append(out)
+            maps.append(weights)
+        out = self.proj(torch.cat(outputs, dim=-1))  # (B, T, C)
+        return out, torch.stack(maps, dim=1)  # (B, T, C), (B, H, T, T)
+
+
+class FeedForward(nn.Module):
+    """Per-position MLP: embedding_dim -> hidden_dim -> GELU -> embedding_dim."""
+
+    def __init__(self, embedding_dim: int, hidden_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.up = nn.Linear(embedding_dim, hidden_dim)
+        self.down = nn.Linear(hidden_dim, embedding_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))  # (B, T, C)
+
+
+class Transformer(nn.Module):
+    """One pre-norm transformer block: x + attn(ln1(x)), then x + ffn(ln2(x))."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.embedding_dim)
+        self.attention = MultiHeadAttention(config.embedding_dim, config.num_heads, config.dropout)
+        self.ln2 = nn.LayerNorm(config.embedding_dim)
+        self.ffn = FeedForward(config.embedding_dim, config.hidden_dim, config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        # pre-norm keeps the residual path an identity at init, so gradients reach every layer
+        x = x + self.attention(self.ln1(x), kv_cache, layer)  # (B, T, C)
+        return x + self.ffn(self.ln2(x))  # (B, T, C)
+
+
+class MiniGPT(nn.Module):
+    """Embeddings -> blocks -> final LayerNorm -> linear head: (B, T) -> logits (B, T, V)."""
+
+    def __init__(self, config: Config, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embeddings = Embeddings(vocab_size, config.embedding_dim, config.block_size)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Transformer(config) for _ in range(config.num_layers))
+        self.ln_final = nn.LayerNorm(config.embedding_dim)
+        self.head = nn.Linear(config.embedding_dim, vocab_size, bias=False)
+        self.apply(self._init_weights)
+        # small residual branches keep a fresh block's output close to its input
+        residual_std = 0.02 / math.sqrt(2 * config.num_layers)
+        for block in self.blocks:
+            nn.init.normal_(block.attention.proj.weight, std=residual_std)
+            nn.init.normal_(block.ffn.down.weight, std=residual_std)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def new_kv_cache(self, capacity: int | None = None) -> KVCache:
+        return KVCache(len(self.blocks), capacity or self.config.block_size)
+
+    def forward(self, idx: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        start = kv_cache.length if kv_cache is not None else 0
+        x = self.embedding_dropout(self.embeddings(idx, start))  # (B, T, C)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, kv_cache, layer)  # (B, T, C)
+        if kv_cache is not None:
+            kv_cache.advance(idx.shape[1])
+        return self.head(self.ln_final(x))  # (B, T, V)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs per token (forward + backward): 6 x weights + attention's 12 L T C."""
+        seq_len = seq_len or self.config.block_size
+        position_weights = self.embeddings.position.weight.numel()
+        config = self.config
+        attention = 12 * config.num_layers * seq_len * config.embedding_dim
+        return 6 * (self.num_parameters() - position_weights) + attention

@@ -1,0 +1,309 @@
+"""The one training loop: batched AdamW with warm-up, cosine decay and global-norm clipping."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.config import Config
+from core.dataset import split_ids
+from core.device import resolve_device
+from core.model import MiniGPT
+from core.tokenizer import Tokenizer, build_tokenizer
+
+SAMPLE_PROMPT = "\n"
+SAMPLE_TOKENS = 120
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One training step's measurements, as plain values."""
+
+    step: int
+    max_steps: int
+    loss: float
+    grad_norm: float  # pre-clip global norm, as clip_grad_norm_ returns it
+    lr: float
+    tokens_per_second: float
+    elapsed: float  # seconds of training so far, resumed runs included
+    clipped: bool = False  # the update was scaled down to grad_clip
+    val_loss: float | None = None  # set on eval steps only
+    sample: str | None = None  # text from SAMPLE_PROMPT, on eval steps only
+    checkpoint: str | None = None  # folder written at this step, if any
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of each target token under the logits' softmax."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+
+def learning_rate_at(step: int, config: Config) -> float:
+    """Linear warm-up to learning_rate, then cosine decay to min_lr_ratio x learning_rate."""
+    peak = config.learning_rate
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    floor = peak * config.min_lr_ratio
+    span = max(1, config.max_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device):
+    """AdamW; weight decay on matrices and embeddings only, never on biases or norms."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    betas = (config.beta1, config.beta2)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=betas, fused=True)
+
+
+def resolve_precision(config: Config, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for this run, or None for plain fp32."""
+    if config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class TrainingSession:
+    """Owns a model, its optimizer and data; `steps()` trains and yields `StepMetrics`.
+
+    `pause`, `resume`, `stop`, `request_save` and `snapshot` may be called from another
+    thread; they take effect between steps, never in the middle of one.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        text: str,
+        device: torch.device | str | None = None,
+        out_dir: str | Path | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(device)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.tokenizer = tokenizer or build_tokenizer(config.tokenizer, text, config.bpe_vocab_size)
+        self.train_data, self.val_data = split_ids(self.tokenizer.encode(text), config.block_size)
+        torch.manual_seed(config.seed)
+        self.model = MiniGPT(config, self.tokenizer.vocab_size).to(self.device)
+        self.optimizer = make_optimizer(self.model, config, self.device)
+        self.data_generator = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.autocast_dtype = resolve_precision(config, self.device)
+        self.forward_model = torch.compile(self.model) if config.compile else self.model
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._save_requested = threading.Event()
+        self.last_checkpoint: Path | None = None
+        self._saved_step = -1
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        directory: str | Path,
+        text: str,
+        device: torch.device | str | None = None,
+        max_steps: int | None = None,
+        out_dir: str | Path | None = None,
+    ) -> TrainingSession:
+        """Continue a saved run exactly where it stopped (same data order, RNG and moments)."""
+        checkpoint = load_checkpoint(directory)
+        if checkpoint.optimizer_state is None or "data" not in checkpoint.rng_state:
+            raise CheckpointError(f"{directory} holds weights only; it cannot resume training")
+        config = checkpoint.config
+        if max_steps is not None:
+            config = replace(config, max_steps=max_steps)
+        try:
+            checkpoint.tokenizer.encode(text)
+        except ValueError as error:
+            raise ValueError(
+                f"the corpus does not fit the checkpoint's vocabulary ({error}); resume with "
+                "the corpus it was trained on"
+            ) from None
+        session = cls(config, text, device, out_dir or directory, tokenizer=checkpoint.tokenizer)
+        session.model.load_state_dict(checkpoint.model_state)
+        session.optimizer.load_state_dict(checkpoint.optimizer_state)
+        session.step = checkpoint.step
+        session.elapsed_before = float(checkpoint.extra.get("elapsed", 0.0))
+        torch.set_rng_state(checkpoint.rng_state["torch"])
+        session.data_generator.set_state(checkpoint.rng_state["data"])
+        session.last_checkpoint = Path(directory)
+        session._saved_step = checkpoint.step
+        return session
+
+    # --- control from other threads -------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def request_save(self) -> None:
+        self._save_requested.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the weights, taken between steps; safe to sample from."""
+        with self._lock:
+            return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    # --- the loop -------------------------------------------------------------------------
+    def steps(self) -> Iterator[StepMetrics]:
+        """Train until max_steps or stop(); saves at each evaluation and at the end."""
+        config = self.config
+        started = time.perf_counter()
+        tokens_per_step = config.batch_size * config.block_size
+        self.model.train()
+        while self.step < config.max_steps:
+            if not self._running.is_set():
+                self._running.wait()
+            if self._stop.is_set():
+                break
+            step_started = time.perf_counter()
+            with self._lock:
+                loss, grad_norm, lr = self._train_step()
+            self.step += 1
+            if not math.isfinite(loss):
+                kept = (
+                    f"; the last good checkpoint in {self.last_checkpoint} is kept"
+                    if (self.last_checkpoint)
+                    else ""
+                )
+                raise TrainingDiverged(
+                    f"the loss became {loss} at step {self.step}; lower --lr or raise the "
+                    f"clip threshold{kept}"
+                )
+            now = time.perf_counter()
+            metrics = StepMetrics(
+                step=self.step,
+                max_steps=config.max_steps,
+                loss=loss,
+                grad_norm=grad_norm,
+                lr=lr,
+                tokens_per_second=tokens_per_step / max(now - step_started, 1e-9),
+                elapsed=self.elapsed_before + now - started,
+                clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
+            )
+            last = self.step >= config.max_steps
+            if self.step % config.eval_interval == 0 or last:
+                metrics = replace(metrics, val_loss=self.evaluate(), sample=self.sample_text())
+            if self.out_dir is not None and (
+                metrics.val_loss is not None or self._save_requested.is_set()
+            ):
+                self._save_requested.clear()
+                metrics = replace(metrics, checkpoint=str(self.save(metrics.elapsed)))
+            self._log(metrics)
+            if self.step % config.log_interval == 0 or metrics.val_loss is not None or last:
+                yield metrics
+        if self._stop.is_set() and self.out_dir is not None and self.step > 0:
+            elapsed = self.elapsed_before + time.perf_counter() - started
+            if self.last_checkpoint is None or self._saved_step != self.step:
+                self.save(elapsed)
+
+    def _train_step(self) -> tuple[float, float, float]:
+        config = self.config
+        lr = learning_rate_at(self.step, config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        idx, targets = self.train_data.batch(config.batch_size, self.data_generator, self.device)
+        with self._autocast():
+            logits = self.forward_model(idx)  # (B, T, V)
+        loss = cross_entropy_for_logits(logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        loss_value, norm_value = loss.item(), grad_norm.item()
+        if math.isfinite(loss_value):
+            self.optimizer.step()
+        return loss_value, norm_value, lr
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean validation loss over eval_batches fixed batches (same batches every time)."""
+        config = self.config
+        generator = torch.Generator().manual_seed(config.seed + 2)
+        self.model.eval()
+        losses = []
+        for _ in range(config.eval_batches):
+            idx, targets = self.val_data.batch(config.batch_size, generator, self.device)
+            with self._autocast():
+                logits = self.forward_model(idx)  # (B, T, V)
+            losses.append(cross_entropy_for_logits(logits, targets).item())
+        self.model.train()
+        return sum(losses) / len(losses)
+
+    def sample_text(self, prompt: str = SAMPLE_PROMPT, max_new_tokens: int = SAMPLE_TOKENS) -> str:
+        """A short sample from a fixed prompt and seed, without touching the training RNG."""
+        from core.config import SamplingConfig
+        from core.generation import generate_text
+
+        self.model.eval()
+        try:
+            sampling = SamplingConfig(temperature=0.8, top_k=None, max_new_tokens=max_new_tokens)
+            return generate_text(self.model, self.tokenizer, prompt, sampling, seed=0)
+        finally:
+            self.model.train()
+
+    def save(self, elapsed: float | None = None) -> Path:
+        """Write a resumable checkpoint into out_dir and return its folder."""
+        if self.out_dir is None:
+            raise ValueError("this training session has no output folder to save into")
+        rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()}
+        extra = {"elapsed": elapsed if elapsed is not None else self.elapsed_before}
+        save_checkpoint(
+            self.out_dir,
+            self.model,
+            self.tokenizer,
+            self.config,
+            self.step,
+            self.optimizer,
+            rng,
+            extra,
+        )
+        self.last_checkpoint = self.out_dir
+        self._saved_step = self.step
+        return self.out_dir
+
+    def _log(self, metrics: StepMetrics) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(metrics)) + "\n")

@@ -1,0 +1,1 @@
+"""Front ends for MiniGPT: the `minigpt` CLI and the Textual studio."""
