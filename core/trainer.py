@@ -21,7 +21,7 @@ from core.device import resolve_device
 from core.model import MiniGPT
 from core.tokenizer import Tokenizer, build_tokenizer
 
-SAMPLE_PROMPT = "\n"
+SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
 SAMPLE_TOKENS = 120
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import time
@@ -162,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         session = TrainingSession(config, text, args.device, out)
     config = session.config
     out.mkdir(parents=True, exist_ok=True)
-    (out / "command.txt").write_text("minigpt " + " ".join(sys.argv[1:]) + "\n")
+    (out / "command.txt").write_text(shlex.join(["minigpt", *args.argv]) + "\n")
     console.print(
         f"[bold]{args.preset if args.resume is None else 'resume'}[/]: "
         f"{session.model.num_parameters():,} parameters, vocab {session.tokenizer.vocab_size} "
@@ -431,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
             argv = ["studio", *argv]
         args = parser.parse_args(argv)
+        args.argv = argv
         return args.func(args)
     except UsageError as error:
         print(f"minigpt: error: {error}", file=sys.stderr)

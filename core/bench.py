@@ -1,0 +1,383 @@
+"""Speed measurements for `minigpt bench`: matmul peak, training steps and decode latency.
+
+Everything returned is plain values; the front end formats them. Timings are wall-clock and
+noisy on a shared machine, so comparisons interleave their sides within one process.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import torch
+
+from core.config import Config, SamplingConfig
+from core.device import resolve_device, set_threads
+from core.generation import GenerationSession
+from core.model import MiniGPT
+from core.tokenizer import Tokenizer
+from core.trainer import StepMetrics, TrainingSession, resolve_precision
+
+PEAK_MATMUL_SIZE = 2048
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def percentile(values: list[float] | tuple[float, ...], fraction: float) -> float:
+    """The value below which `fraction` of the values lie (linear interpolation)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("percentile of no values")
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def peak_memory_mb(device: torch.device | str | None = None) -> float | None:
+    """High-water mark of memory in MiB: torch's allocator on CUDA, else the process RSS."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows has no getrusage
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def matmul_peak_gflops(
+    precision: str,
+    seconds: float = 1.0,
+    size: int = PEAK_MATMUL_SIZE,
+    device: torch.device | str | None = None,
+) -> float:
+    """The best GFLOP/s of back-to-back size x size matmuls in "fp32" or "bf16".
+
+    The time is split into five windows and the fastest counts: a peak is what the machine
+    can do, and other load on it only ever slows a window down.
+    """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    device = resolve_device(device)
+    dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(device, dtype)  # (N, N)
+    b = torch.randn(size, size, generator=generator).to(device, dtype)  # (N, N)
+    out = torch.empty(size, size, dtype=dtype, device=device)  # (N, N)
+    torch.matmul(a, b, out=out)
+    _synchronize(device)
+    flops = 2 * size**3
+    best = 0.0
+    for _ in range(5):
+        count = 0
+        started = time.perf_counter()
+        while True:
+            torch.matmul(a, b, out=out)
+            count += 1
+            _synchronize(device)
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds / 5:
+                break
+        best = max(best, flops * count / elapsed / 1e9)
+    return best
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainVariant:
+    """One side of a training benchmark: a config and the intra-op threads to run it with."""
+
+    name: str
+    config: Config
+    threads: int | None = None  # None keeps torch's current setting
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Step times of one variant, measured after its warm-up."""
+
+    name: str
+    precision: str  # "fp32" or "bf16", as resolved for the device
+    compile: bool
+    threads: int
+    parameters: int
+    tokens_per_step: int
+    flops_per_token: int  # forward + backward, as MiniGPT.flops_per_token counts them
+    warmup_seconds: float  # the warm-up steps together, compilation included
+    step_seconds: tuple[float, ...]  # every measured step, in the order they ran
+
+    @property
+    def median_step_ms(self) -> float:
+        return statistics.median(self.step_seconds) * 1000
+
+    @property
+    def p90_step_ms(self) -> float:
+        return percentile(self.step_seconds, 0.9) * 1000
+
+    @property
+    def min_step_ms(self) -> float:
+        return min(self.step_seconds) * 1000
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Steady-state throughput: tokens of one step over the median step time."""
+        return self.tokens_per_step / statistics.median(self.step_seconds)
+
+    @property
+    def achieved_gflops(self) -> float:
+        return self.flops_per_token * self.tokens_per_second / 1e9
+
+
+def _timed_steps(events: Iterator[StepMetrics], count: int) -> list[float]:
+    """Seconds between consecutive events, so the loop's own overhead counts too."""
+    times = []
+    started = time.perf_counter()
+    for _ in range(count):
+        next(events)
+        now = time.perf_counter()
+        times.append(now - started)
+        started = now
+    return times
+
+
+def bench_training(
+    variants: list[TrainVariant],
+    text: str,
+    steps: int,
+    warmup: int,
+    block_steps: int = 5,
+    device: torch.device | str | None = None,
+    tokenizer: Tokenizer | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[TrainResult]:
+    """Time `steps` training steps of each variant with the real `TrainingSession` loop.
+
+    Each variant first runs `warmup` untimed steps. With several variants, the timed steps
+    run in blocks of `block_steps`, alternating sides (A B B A ...), so drifts in machine load
+    fall on both sides alike and a ratio of medians stays meaningful on a noisy machine.
+    """
+    if not variants:
+        raise ValueError("bench_training needs at least one variant")
+    if steps < 1 or warmup < 0 or block_steps < 1:
+        raise ValueError(
+            f"need steps >= 1, warmup >= 0, block_steps >= 1; got {steps}, {warmup}, {block_steps}"
+        )
+    device = resolve_device(device)
+    previous_threads = set_threads(None)
+    total = warmup + steps + 1  # one spare, so the final step's evaluation never runs
+    sessions: list[TrainingSession] = []
+    for variant in variants:
+        config = replace(variant.config, max_steps=total, eval_interval=total, log_interval=1)
+        session = TrainingSession(config, text, device, tokenizer=tokenizer)
+        tokenizer = tokenizer or session.tokenizer
+        sessions.append(session)
+    events = [session.steps() for session in sessions]
+    threads = [variant.threads or previous_threads for variant in variants]
+    warmup_seconds = []
+    try:
+        for i, variant in enumerate(variants):
+            if on_progress is not None:
+                on_progress(f"warming up {variant.name} ({warmup} steps)")
+            set_threads(threads[i])
+            warmup_seconds.append(sum(_timed_steps(events[i], warmup)))
+        if on_progress is not None:
+            on_progress(f"timing {steps} steps of {', '.join(v.name for v in variants)}")
+        times: list[list[float]] = [[] for _ in variants]
+        order = list(range(len(variants)))
+        while len(times[0]) < steps:
+            count = min(block_steps, steps - len(times[0]))
+            for i in order:
+                set_threads(threads[i])
+                times[i].extend(_timed_steps(events[i], count))
+            order.reverse()
+    finally:
+        for stream in events:
+            stream.close()
+        set_threads(previous_threads)
+    return [
+        TrainResult(
+            name=variant.name,
+            precision="bf16" if resolve_precision(session.config, device) else "fp32",
+            compile=session.config.compile,
+            threads=threads[i],
+            parameters=session.model.num_parameters(),
+            tokens_per_step=session.config.batch_size * session.config.block_size,
+            flops_per_token=session.model.flops_per_token(),
+            warmup_seconds=warmup_seconds[i],
+            step_seconds=tuple(times[i]),
+        )
+        for i, (variant, session) in enumerate(zip(variants, sessions, strict=True))
+    ]
+
+
+# --- generation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PositionLatency:
+    """Time of one forward pass for the token at `position`, with and without the cache."""
+
+    position: int  # tokens before this one in the window
+    cached_ms: float
+    uncached_ms: float
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Prefill, decode and per-position latency of one model."""
+
+    parameters: int
+    block_size: int
+    vocab_size: int
+    new_tokens: int
+    prefill_ms: float  # one forward over a full block into an empty cache
+    token_by_token_ms: float  # the same block fed one position at a time through the cache
+    cached_tokens_per_second: float  # GenerationSession.stream, sampling and window slides in
+    uncached_tokens_per_second: float  # the same with use_cache=False
+    cached_forward_ms: float  # median forward pass per decoded token inside the session
+    uncached_forward_ms: float
+    latencies: tuple[PositionLatency, ...]
+
+    @property
+    def prefill_speedup(self) -> float:
+        """How much faster one full-block forward is than feeding the block token by token."""
+        return self.token_by_token_ms / self.prefill_ms
+
+    @property
+    def cache_speedup(self) -> float:
+        return self.cached_tokens_per_second / self.uncached_tokens_per_second
+
+
+def _median_ms(
+    run: Callable[[], object], device: torch.device, seconds: float, min_repeats: int = 5
+) -> float:
+    """Median wall time of `run` over at least `min_repeats` calls and about `seconds`."""
+    run()
+    _synchronize(device)
+    times = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < min_repeats or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        run()
+        _synchronize(device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def default_positions(block_size: int) -> list[int]:
+    """8, a quarter, a half and the last position of a block, without repeats."""
+    wanted = (8, block_size // 4, block_size // 2, block_size - 1)
+    return sorted({min(max(p, 0), block_size - 1) for p in wanted})
+
+
+def _decode_rate(
+    model: MiniGPT, tokenizer: Tokenizer, new_tokens: int, use_cache: bool
+) -> tuple[float, float]:
+    """Tokens per second of a whole `stream`, and the median forward time per token in ms."""
+    sampling = SamplingConfig(max_new_tokens=new_tokens)
+    warm = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
+    for _ in warm.stream("", min(8, new_tokens)):
+        pass
+    session = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
+    started = time.perf_counter()
+    steps = list(session.stream("", new_tokens))
+    elapsed = time.perf_counter() - started
+    forward_ms = statistics.median(step.forward_ms for step in steps if not step.slid)
+    return new_tokens / elapsed, forward_ms
+
+
+@torch.inference_mode()
+def bench_generation(
+    model: MiniGPT,
+    tokenizer: Tokenizer,
+    new_tokens: int,
+    positions: list[int] | None = None,
+    seconds: float = 0.2,
+    on_progress: Callable[[str], None] | None = None,
+) -> GenerationResult:
+    """Measure prefill, cached and uncached decode, and decode latency at several positions.
+
+    `seconds` is the time spent repeating each micro-measurement (at least 5 repeats).
+    """
+    if new_tokens < 1:
+        raise ValueError(f"new_tokens must be >= 1, got {new_tokens}")
+    model.eval()
+    device = next(model.parameters()).device
+    block_size = model.config.block_size
+    positions = positions or default_positions(block_size)
+    if any(not 0 <= p < block_size for p in positions):
+        raise ValueError(f"positions must lie in [0, {block_size - 1}], got {positions}")
+    generator = torch.Generator().manual_seed(0)
+    block = torch.randint(model.vocab_size, (1, block_size), generator=generator).to(device)
+    cache = model.new_kv_cache()
+
+    def prefill() -> None:
+        cache.reset()
+        model(block, kv_cache=cache)  # (1, T, V)
+
+    def token_by_token() -> None:
+        cache.reset()
+        for t in range(block_size):
+            model(block[:, t : t + 1], kv_cache=cache)  # (1, 1, V)
+
+    if on_progress is not None:
+        on_progress("timing prefill")
+    prefill_ms = _median_ms(prefill, device, seconds)
+    token_by_token_ms = _median_ms(token_by_token, device, seconds, min_repeats=3)
+
+    if on_progress is not None:
+        on_progress(f"timing decode latency at positions {positions}")
+    latencies = []
+    for position in positions:
+        cache.reset()
+        if position:
+            model(block[:, :position], kv_cache=cache)  # (1, P, V)
+        last = block[:, position : position + 1]  # (1, 1)
+        window = block[:, : position + 1]  # (1, P + 1)
+
+        def cached(last: torch.Tensor = last) -> None:
+            model(last, kv_cache=cache)  # (1, 1, V)
+            cache.rewind(1)
+
+        def uncached(window: torch.Tensor = window) -> None:
+            model(window)  # (1, P + 1, V)
+
+        latencies.append(
+            PositionLatency(
+                position,
+                _median_ms(cached, device, seconds),
+                _median_ms(uncached, device, seconds),
+            )
+        )
+
+    if on_progress is not None:
+        on_progress(f"generating {new_tokens} tokens with the cache")
+    cached_rate, cached_forward = _decode_rate(model, tokenizer, new_tokens, use_cache=True)
+    if on_progress is not None:
+        on_progress(f"generating {new_tokens} tokens without the cache")
+    uncached_rate, uncached_forward = _decode_rate(model, tokenizer, new_tokens, use_cache=False)
+    return GenerationResult(
+        parameters=model.num_parameters(),
+        block_size=block_size,
+        vocab_size=model.vocab_size,
+        new_tokens=new_tokens,
+        prefill_ms=prefill_ms,
+        token_by_token_ms=token_by_token_ms,
+        cached_tokens_per_second=cached_rate,
+        uncached_tokens_per_second=uncached_rate,
+        cached_forward_ms=cached_forward,
+        uncached_forward_ms=uncached_forward,
+        latencies=tuple(latencies),
+    )

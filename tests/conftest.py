@@ -1,0 +1,36 @@
+"""Shared fixtures: seeded torch, the tiny preset, a short inline corpus."""
+
+from __future__ import annotations
+
+import multiprocessing.resource_tracker
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core import PRESETS, Config
+
+# Textual replaces stderr; the tracker must exist before any app spawns a process
+multiprocessing.resource_tracker.ensure_running()
+
+TEXT = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+    "All:\nSpeak, speak.\n\n"
+    "First Citizen:\nYou are all resolved rather to die than to famish?\n\n"
+    "All:\nResolved. resolved.\n\n"
+) * 8
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def text() -> str:
+    return TEXT
+
+
+@pytest.fixture
+def tiny_config() -> Config:
+    return replace(PRESETS["tiny"], max_steps=30, eval_interval=15)

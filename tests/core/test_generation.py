@@ -1,0 +1,220 @@
+"""Generation: KV cache against full recomputation, the sampling stages, the session."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core import (
+    PRESETS,
+    CharTokenizer,
+    GenerationSession,
+    MiniGPT,
+    SamplingConfig,
+    TrainingSession,
+    apply_min_p,
+    apply_repetition_penalty,
+    apply_temperature,
+    apply_top_k,
+    apply_top_p,
+    sampling_distribution,
+)
+from core.tokenizer import BPETokenizer
+
+VOCAB = "\n abcdefghijklmnopqrstuvwxyz"
+
+
+def _session(block_size: int = 16, use_cache: bool = True, **sampling) -> GenerationSession:
+    torch.manual_seed(0)
+    config = replace(PRESETS["tiny"], block_size=block_size)
+    tokenizer = CharTokenizer(sorted(VOCAB))
+    model = MiniGPT(config, tokenizer.vocab_size)
+    return GenerationSession(model, tokenizer, SamplingConfig(**sampling), use_cache=use_cache)
+
+
+def test_kv_cache_decode_matches_full_forward() -> None:
+    session = _session(block_size=16)
+    session.start("hello")
+    steps = 3 * 16  # well past block_size: the window slides several times
+    slides = 0
+    for _ in range(steps):
+        step = session.step()
+        slides += step.slid
+        window = torch.tensor([session.ids[session._window_start :]])
+        expected = session.model(window)[0, -1]
+        torch.testing.assert_close(session._logits[-1], expected, atol=1e-5, rtol=1e-4)
+    assert slides >= 3
+    assert session.cache_length == session.context_length <= 16
+
+
+def test_decode_query_is_one_position_against_cached_keys() -> None:
+    session = _session(block_size=16)
+    session.start("abc")
+    assert session.cache_length == 3
+    session.step()
+    assert session.cache_length == 4
+    assert session.cache.keys.shape[3] == 16  # preallocated to block_size
+
+
+def test_greedy_text_identical_with_and_without_cache() -> None:
+    cached = _session(block_size=16, temperature=0)
+    uncached = _session(block_size=16, use_cache=False, temperature=0)
+    a = [step.token_id for step in cached.stream("the ", 80)]
+    b = [step.token_id for step in uncached.stream("the ", 80)]
+    assert a == b
+
+
+def test_rewind_then_redecode_reproduces_logits() -> None:
+    session = _session(block_size=16, temperature=0)
+    session.start("abc")
+    for _ in range(20):  # past one slide
+        session.step()
+    after = [logits.clone() for logits in session._logits[-6:]]
+    ids = list(session.ids)
+    session.rewind(5)
+    assert session.ids == ids[:-5]
+    for token_id in ids[-5:]:
+        session.step(force=token_id)
+    for expected, got in zip(after, session._logits[-6:], strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_rewind_restores_text_and_distribution() -> None:
+    session = _session()
+    first = session.start("ab")
+    session.step()
+    session.step()
+    again = session.rewind(2)
+    assert session.text == "ab"
+    assert again == first
+
+
+def test_same_seed_same_text() -> None:
+    a = "".join(s.text for s in _session(temperature=1.0, top_k=None).stream("a", 30))
+    b = "".join(s.text for s in _session(temperature=1.0, top_k=None).stream("a", 30))
+    assert a == b
+
+
+def test_forced_token_is_appended() -> None:
+    session = _session()
+    distribution = session.start("ab")
+    pick = distribution.candidates[-1].token_id
+    step = session.step(force=pick)
+    assert step.forced and step.token_id == pick and session.ids[-1] == pick
+    assert step.prob == pytest.approx(distribution.candidates[-1].prob)
+
+
+def test_changing_temperature_rescores_without_forward() -> None:
+    session = _session(temperature=1.0, top_k=None)
+    hot = session.start("ab")
+    forwards = len(session._logits)
+    session.set_sampling(temperature=0.0)
+    cold = session.distribution()
+    assert len(session._logits) == forwards
+    assert cold.candidates[0].prob == 1.0 and len(cold.candidates) == 1
+    assert cold.candidates[0].token_id == hot.candidates[0].token_id
+    assert hot.entropy > cold.entropy == 0.0
+
+
+def test_step_record_candidates_come_from_sampled_distribution() -> None:
+    session = _session(temperature=0.7, top_k=3)
+    step = next(session.stream("ab", 1))
+    assert len(step.candidates) == 3
+    assert sum(c.prob for c in step.candidates) == pytest.approx(1.0)
+    assert step.token_id in [c.token_id for c in step.candidates]
+    assert step.entropy <= math.log2(3) + 1e-6
+
+
+def test_empty_prompt_starts_from_newline() -> None:
+    session = _session()
+    session.start("")
+    assert session.ids == [session.tokenizer.encode("\n")[0]]
+
+
+def test_unknown_prompt_character_is_refused() -> None:
+    with pytest.raises(ValueError, match="position 1"):
+        _session().start("aZ")
+
+
+def test_extend_appends_a_chat_turn_through_the_cache() -> None:
+    cached, uncached = _session(), _session(use_cache=False)
+    for session in (cached, uncached):
+        session.start("ab")
+        session.step()
+        session.extend("cd\n")
+    torch.testing.assert_close(cached._logits[-1], uncached._logits[-1], atol=1e-5, rtol=1e-4)
+
+
+def test_bpe_emits_text_only_when_a_character_is_complete() -> None:
+    tokenizer = BPETokenizer.train("caf\u00e9 na\u00efve \u2713 " * 40, 260)
+    model = MiniGPT(PRESETS["tiny"], tokenizer.vocab_size)
+    session = GenerationSession(model, tokenizer, SamplingConfig(temperature=0))
+    byte_ids = {tokenizer.token_bytes(i): i for i in range(tokenizer.vocab_size)}
+    session.start("caf")
+    pieces = [session.step(force=byte_ids[bytes([b])]).text for b in "\u2713".encode()]
+    assert pieces == ["", "", "\u2713"]
+    assert session.text == "caf\u2713"
+
+
+def test_session_from_training_snapshot_does_not_follow_training(tiny_config, text) -> None:
+    training = TrainingSession(tiny_config, text, "cpu")
+    session = GenerationSession.from_state(
+        training.config, training.tokenizer, training.snapshot(), SamplingConfig(temperature=0)
+    )
+    before = session.start("First").candidates
+    list(training.steps())
+    assert session.start("First").candidates == before
+
+
+# --- the sampling stages, against hand-computed distributions ------------------------------
+
+LOGITS = torch.tensor([2.0, 1.0, 0.0, -1.0])
+
+
+def test_temperature_divides_logits() -> None:
+    torch.testing.assert_close(apply_temperature(LOGITS, 2.0), LOGITS / 2)
+    with pytest.raises(ValueError):
+        apply_temperature(LOGITS, 0.0)
+
+
+def test_top_k_keeps_the_k_largest() -> None:
+    probs = torch.softmax(apply_top_k(LOGITS, 2), -1)
+    expected = torch.tensor([math.e, 1.0, 0.0, 0.0]) / (math.e + 1)
+    torch.testing.assert_close(probs, expected)
+    torch.testing.assert_close(apply_top_k(LOGITS, 99), LOGITS)
+
+
+def test_top_p_keeps_smallest_set_reaching_mass() -> None:
+    base = torch.softmax(LOGITS, -1)  # [0.644, 0.237, 0.087, 0.032]
+    kept = torch.softmax(apply_top_p(LOGITS, 0.85), -1)
+    expected = torch.tensor([base[0], base[1], 0, 0]) / (base[0] + base[1])
+    torch.testing.assert_close(kept, expected)
+    assert torch.softmax(apply_top_p(LOGITS, 0.5), -1)[0] == 1.0
+
+
+def test_min_p_drops_relative_to_the_top() -> None:
+    base = torch.softmax(LOGITS, -1)
+    kept = torch.softmax(apply_min_p(LOGITS, 0.3), -1)  # threshold 0.193: keeps two
+    expected = torch.tensor([base[0], base[1], 0, 0]) / (base[0] + base[1])
+    torch.testing.assert_close(kept, expected)
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative() -> None:
+    out = apply_repetition_penalty(LOGITS, [0, 3, 3], 2.0)
+    torch.testing.assert_close(out, torch.tensor([1.0, 1.0, 0.0, -2.0]))
+
+
+def test_pipeline_order_and_greedy() -> None:
+    greedy = sampling_distribution(LOGITS, SamplingConfig(temperature=0))
+    torch.testing.assert_close(greedy, torch.tensor([1.0, 0, 0, 0]))
+    penalized = sampling_distribution(
+        LOGITS, SamplingConfig(temperature=0, repetition_penalty=4.0), [0]
+    )
+    assert penalized.argmax().item() == 1
+    mixed = sampling_distribution(LOGITS, SamplingConfig(temperature=0.5, top_k=3, top_p=0.9))
+    scaled = torch.softmax(LOGITS / 0.5, -1)
+    assert mixed[3] == 0 and mixed[2] == 0  # top-k drops 3; top-p then drops 2
+    torch.testing.assert_close(mixed[:2], scaled[:2] / scaled[:2].sum())

@@ -1,0 +1,125 @@
+"""The training loop: learning, clipping, control from another thread, seeding, divergence."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core import TrainingDiverged, TrainingSession, learning_rate_at, load_checkpoint
+
+
+def test_training_reduces_the_loss(tiny_config, text) -> None:
+    session = TrainingSession(tiny_config, text, "cpu")
+    events = list(session.steps())
+    first = sum(e.loss for e in events[:3]) / 3
+    last = sum(e.loss for e in events[-3:]) / 3
+    assert last < first - 0.5
+    assert events[-1].val_loss is not None and events[-1].val_loss < math.log(
+        session.tokenizer.vocab_size
+    )
+
+
+def test_clipping_bounds_the_applied_gradient_norm(tiny_config, text) -> None:
+    config = replace(tiny_config, grad_clip=0.05)
+    session = TrainingSession(config, text, "cpu")
+    loss, grad_norm, _ = session._train_step()
+    applied = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in session.model.parameters()])
+    )
+    assert grad_norm > 0.05
+    assert applied.item() <= 0.05 * 1.001
+
+
+def test_metrics_report_pre_clip_norm_and_clip_events(tiny_config, text) -> None:
+    config = replace(tiny_config, grad_clip=0.05, max_steps=3)
+    events = list(TrainingSession(config, text, "cpu").steps())
+    assert all(e.grad_norm > 0.05 and e.clipped for e in events)
+
+
+def test_same_seed_gives_same_losses(tiny_config, text) -> None:
+    first = [e.loss for e in TrainingSession(tiny_config, text, "cpu").steps()]
+    second = [e.loss for e in TrainingSession(tiny_config, text, "cpu").steps()]
+    assert first == second
+
+
+def test_learning_rate_warms_up_then_decays(tiny_config) -> None:
+    config = replace(tiny_config, warmup_steps=10, max_steps=100, learning_rate=1.0)
+    rates = [learning_rate_at(step, config) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[9] == pytest.approx(1.0)
+    assert rates[99] < rates[50] < rates[10]
+    assert rates[99] >= config.min_lr_ratio
+
+
+def test_eval_steps_carry_val_loss_and_sample(tiny_config, text) -> None:
+    events = list(TrainingSession(tiny_config, text, "cpu").steps())
+    evaluated = [e.step for e in events if e.val_loss is not None]
+    assert evaluated == [15, 30]
+    assert all(e.sample for e in events if e.val_loss is not None)
+
+
+def test_stop_from_the_consumer_saves_a_checkpoint(tiny_config, text, tmp_path) -> None:
+    session = TrainingSession(tiny_config, text, "cpu", tmp_path / "run")
+    for event in session.steps():
+        if event.step == 5:
+            session.stop()
+    assert session.step == 5
+    assert load_checkpoint(tmp_path / "run").step == 5
+
+
+def test_pause_holds_training_until_resumed(tiny_config, text) -> None:
+    session = TrainingSession(tiny_config, text, "cpu")
+    seen: list[int] = []
+    paused = threading.Event()
+
+    def consume() -> None:
+        for event in session.steps():
+            seen.append(event.step)
+            if event.step == 3:
+                session.pause()
+                paused.set()
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    assert paused.wait(timeout=30)
+    worker.join(timeout=0.3)
+    assert worker.is_alive() and seen == [1, 2, 3] and session.paused
+    session.resume()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert seen[-1] == tiny_config.max_steps
+
+
+def test_nan_loss_stops_training_and_keeps_last_checkpoint(tiny_config, text, tmp_path) -> None:
+    session = TrainingSession(tiny_config, text, "cpu", tmp_path / "run")
+    steps = session.steps()
+    for event in steps:
+        if event.checkpoint:
+            break
+    saved_step = event.step
+    with torch.no_grad():
+        session.model.head.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        next(steps)
+    assert load_checkpoint(tmp_path / "run").step == saved_step
+
+
+def test_training_snapshot_is_a_copy(tiny_config, text) -> None:
+    session = TrainingSession(tiny_config, text, "cpu")
+    snapshot = session.snapshot()
+    before = snapshot["head.weight"].clone()
+    list(session.steps())
+    torch.testing.assert_close(snapshot["head.weight"], before)
+    assert not torch.equal(session.model.head.weight, before)
+
+
+def test_bpe_training_runs_end_to_end(tiny_config, text) -> None:
+    config = replace(tiny_config, tokenizer="bpe", bpe_vocab_size=300, max_steps=4)
+    session = TrainingSession(config, text, "cpu")
+    events = list(session.steps())
+    assert events[-1].step == 4 and session.tokenizer.kind == "bpe"
+    assert isinstance(events[-1].sample, str)
