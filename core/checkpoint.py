@@ -124,6 +124,8 @@ def save_checkpoint(
     """Save atomically into `directory` (created if needed); returns the manifest's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob(".*.tmp"):  # from a save that was killed
+        leftover.unlink(missing_ok=True)
     model_state = {
         k: v.detach().to("cpu", torch.float32).contiguous()
         for k, v in _unwrap(model).state_dict().items()

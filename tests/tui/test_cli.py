@@ -161,5 +161,5 @@ def test_ctrl_c_saves_and_exits_zero(corpus, tmp_path) -> None:
     child.send_signal(signal.SIGINT)
     rest = child.stderr.read()
     assert child.wait(timeout=60) == 0
-    assert f"minigpt train --resume {out}" in rest.replace("\n", "")
+    assert f"minigpt train --resume {out}" in rest.splitlines()
     assert load_checkpoint(out).step >= 1
