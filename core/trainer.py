@@ -95,8 +95,10 @@ class TrainingSession:
         device: torch.device | str | None = None,
         out_dir: str | Path | None = None,
         tokenizer: Tokenizer | None = None,
+        weights_only: bool = False,
     ) -> None:
         self.config = config
+        self.weights_only = weights_only  # saves skip optimizer and RNG: smaller, not resumable
         self.device = resolve_device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.tokenizer = tokenizer or build_tokenizer(config.tokenizer, text, config.bpe_vocab_size)
@@ -293,8 +295,8 @@ class TrainingSession:
             self.tokenizer,
             self.config,
             self.step,
-            self.optimizer,
-            rng,
+            None if self.weights_only else self.optimizer,
+            None if self.weights_only else rng,
             extra,
         )
         self.last_checkpoint = self.out_dir

@@ -160,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         if config.tokenizer == "bpe":
             console.print(f"training a byte-level BPE tokenizer ({config.bpe_vocab_size} tokens)")
-        session = TrainingSession(config, text, args.device, out)
+        session = TrainingSession(config, text, args.device, out, weights_only=args.weights_only)
     config = session.config
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text(shlex.join(["minigpt", *args.argv]) + "\n")
@@ -219,10 +219,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if session.stopped:
-        console.print(
-            f"stopped at step {session.step}; saved {out}. Continue with: "
-            f"minigpt train --resume {out}"
-        )
+        console.print(f"stopped at step {session.step}; saved {out}. Continue with:")
+        console.print(f"minigpt train --resume {out}", soft_wrap=True, highlight=False)
     else:
         console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}")
     return 0
@@ -396,6 +394,11 @@ def build_parser() -> OneLineParser:
         metavar="DIR",
         help="continue a run (DIR, else --out, else the newest checkpoint)",
     )
+    train.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="save weights and tokenizer only (a third of the size; cannot be resumed)",
+    )
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")
@@ -415,6 +418,9 @@ def build_parser() -> OneLineParser:
     studio.add_argument("--checkpoint", help="checkpoint folder for Generate and Chat")
     studio.add_argument("--data", help="UTF-8 text file to train on")
     studio.add_argument("--preset", default="small", help="the training form's preset")
+    studio.add_argument(
+        "--threads", type=positive_int, help="torch threads for training (default: cores - 1)"
+    )
     studio.set_defaults(func=cmd_studio)
 
     bench = sub.add_parser("bench", help="measure training, generation and the studio")

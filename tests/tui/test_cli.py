@@ -163,3 +163,12 @@ def test_ctrl_c_saves_and_exits_zero(corpus, tmp_path) -> None:
     assert child.wait(timeout=60) == 0
     assert f"minigpt train --resume {out}" in rest.splitlines()
     assert load_checkpoint(out).step >= 1
+
+
+def test_weights_only_checkpoint_samples_but_cannot_resume(corpus, tmp_path, capsys) -> None:
+    assert _train(corpus, tmp_path / "run", "--steps", "3", "--weights-only") == 0
+    assert load_checkpoint(tmp_path / "run").optimizer_state is None
+    assert main(["sample", "--checkpoint", str(tmp_path / "run"), "--max-new-tokens", "5"]) == 0
+    capsys.readouterr()
+    code = main(["train", "--data", str(corpus), "--resume", str(tmp_path / "run")])
+    _one_line_error(capsys, code, "weights only")
