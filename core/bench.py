@@ -113,9 +113,10 @@ class TrainResult:
     compile: bool
     threads: int
     parameters: int
+    vocab_size: int
     tokens_per_step: int
     flops_per_token: int  # forward + backward, as MiniGPT.flops_per_token counts them
-    warmup_seconds: float  # the warm-up steps together, compilation included
+    untimed_seconds: float  # the warm-up steps before timing, compilation included
     step_seconds: tuple[float, ...]  # every measured step, in the order they ran
 
     @property
@@ -156,7 +157,7 @@ def bench_training(
     variants: list[TrainVariant],
     text: str,
     steps: int,
-    warmup: int,
+    untimed_steps: int,
     block_steps: int = 5,
     device: torch.device | str | None = None,
     tokenizer: Tokenizer | None = None,
@@ -164,19 +165,21 @@ def bench_training(
 ) -> list[TrainResult]:
     """Time `steps` training steps of each variant with the real `TrainingSession` loop.
 
-    Each variant first runs `warmup` untimed steps. With several variants, the timed steps
-    run in blocks of `block_steps`, alternating sides (A B B A ...), so drifts in machine load
-    fall on both sides alike and a ratio of medians stays meaningful on a noisy machine.
+    Each variant first runs `untimed_steps` warm-up steps (compilation happens there). With
+    several variants, the timed steps run in blocks of `block_steps`, alternating sides
+    (A B B A ...), so drifts in machine load fall on both sides alike and a ratio of medians
+    stays meaningful on a noisy machine.
     """
     if not variants:
         raise ValueError("bench_training needs at least one variant")
-    if steps < 1 or warmup < 0 or block_steps < 1:
+    if steps < 1 or untimed_steps < 0 or block_steps < 1:
         raise ValueError(
-            f"need steps >= 1, warmup >= 0, block_steps >= 1; got {steps}, {warmup}, {block_steps}"
+            f"need steps >= 1, untimed_steps >= 0 and block_steps >= 1; got {steps}, "
+            f"{untimed_steps}, {block_steps}"
         )
     device = resolve_device(device)
     previous_threads = set_threads(None)
-    total = warmup + steps + 1  # one spare, so the final step's evaluation never runs
+    total = untimed_steps + steps + 1  # one spare, so the final step's evaluation never runs
     sessions: list[TrainingSession] = []
     for variant in variants:
         config = replace(variant.config, max_steps=total, eval_interval=total, log_interval=1)
@@ -185,13 +188,13 @@ def bench_training(
         sessions.append(session)
     events = [session.steps() for session in sessions]
     threads = [variant.threads or previous_threads for variant in variants]
-    warmup_seconds = []
+    untimed_seconds = []
     try:
         for i, variant in enumerate(variants):
             if on_progress is not None:
-                on_progress(f"warming up {variant.name} ({warmup} steps)")
+                on_progress(f"warming up {variant.name} ({untimed_steps} steps)")
             set_threads(threads[i])
-            warmup_seconds.append(sum(_timed_steps(events[i], warmup)))
+            untimed_seconds.append(sum(_timed_steps(events[i], untimed_steps)))
         if on_progress is not None:
             on_progress(f"timing {steps} steps of {', '.join(v.name for v in variants)}")
         times: list[list[float]] = [[] for _ in variants]
@@ -213,9 +216,10 @@ def bench_training(
             compile=session.config.compile,
             threads=threads[i],
             parameters=session.model.num_parameters(),
+            vocab_size=session.tokenizer.vocab_size,
             tokens_per_step=session.config.batch_size * session.config.block_size,
             flops_per_token=session.model.flops_per_token(),
-            warmup_seconds=warmup_seconds[i],
+            untimed_seconds=untimed_seconds[i],
             step_seconds=tuple(times[i]),
         )
         for i, (variant, session) in enumerate(zip(variants, sessions, strict=True))
@@ -235,6 +239,15 @@ class PositionLatency:
 
 
 @dataclass(frozen=True)
+class DecodeRun:
+    """One whole `GenerationSession.stream`: sampling, candidates and window slides included."""
+
+    tokens_per_second: float  # new tokens over the run's wall time
+    step_ms: float  # median wall time of one step, sampling included
+    forward_ms: float  # median forward pass of one step, window slides left out
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     """Prefill, decode and per-position latency of one model."""
 
@@ -244,10 +257,8 @@ class GenerationResult:
     new_tokens: int
     prefill_ms: float  # one forward over a full block into an empty cache
     token_by_token_ms: float  # the same block fed one position at a time through the cache
-    cached_tokens_per_second: float  # GenerationSession.stream, sampling and window slides in
-    uncached_tokens_per_second: float  # the same with use_cache=False
-    cached_forward_ms: float  # median forward pass per decoded token inside the session
-    uncached_forward_ms: float
+    cached: DecodeRun
+    uncached: DecodeRun  # use_cache=False: every step recomputes the whole window
     latencies: tuple[PositionLatency, ...]
 
     @property
@@ -257,23 +268,34 @@ class GenerationResult:
 
     @property
     def cache_speedup(self) -> float:
-        return self.cached_tokens_per_second / self.uncached_tokens_per_second
+        return self.cached.tokens_per_second / self.uncached.tokens_per_second
 
 
-def _median_ms(
-    run: Callable[[], object], device: torch.device, seconds: float, min_repeats: int = 5
-) -> float:
-    """Median wall time of `run` over at least `min_repeats` calls and about `seconds`."""
-    run()
-    _synchronize(device)
-    times = []
-    deadline = time.perf_counter() + seconds
-    while len(times) < min_repeats or time.perf_counter() < deadline:
-        started = time.perf_counter()
+def _interleaved_ms(
+    runs: dict[object, Callable[[], object]],
+    device: torch.device,
+    seconds: float,
+    min_rounds: int = 5,
+) -> dict[object, float]:
+    """Median wall time in ms of each run, taking turns round by round.
+
+    Each round calls every run once, so a burst of other load lands on all of them alike
+    instead of on whichever was being timed when it came.
+    """
+    for run in runs.values():
         run()
-        _synchronize(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    _synchronize(device)
+    times: dict[object, list[float]] = {key: [] for key in runs}
+    deadline = time.perf_counter() + seconds
+    rounds = 0
+    while rounds < min_rounds or time.perf_counter() < deadline:
+        for key, run in runs.items():
+            started = time.perf_counter()
+            run()
+            _synchronize(device)
+            times[key].append(time.perf_counter() - started)
+        rounds += 1
+    return {key: statistics.median(values) * 1000 for key, values in times.items()}
 
 
 def default_positions(block_size: int) -> list[int]:
@@ -282,20 +304,36 @@ def default_positions(block_size: int) -> list[int]:
     return sorted({min(max(p, 0), block_size - 1) for p in wanted})
 
 
-def _decode_rate(
-    model: MiniGPT, tokenizer: Tokenizer, new_tokens: int, use_cache: bool
-) -> tuple[float, float]:
-    """Tokens per second of a whole `stream`, and the median forward time per token in ms."""
+def _decode_runs(model: MiniGPT, tokenizer: Tokenizer, new_tokens: int) -> list[DecodeRun]:
+    """Cached and uncached generation from an empty prompt, taking turns token by token.
+
+    A burst of other load then slows both sides alike, and their ratio stays meaningful.
+    """
     sampling = SamplingConfig(max_new_tokens=new_tokens)
-    warm = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
-    for _ in warm.stream("", min(8, new_tokens)):
-        pass
-    session = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
-    started = time.perf_counter()
-    steps = list(session.stream("", new_tokens))
-    elapsed = time.perf_counter() - started
-    forward_ms = statistics.median(step.forward_ms for step in steps if not step.slid)
-    return new_tokens / elapsed, forward_ms
+    streams, step_seconds, forward_ms = [], [], []
+    for use_cache in (True, False):
+        warm = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
+        for _ in warm.stream("", min(8, new_tokens)):
+            pass
+        session = GenerationSession(model, tokenizer, sampling, seed=0, use_cache=use_cache)
+        streams.append(session.stream("", new_tokens))
+        step_seconds.append([])
+        forward_ms.append([])
+    for _ in range(new_tokens):
+        for stream, seconds, forward in zip(streams, step_seconds, forward_ms, strict=True):
+            started = time.perf_counter()
+            step = next(stream)
+            seconds.append(time.perf_counter() - started)
+            if not step.slid:
+                forward.append(step.forward_ms)
+    return [
+        DecodeRun(
+            tokens_per_second=new_tokens / sum(seconds),
+            step_ms=statistics.median(seconds[1:] or seconds) * 1000,  # [0] holds the prefill
+            forward_ms=statistics.median(forward),
+        )
+        for seconds, forward in zip(step_seconds, forward_ms, strict=True)
+    ]
 
 
 @torch.inference_mode()
@@ -304,12 +342,12 @@ def bench_generation(
     tokenizer: Tokenizer,
     new_tokens: int,
     positions: list[int] | None = None,
-    seconds: float = 0.2,
+    seconds: float = 2.0,
     on_progress: Callable[[str], None] | None = None,
 ) -> GenerationResult:
     """Measure prefill, cached and uncached decode, and decode latency at several positions.
 
-    `seconds` is the time spent repeating each micro-measurement (at least 5 repeats).
+    `seconds` is the time spent on the prefill and latency measurements (at least 5 rounds).
     """
     if new_tokens < 1:
         raise ValueError(f"new_tokens must be >= 1, got {new_tokens}")
@@ -321,63 +359,67 @@ def bench_generation(
         raise ValueError(f"positions must lie in [0, {block_size - 1}], got {positions}")
     generator = torch.Generator().manual_seed(0)
     block = torch.randint(model.vocab_size, (1, block_size), generator=generator).to(device)
-    cache = model.new_kv_cache()
+    prefill_cache = model.new_kv_cache()
 
     def prefill() -> None:
-        cache.reset()
-        model(block, kv_cache=cache)  # (1, T, V)
+        prefill_cache.reset()
+        model(block, kv_cache=prefill_cache)  # (1, T, V)
 
     def token_by_token() -> None:
-        cache.reset()
+        prefill_cache.reset()
         for t in range(block_size):
-            model(block[:, t : t + 1], kv_cache=cache)  # (1, 1, V)
+            model(block[:, t : t + 1], kv_cache=prefill_cache)  # (1, 1, V)
 
-    if on_progress is not None:
-        on_progress("timing prefill")
-    prefill_ms = _median_ms(prefill, device, seconds)
-    token_by_token_ms = _median_ms(token_by_token, device, seconds, min_repeats=3)
-
-    if on_progress is not None:
-        on_progress(f"timing decode latency at positions {positions}")
-    latencies = []
-    for position in positions:
-        cache.reset()
+    def decode_one(position: int) -> Callable[[], None]:
+        cache = model.new_kv_cache()
         if position:
             model(block[:, :position], kv_cache=cache)  # (1, P, V)
-        last = block[:, position : position + 1]  # (1, 1)
-        window = block[:, : position + 1]  # (1, P + 1)
+        token = block[:, position : position + 1]  # (1, 1)
 
-        def cached(last: torch.Tensor = last) -> None:
-            model(last, kv_cache=cache)  # (1, 1, V)
+        def run() -> None:
+            model(token, kv_cache=cache)  # (1, 1, V)
             cache.rewind(1)
 
-        def uncached(window: torch.Tensor = window) -> None:
-            model(window)  # (1, P + 1, V)
+        return run
 
-        latencies.append(
-            PositionLatency(
-                position,
-                _median_ms(cached, device, seconds),
-                _median_ms(uncached, device, seconds),
-            )
-        )
+    def recompute_window(position: int) -> Callable[[], None]:
+        window = block[:, : position + 1]  # (1, P + 1)
+        return lambda: model(window)  # (1, P + 1, V)
+
+    runs: dict[object, Callable[[], object]] = {
+        "prefill": prefill,
+        "token_by_token": token_by_token,
+    }
+    for position in positions:
+        runs[position, True] = decode_one(position)
+        runs[position, False] = recompute_window(position)
+    if on_progress is not None:
+        on_progress(f"timing prefill and decode latency at positions {positions}")
+    medians = _interleaved_ms(runs, device, seconds)
+    latencies = tuple(
+        PositionLatency(position, medians[position, True], medians[position, False])
+        for position in positions
+    )
 
     if on_progress is not None:
-        on_progress(f"generating {new_tokens} tokens with the cache")
-    cached_rate, cached_forward = _decode_rate(model, tokenizer, new_tokens, use_cache=True)
-    if on_progress is not None:
-        on_progress(f"generating {new_tokens} tokens without the cache")
-    uncached_rate, uncached_forward = _decode_rate(model, tokenizer, new_tokens, use_cache=False)
+        on_progress(f"generating {new_tokens} tokens with and without the cache, in turns")
+    cached, uncached = _decode_runs(model, tokenizer, new_tokens)
     return GenerationResult(
         parameters=model.num_parameters(),
         block_size=block_size,
         vocab_size=model.vocab_size,
         new_tokens=new_tokens,
-        prefill_ms=prefill_ms,
-        token_by_token_ms=token_by_token_ms,
-        cached_tokens_per_second=cached_rate,
-        uncached_tokens_per_second=uncached_rate,
-        cached_forward_ms=cached_forward,
-        uncached_forward_ms=uncached_forward,
-        latencies=tuple(latencies),
+        prefill_ms=medians["prefill"],
+        token_by_token_ms=medians["token_by_token"],
+        cached=cached,
+        uncached=uncached,
+        latencies=latencies,
     )
+
+
+def untrained_model(
+    config: Config, vocab_size: int, device: torch.device | str | None = None
+) -> MiniGPT:
+    """A freshly initialised MiniGPT in eval mode, seeded from config.seed."""
+    torch.manual_seed(config.seed)
+    return MiniGPT(config, vocab_size).to(resolve_device(device)).eval()

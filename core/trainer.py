@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import Config
 from core.dataset import split_ids
-from core.device import resolve_device
+from core.device import cpu_has_fast_bf16, resolve_device
 from core.model import MiniGPT
 from core.tokenizer import Tokenizer, build_tokenizer
 
@@ -76,8 +76,11 @@ def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device)
 
 def resolve_precision(config: Config, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for this run, or None for plain fp32."""
-    if config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda"):
+    if config.precision == "bf16":
         return torch.bfloat16
+    if config.precision == "auto":
+        if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+            return torch.bfloat16
     return None
 
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -62,7 +62,7 @@ class WeightSnapshot:
     step: int
     config: Config
     tokenizer: dict  # Tokenizer.to_dict()
-    weights: bytes
+    weights: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -437,3 +437,149 @@ def wait_for(process: TrainingProcess, timeout: float) -> list[TrainingEvent]:
     while process.finished is None and time.monotonic() < deadline:
         seen.extend(process.poll(0.1))
     return seen
+
+
+# --- what the studio shows about a model (plain values, computed off the UI thread) ---------
+
+
+@dataclass(frozen=True)
+class ShapeStage:
+    """One stage of a forward pass and the real shape it produced."""
+
+    stage: str
+    shape: tuple[int, ...]
+    letters: str  # the same shape in the letters of the shape comments, e.g. "B, T, C"
+    note: str
+
+
+def shape_journey(session, batch_size: int | None = None) -> tuple[ShapeStage, ...]:
+    """Run the session's model on a (B, block_size) batch and record each stage's shape."""
+    import torch
+
+    model = session.model
+    config = model.config
+    batch_size = batch_size or config.batch_size
+    seq_len = config.block_size
+    vocab_size = model.vocab_size
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        idx = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
+        idx = idx.to(next(model.parameters()).device)  # (B, T)
+        embedded = model.embeddings(idx)  # (B, T, C)
+        x = embedded
+        block = model.blocks[0]
+        normed = block.ln1(x)  # (B, T, C)
+        head = block.attention.single_heads()[0]
+        one_head = head(normed)  # (B, T, D)
+        attended = block.attention(normed)  # (B, T, C)
+        hidden = block.ffn.up(block.ln2(x + attended))  # (B, T, 4C)
+        ffn_out = block.ffn(block.ln2(x + attended))  # (B, T, C)
+        for layer in model.blocks:
+            x = layer(x)  # (B, T, C)
+        logits = model.head(model.ln_final(x))  # (B, T, V)
+        probs = torch.softmax(logits[:, -1], dim=-1)  # (B, V)
+    heads, head_dim = config.num_heads, config.head_dim
+    return (
+        ShapeStage("input ids", tuple(idx.shape), "B, T", "token ids, one row per sequence"),
+        ShapeStage(
+            "Embeddings",
+            tuple(embedded.shape),
+            "B, T, C",
+            f"token table [{vocab_size}, {config.embedding_dim}] + position table "
+            f"[{config.block_size}, {config.embedding_dim}], added",
+        ),
+        ShapeStage(
+            "SingleHeadAttention",
+            tuple(one_head.shape),
+            "B, T, D",
+            f"one head: D = C / H = {config.embedding_dim} / {heads} = {head_dim}",
+        ),
+        ShapeStage(
+            "MultiHeadAttention",
+            tuple(attended.shape),
+            "B, T, C",
+            f"{heads} heads of {head_dim} concatenated, then projected [C, C]",
+        ),
+        ShapeStage(
+            "FeedForward",
+            tuple(ffn_out.shape),
+            "B, T, C",
+            f"expand to {hidden.shape[-1]}, GELU, project back to {config.embedding_dim}",
+        ),
+        ShapeStage(
+            f"Transformer x {config.num_layers}",
+            tuple(x.shape),
+            "B, T, C",
+            "pre-norm blocks: x + attention(ln(x)), then x + ffn(ln(x))",
+        ),
+        ShapeStage(
+            "MiniGPT (logits)",
+            tuple(logits.shape),
+            "B, T, V",
+            f"final LayerNorm, then the head [C, V={vocab_size}]",
+        ),
+        ShapeStage(
+            "softmax (last position)",
+            tuple(probs.shape),
+            "B, V",
+            "next-token probabilities; generation uses only the last position",
+        ),
+    )
+
+
+def parameter_counts(session) -> tuple[tuple[str, int], ...]:
+    """Parameters per part of the model, in forward order; the last row is the total."""
+    model = session.model
+    parts: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        if name.startswith("embeddings.token"):
+            key = "token embedding"
+        elif name.startswith("embeddings.position"):
+            key = "position embedding"
+        elif ".attention." in name:
+            key = "attention (all blocks)"
+        elif ".ffn." in name:
+            key = "feed-forward (all blocks)"
+        elif ".ln" in name or name.startswith("ln_final"):
+            key = "layer norms"
+        elif name.startswith("head"):
+            key = "output head"
+        else:
+            key = "other"
+        parts[key] = parts.get(key, 0) + parameter.numel()
+    order = [
+        "token embedding",
+        "position embedding",
+        "attention (all blocks)",
+        "feed-forward (all blocks)",
+        "layer norms",
+        "output head",
+        "other",
+    ]
+    rows = tuple((key, parts[key]) for key in order if key in parts)
+    return (*rows, ("total", model.num_parameters()))
+
+
+def attention_maps(session, text: str, layer: int = 0) -> tuple[tuple[str, ...], tuple]:
+    """Every head's attention weights at `layer` for `text` (cut to block_size).
+
+    Returns the tokens as text and maps[head][query][key] as floats (rows sum to 1).
+    """
+    import torch
+
+    model = session.model
+    if not 0 <= layer < len(model.blocks):
+        raise ValueError(f"layer must be in 0..{len(model.blocks) - 1}, got {layer}")
+    ids = session.tokenizer.encode(text)[-model.config.block_size :]
+    if not ids:
+        raise ValueError("give some text to look at")
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        idx = torch.tensor([ids], device=device)  # (1, T)
+        x = model.embeddings(idx)  # (1, T, C)
+        for block in model.blocks[:layer]:
+            x = block(x)  # (1, T, C)
+        block = model.blocks[layer]
+        _, maps = block.attention.per_head(block.ln1(x))  # (1, T, C), (1, H, T, T)
+    tokens = tuple(session.token_text(i) for i in ids)
+    return tokens, tuple(tuple(tuple(row) for row in head) for head in maps[0].tolist())
