@@ -107,8 +107,7 @@ def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -
 
 def entropy_of(probs: torch.Tensor) -> float:
     """Shannon entropy in bits."""
-    nonzero = probs[probs > 0]
-    return float(-(nonzero * nonzero.log2()).sum())
+    return float(torch.special.entr(probs).sum()) / math.log(2)  # entr(0) = 0
 
 
 # --- the step-by-step session ---------------------------------------------------------------
@@ -304,7 +303,8 @@ class GenerationSession:
                 raise ValueError(f"token id {force} is outside the vocabulary of {probs.shape[-1]}")
             token_id = force
         candidates = self._candidates(probs)
-        prob = float(probs[token_id])
+        prob = next((c.prob for c in candidates if c.token_id == token_id), None)
+        prob = float(probs[token_id]) if prob is None else prob
         entropy = entropy_of(probs)
         self.ids.append(token_id)
         slid = len(self.ids) - self._window_start > self.model.config.block_size

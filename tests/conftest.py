@@ -13,6 +13,10 @@ from core import PRESETS, Config
 # Textual replaces stderr; the tracker must exist before any app spawns a process
 multiprocessing.resource_tracker.ensure_running()
 
+# tiny models gain nothing from a second thread, and two threads stall badly whenever anything
+# else holds a core (a studio's training child, a parallel job)
+torch.set_num_threads(1)
+
 TEXT = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
     "All:\nSpeak, speak.\n\n"

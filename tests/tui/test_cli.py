@@ -152,7 +152,7 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, capsys) -> None:
 def test_ctrl_c_saves_and_exits_zero(corpus, tmp_path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "tui", "train", "--preset", "tiny", "--data", str(corpus)]
-    command += ["--out", str(out), "--steps", "100000", "--eval-interval", "1"]
+    command += ["--out", str(out), "--steps", "100000", "--eval-interval", "1", "--threads", "1"]
     env = {**os.environ, "COLUMNS": "120"}
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     for line in child.stderr:
