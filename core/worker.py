@@ -139,6 +139,7 @@ class TrainingProcess:
         self.device = device
         self.resume = str(resume) if resume is not None else None
         self.nice = nice
+        prepare_multiprocessing()  # the queues' semaphores register with the tracker
         self._context = multiprocessing.get_context("spawn")
         self._events = self._context.Queue()
         self._commands = self._context.Queue()
@@ -150,7 +151,6 @@ class TrainingProcess:
         if self._process is not None:
             raise ValueError("this training process was already started")
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        prepare_multiprocessing()
         self._process = self._context.Process(
             target=_child_main,
             args=(

@@ -1,0 +1,60 @@
+"""The studio shell: screens by key and by the command palette, help, and the first launch."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from textual.command import CommandList
+
+from tui.app import StudioApp, initial_weights
+from tui.widgets.help import HELP, HelpScreen
+
+
+async def test_number_keys_switch_screens(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        for key, mode in (("2", "generate"), ("3", "chat"), ("f5", "model"), ("f2", "train")):
+            await pilot.press(key)
+            assert bare_app.current_mode == mode
+
+
+async def test_command_palette_runs_studio_actions(bare_app, wait_until):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p", *"Show Chat")
+        commands = bare_app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: commands.option_count > 0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert bare_app.current_mode == "chat"
+
+
+async def test_help_screen_names_the_ideas_behind_each_panel(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(bare_app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        assert not isinstance(bare_app.screen, HelpScreen)
+
+
+def test_help_text_covers_the_concepts_the_studio_teaches():
+    for concept in (
+        "ln(vocab_size)", "clip", "AdamW", "logits", "softmax", "Temperature", "top-k",
+        "top-p", "KV cache", "Q [1,H,1,D]", "K,V [1,H,S,D]", "prefill", "causal mask",
+        "sqrt(D)", "pre-norm", "residual", "FeedForward", "Embeddings", "character-level",
+        "last position's logits", "Batch size",
+    ):  # fmt: skip
+        assert concept in HELP, concept
+
+
+def test_first_launch_prefers_the_shipped_checkpoint(tmp_path, tiny_checkpoint):
+    assert initial_weights(None, tmp_path) is None  # nothing yet: screens say how to make one
+    shutil.copytree(tiny_checkpoint, tmp_path / "other")
+    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "other")
+    shutil.copytree(tiny_checkpoint, tmp_path / "shakespeare-char")
+    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "shakespeare-char")
+    assert initial_weights("given", tmp_path).checkpoint == "given"
+
+
+def test_unknown_preset_is_refused_before_the_app_starts(checkpoints_dir):
+    with pytest.raises(ValueError, match="unknown preset"):
+        StudioApp(preset_name="huge", checkpoints_dir=checkpoints_dir)
