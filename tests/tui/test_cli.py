@@ -172,3 +172,18 @@ def test_weights_only_checkpoint_samples_but_cannot_resume(corpus, tmp_path, cap
     capsys.readouterr()
     code = main(["train", "--data", str(corpus), "--resume", str(tmp_path / "run")])
     _one_line_error(capsys, code, "weights only")
+
+
+def test_chat_streams_replies_and_takes_commands(corpus, tmp_path, capsys, monkeypatch) -> None:
+    import io
+
+    _train(corpus, tmp_path / "run", "--steps", "3")
+    capsys.readouterr()
+    lines = "/temp 0.5\n/topk 0\nAll:\n/reset\n/quit\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    args = ["chat", "--checkpoint", str(tmp_path / "run"), "--max-new-tokens", "20"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[temperature = 0.5]" in out
+    assert "error: top_k must be an integer >= 1" in out
+    assert "tok/s" in out and "[conversation reset]" in out
