@@ -1,8 +1,9 @@
 """Training in a child process: plain events come out through one queue, commands go in another.
 
 A front end starts a `TrainingProcess`, reads `poll()` from a thread of its own and sends
-`pause`/`resume`/`stop`/`save`/`snapshot`. The child runs the one `TrainingSession` loop at a
-lower priority, so the process that draws the screen keeps a core to itself.
+`pause`/`resume_training`/`stop`/`save`/`snapshot`. The child runs the one `TrainingSession` loop
+at a lower priority, so the process that draws the screen keeps a core to itself. The end of the
+module holds the model views the studio computes off its UI thread, as plain values.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class TrainingProcess:
         self.text_path = str(text_path) if text_path is not None else None
         self.threads = threads or default_threads()
         self.device = device
-        self.resume = str(resume) if resume is not None else None
+        self.resume_from = str(resume) if resume is not None else None
         self.nice = nice
         prepare_multiprocessing()  # the queues' semaphores register with the tracker
         self._context = multiprocessing.get_context("spawn")
@@ -161,7 +162,7 @@ class TrainingProcess:
                 str(self.log_path),
                 self.threads,
                 self.device,
-                self.resume,
+                self.resume_from,
                 self.nice,
                 os.getpid(),
                 self._events,
@@ -229,10 +230,6 @@ class TrainingProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the child to exit; True if it has."""
         if self._process is None:
@@ -248,12 +245,6 @@ class TrainingProcess:
     def kill(self) -> None:
         if self.alive:
             self._process.kill()
-
-    def close(self) -> None:
-        """Release the queues once the child has exited."""
-        for q in (self._events, self._commands):
-            q.close()
-            q.cancel_join_thread()
 
 
 def session_from_snapshot(

@@ -279,6 +279,7 @@ class GenerateScreen(Screen):
             self.query_one("#gen-source", Static).update(Text(NO_WEIGHTS, style="bold yellow"))
             return
         self.running = False
+        self.distribution = None  # nothing to step from until the new weights are read
         self.runner.stop_stream()
         sampling = self.sampling()
         prompt = prompt_from_input(self.query_one("#prompt", Input).value)
