@@ -48,7 +48,13 @@ import json
 import os
 from dataclasses import replace
 
-from tui.cli import UsageError, add_model_flags, config_from_args, positive_int
+from tui.cli import (
+    UsageError,
+    add_model_flags,
+    config_from_args,
+    non_negative_float,
+    positive_int,
+)
 from tui.paths import default_corpus
 
 SCHEMA = 1
@@ -67,16 +73,6 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def non_negative_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
 
 
@@ -110,7 +106,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--peak-seconds",
-        type=non_negative_seconds,
+        type=non_negative_float,
         default=1.0,
         help="time per matmul-peak measurement (fp32 and bf16); 0 skips it",
     )
@@ -135,7 +131,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     generate.add_argument(
         "--repeat-seconds",
-        type=non_negative_seconds,
+        type=non_negative_float,
         default=2.0,
         help="seconds spent on the prefill and latency measurements (at least 5 rounds)",
     )
@@ -153,7 +149,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     studio.add_argument("--preset", default="small", help="tiny, small, recipe or seed")
     studio.add_argument(
         "--seconds",
-        type=non_negative_seconds,
+        type=non_negative_float,
         default=10.0,
         help="measuring window once the studio trains (default 10)",
     )
