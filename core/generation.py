@@ -145,10 +145,6 @@ class GenerationStep:
     forward_ms: float  # time of the forward pass that produced this step's logits
     slid: bool  # the window slid (re-prefill) to make room for the next token
 
-    @property
-    def candidate_pairs(self) -> tuple[tuple[str, float], ...]:
-        return tuple((c.text, c.prob) for c in self.candidates)
-
 
 class GenerationSession:
     """Model, tokenizer, KV cache and settings for generating one token at a time.
@@ -421,7 +417,3 @@ def generate_text(
     finally:
         model.train(training)
     return tokenizer.decode(session.ids[: session.prompt_length]) + "".join(pieces)
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 50.0))

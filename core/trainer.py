@@ -121,6 +121,7 @@ class TrainingSession:
         self._save_requested = threading.Event()
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
+        self._metrics_file = None
 
     @classmethod
     def from_checkpoint(
@@ -189,52 +190,55 @@ class TrainingSession:
         config = self.config
         started = time.perf_counter()
         tokens_per_step = config.batch_size * config.block_size
-        self.model.train()
-        while self.step < config.max_steps:
-            if not self._running.is_set():
-                self._running.wait()
-            if self._stop.is_set():
-                break
-            step_started = time.perf_counter()
-            with self._lock:
-                loss, grad_norm, lr = self._train_step()
-            self.step += 1
-            if not math.isfinite(loss):
-                kept = (
-                    f"; the last good checkpoint in {self.last_checkpoint} is kept"
-                    if (self.last_checkpoint)
-                    else ""
+        try:
+            self.model.train()
+            while self.step < config.max_steps:
+                if not self._running.is_set():
+                    self._running.wait()
+                if self._stop.is_set():
+                    break
+                step_started = time.perf_counter()
+                with self._lock:
+                    loss, grad_norm, lr = self._train_step()
+                self.step += 1
+                if not math.isfinite(loss):
+                    kept = (
+                        f"; the last good checkpoint in {self.last_checkpoint} is kept"
+                        if (self.last_checkpoint)
+                        else ""
+                    )
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at step {self.step}; lower --lr or raise the "
+                        f"clip threshold{kept}"
+                    )
+                now = time.perf_counter()
+                metrics = StepMetrics(
+                    step=self.step,
+                    max_steps=config.max_steps,
+                    loss=loss,
+                    grad_norm=grad_norm,
+                    lr=lr,
+                    tokens_per_second=tokens_per_step / max(now - step_started, 1e-9),
+                    elapsed=self.elapsed_before + now - started,
+                    clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
                 )
-                raise TrainingDiverged(
-                    f"the loss became {loss} at step {self.step}; lower --lr or raise the "
-                    f"clip threshold{kept}"
-                )
-            now = time.perf_counter()
-            metrics = StepMetrics(
-                step=self.step,
-                max_steps=config.max_steps,
-                loss=loss,
-                grad_norm=grad_norm,
-                lr=lr,
-                tokens_per_second=tokens_per_step / max(now - step_started, 1e-9),
-                elapsed=self.elapsed_before + now - started,
-                clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
-            )
-            last = self.step >= config.max_steps
-            if self.step % config.eval_interval == 0 or last:
-                metrics = replace(metrics, val_loss=self.evaluate(), sample=self.sample_text())
-            if self.out_dir is not None and (
-                metrics.val_loss is not None or self._save_requested.is_set()
-            ):
-                self._save_requested.clear()
-                metrics = replace(metrics, checkpoint=str(self.save(metrics.elapsed)))
-            self._log(metrics)
-            if self.step % config.log_interval == 0 or metrics.val_loss is not None or last:
-                yield metrics
-        if self._stop.is_set() and self.out_dir is not None and self.step > 0:
-            elapsed = self.elapsed_before + time.perf_counter() - started
-            if self.last_checkpoint is None or self._saved_step != self.step:
-                self.save(elapsed)
+                last = self.step >= config.max_steps
+                if self.step % config.eval_interval == 0 or last:
+                    metrics = replace(metrics, val_loss=self.evaluate(), sample=self.sample_text())
+                if self.out_dir is not None and (
+                    metrics.val_loss is not None or self._save_requested.is_set()
+                ):
+                    self._save_requested.clear()
+                    metrics = replace(metrics, checkpoint=str(self.save(metrics.elapsed)))
+                self._log(metrics)
+                if self.step % config.log_interval == 0 or metrics.val_loss is not None or last:
+                    yield metrics
+            if self._stop.is_set() and self.out_dir is not None and self.step > 0:
+                elapsed = self.elapsed_before + time.perf_counter() - started
+                if self.last_checkpoint is None or self._saved_step != self.step:
+                    self.save(elapsed)
+        finally:
+            self._close_metrics()
 
     def _train_step(self) -> tuple[float, float, float]:
         config = self.config
@@ -309,6 +313,15 @@ class TrainingSession:
     def _log(self, metrics: StepMetrics) -> None:
         if self.out_dir is None:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(metrics)) + "\n")
+        if self._metrics_file is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            # line-buffered: each step is on disk when the next begins, without a reopen
+            self._metrics_file = open(
+                self.out_dir / "metrics.jsonl", "a", encoding="utf-8", buffering=1
+            )
+        self._metrics_file.write(json.dumps(asdict(metrics)) + "\n")
+
+    def _close_metrics(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None

@@ -122,7 +122,8 @@ class MetricPlot(PlotextPlot):
         plt.xticks(ticks, [str(t) for t in ticks])
 
     def draw(self, plt: Plot, width: int) -> None:
-        raise NotImplementedError
+        """Plot this widget's series; every concrete plot below defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define draw()")
 
 
 class LossPlot(MetricPlot):
