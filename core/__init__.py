@@ -34,6 +34,7 @@ from core.generation import (
     apply_top_p,
     entropy_of,
     generate_text,
+    ranked_distribution,
     sample_next,
     sampling_distribution,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "default_device",
     "default_threads",
     "entropy_of",
+    "ranked_distribution",
     "find_latest_checkpoint",
     "generate_text",
     "is_checkpoint",

@@ -304,10 +304,14 @@ def default_positions(block_size: int) -> list[int]:
     return sorted({min(max(p, 0), block_size - 1) for p in wanted})
 
 
-def _decode_runs(model: MiniGPT, tokenizer: Tokenizer, new_tokens: int) -> list[DecodeRun]:
-    """Cached and uncached generation from an empty prompt, taking turns token by token.
+def _decode_runs(
+    model: MiniGPT, tokenizer: Tokenizer, new_tokens: int, turn_tokens: int = 25
+) -> list[DecodeRun]:
+    """Cached and uncached generation from an empty prompt, taking turns every `turn_tokens`.
 
-    A burst of other load then slows both sides alike, and their ratio stays meaningful.
+    Each side runs warm, as in a real generation (a recomputation between two cached steps
+    would evict what they read), while a burst of other load still lands on both sides and
+    their ratio stays meaningful.
     """
     sampling = SamplingConfig(max_new_tokens=new_tokens)
     streams, step_seconds, forward_ms = [], [], []
@@ -319,13 +323,15 @@ def _decode_runs(model: MiniGPT, tokenizer: Tokenizer, new_tokens: int) -> list[
         streams.append(session.stream("", new_tokens))
         step_seconds.append([])
         forward_ms.append([])
-    for _ in range(new_tokens):
+    for turn_start in range(0, new_tokens, turn_tokens):
+        turn = min(turn_tokens, new_tokens - turn_start)
         for stream, seconds, forward in zip(streams, step_seconds, forward_ms, strict=True):
-            started = time.perf_counter()
-            step = next(stream)
-            seconds.append(time.perf_counter() - started)
-            if not step.slid:
-                forward.append(step.forward_ms)
+            for _ in range(turn):
+                started = time.perf_counter()
+                step = next(stream)
+                seconds.append(time.perf_counter() - started)
+                if not step.slid:
+                    forward.append(step.forward_ms)
     return [
         DecodeRun(
             tokens_per_second=new_tokens / sum(seconds),
@@ -367,17 +373,17 @@ def bench_generation(
 
     def token_by_token() -> None:
         prefill_cache.reset()
-        for t in range(block_size):
-            model(block[:, t : t + 1], kv_cache=prefill_cache)  # (1, 1, V)
+        for token_id in block[0].tolist():
+            model.decode(token_id, prefill_cache)  # (V,)
 
     def decode_one(position: int) -> Callable[[], None]:
         cache = model.new_kv_cache()
         if position:
             model(block[:, :position], kv_cache=cache)  # (1, P, V)
-        token = block[:, position : position + 1]  # (1, 1)
+        token_id = int(block[0, position])
 
         def run() -> None:
-            model(token, kv_cache=cache)  # (1, 1, V)
+            model.decode(token_id, cache)  # (V,)
             cache.rewind(1)
 
         return run
@@ -386,13 +392,15 @@ def bench_generation(
         window = block[:, : position + 1]  # (1, P + 1)
         return lambda: model(window)  # (1, P + 1, V)
 
+    # each round: recomputations, then the cached runs back to back, as in a real decode;
+    # a recomputation between two cached steps would evict the cache they read
     runs: dict[object, Callable[[], object]] = {
-        "prefill": prefill,
-        "token_by_token": token_by_token,
+        (position, False): recompute_window(position) for position in positions
     }
+    runs["prefill"] = prefill
+    runs["token_by_token"] = token_by_token
     for position in positions:
         runs[position, True] = decode_one(position)
-        runs[position, False] = recompute_window(position)
     if on_progress is not None:
         on_progress(f"timing prefill and decode latency at positions {positions}")
     medians = _interleaved_ms(runs, device, seconds)

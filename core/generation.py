@@ -82,27 +82,48 @@ def apply_min_p(logits: torch.Tensor, min_p: float) -> torch.Tensor:
     return logits.masked_fill(probs < min_p * probs.max(), float("-inf"))  # (V,)
 
 
-def sampling_distribution(
+def ranked_distribution(
     logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None = None
-) -> torch.Tensor:
-    """The probabilities the next token is drawn from, every stage applied in order: (V,)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distribution the next token is drawn from, every stage applied in order, as
+    probabilities (K,) most likely first and their token ids (K,).
+
+    One `topk` does the top-k cut and the ranking at once, so the later stages and the
+    candidate list work on K values instead of the whole vocabulary. Tokens a stage dropped
+    stay in the ranking with probability 0.
+    """
     logits = apply_repetition_penalty(
         logits.float(), context_ids or [], sampling.repetition_penalty
     )
     if sampling.temperature == 0:
-        probs = torch.zeros_like(logits)  # (V,)
-        probs[logits.argmax()] = 1.0
-        return probs
-    logits = apply_temperature(logits, sampling.temperature)
-    logits = apply_top_k(logits, sampling.top_k)
-    logits = apply_top_p(logits, sampling.top_p)
-    logits = apply_min_p(logits, sampling.min_p)
-    return torch.softmax(logits, dim=-1)  # (V,)
+        return torch.ones(1, device=logits.device), logits.argmax().view(1)  # (1,), (1,)
+    vocab_size = logits.shape[-1]
+    top_k = vocab_size if sampling.top_k is None else min(sampling.top_k, vocab_size)
+    ranked, ids = torch.topk(logits, top_k)  # (K,), (K,)
+    ranked = apply_temperature(ranked, sampling.temperature)
+    ranked = apply_top_p(ranked, sampling.top_p)
+    ranked = apply_min_p(ranked, sampling.min_p)
+    return torch.softmax(ranked, dim=-1), ids  # (K,), (K,)
+
+
+def sampling_distribution(
+    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None = None
+) -> torch.Tensor:
+    """The probabilities the next token is drawn from, over the whole vocabulary: (V,)."""
+    probs, ids = ranked_distribution(logits, sampling, context_ids)  # (K,), (K,)
+    return torch.zeros(logits.shape[-1], device=logits.device).scatter(0, ids, probs)  # (V,)
 
 
 def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
-    """Draw one token id from probs (V,); a one-hot distribution gives its argmax."""
-    return int(torch.multinomial(probs, 1, generator=generator).item())
+    """Draw an index of probs (N,) with its probability; zero-probability entries never win.
+
+    Inverse-CDF sampling: one uniform draw against the running sum. Cheaper per token than
+    `torch.multinomial`, whose argument checks cost more than the draw at these sizes.
+    """
+    cumulative = torch.cumsum(probs, dim=-1)  # (N,)
+    uniform = float(torch.rand((), generator=generator))  # in [0, 1)
+    # the first entry whose running sum passes the draw; a zero entry never raises the sum
+    return int(torch.searchsorted(cumulative, cumulative[-1:] * uniform, right=True))
 
 
 def entropy_of(probs: torch.Tensor) -> float:
@@ -127,6 +148,17 @@ class Distribution:
     candidates: tuple[Candidate, ...]  # most likely first, from the sampled distribution
     entropy: float  # bits
     greedy: bool
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """The pending step's sampled distribution, most likely first."""
+
+    probs: torch.Tensor  # (K,)
+    prob_list: list[float]
+    ids: list[int]
+    candidates: tuple[Candidate, ...]
+    entropy: float
 
 
 @dataclass(frozen=True)
@@ -180,6 +212,10 @@ class GenerationSession:
         self._window_starts: list[int] = []  # window start after each generated token
         self._steps: list[GenerationStep] = []
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._token_texts = [  # partial UTF-8 (a lone BPE byte) shown escaped
+            tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace")
+            for i in range(tokenizer.vocab_size)
+        ]
 
     @classmethod
     def from_checkpoint(
@@ -265,43 +301,42 @@ class GenerationSession:
 
     def distribution(self) -> Distribution:
         """The pending step's candidates under the current settings, from the kept logits."""
-        probs = self._probs()
-        return Distribution(
-            self._candidates(probs), entropy_of(probs), self.sampling.temperature == 0
-        )
+        ranked = self._ranked()
+        return Distribution(ranked.candidates, ranked.entropy, self.sampling.temperature == 0)
 
-    def _probs(self) -> torch.Tensor:
+    def _ranked(self) -> _Ranked:
         if not self._logits:
             raise ValueError("no prompt yet; call start(prompt) first")
         context = self.ids[self._window_start :] if self.sampling.repetition_penalty != 1 else []
-        return sampling_distribution(self._logits[-1], self.sampling, context)  # (V,)
-
-    def _candidates(self, probs: torch.Tensor) -> tuple[Candidate, ...]:
-        k = min(self.sampling.num_candidates, probs.shape[-1])
-        top = torch.topk(probs, k)
-        return tuple(
+        probs, ids = ranked_distribution(self._logits[-1], self.sampling, context)  # (K,), (K,)
+        # one .tolist() each: the candidates come from exactly the distribution sampled from
+        prob_list, id_list = probs.tolist(), ids.tolist()
+        count = min(self.sampling.num_candidates, len(id_list))
+        candidates = tuple(
             Candidate(i, self.token_text(i), p)
-            for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+            for p, i in zip(prob_list[:count], id_list[:count], strict=True)
             if p > 0
-        ) or (Candidate(int(top.indices[0]), self.token_text(int(top.indices[0])), 0.0),)
+        )
+        return _Ranked(probs, prob_list, id_list, candidates, entropy_of(probs))
 
     def token_text(self, token_id: int) -> str:
-        return self.tokenizer.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
+        return self._token_texts[token_id]
 
     @torch.inference_mode()
     def step(self, force: int | None = None) -> GenerationStep:
         """Sample (or append `force`) one token, then compute the next distribution."""
-        probs = self._probs()
+        ranked = self._ranked()
         if force is None:
-            token_id = sample_next(probs, self.generator)
+            index = sample_next(ranked.probs, self.generator)
+            token_id, prob = ranked.ids[index], ranked.prob_list[index]
         else:
-            if not 0 <= force < probs.shape[-1]:
-                raise ValueError(f"token id {force} is outside the vocabulary of {probs.shape[-1]}")
+            vocab_size = self.model.vocab_size
+            if not 0 <= force < vocab_size:
+                raise ValueError(f"token id {force} is outside the vocabulary of {vocab_size}")
             token_id = force
-        candidates = self._candidates(probs)
-        prob = next((c.prob for c in candidates if c.token_id == token_id), None)
-        prob = float(probs[token_id]) if prob is None else prob
-        entropy = entropy_of(probs)
+            # a token outside the ranking had probability 0 under these settings
+            ranking = dict(zip(ranked.ids, ranked.prob_list, strict=True))
+            prob = ranking.get(token_id, 0.0)
         self.ids.append(token_id)
         slid = len(self.ids) - self._window_start > self.model.config.block_size
         started = time.perf_counter()
@@ -318,8 +353,8 @@ class GenerationSession:
             token=self.token_text(token_id),
             text=self._decoder.decode(self.tokenizer.token_bytes(token_id)),
             prob=prob,
-            candidates=candidates,
-            entropy=entropy,
+            candidates=ranked.candidates,
+            entropy=ranked.entropy,
             forced=force is not None,
             position=len(self.ids) - 1,
             cache_length=self.cache_length,
@@ -334,11 +369,10 @@ class GenerationSession:
         if self.cache is None:
             window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
             return self.model(window)[0, -1].float()  # (V,)
-        if prefill:
-            self.cache.reset()
-            window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
-        else:
-            window = torch.tensor([self.ids[-1:]], device=self.device)  # (1, 1)
+        if not prefill:
+            return self.model.decode(self.ids[-1], self.cache).float()  # (V,)
+        self.cache.reset()
+        window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
         return self.model(window, kv_cache=self.cache)[0, -1].float()  # (V,)
 
     @torch.inference_mode()

@@ -20,6 +20,8 @@ from core import (
     apply_temperature,
     apply_top_k,
     apply_top_p,
+    ranked_distribution,
+    sample_next,
     sampling_distribution,
 )
 from core.tokenizer import BPETokenizer
@@ -48,6 +50,32 @@ def test_kv_cache_decode_matches_full_forward() -> None:
         torch.testing.assert_close(session._logits[-1], expected, atol=1e-5, rtol=1e-4)
     assert slides >= 3
     assert session.cache_length == session.context_length <= 16
+
+
+def test_model_decode_matches_forward_at_every_position() -> None:
+    torch.manual_seed(0)
+    model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()
+    idx = torch.randint(27, (1, 16))  # (1, T)
+    with torch.no_grad():
+        expected = model(idx)[0]  # (T, V)
+    cache = model.new_kv_cache()
+    model(idx[:, :5], kv_cache=cache)  # a prefill, then one position at a time
+    for position in range(5, 16):
+        logits = model.decode(int(idx[0, position]), cache)  # (V,)
+        torch.testing.assert_close(logits, expected[position], atol=1e-5, rtol=1e-4)
+    assert cache.length == 16
+    with pytest.raises(ValueError, match="block_size"):
+        model.decode(0, cache)
+
+
+def test_model_decode_follows_a_dtype_change() -> None:
+    torch.manual_seed(0)
+    model = MiniGPT(PRESETS["tiny"], 27).eval()
+    model.decode(1, model.new_kv_cache())  # gathers the float32 weights
+    model.double()
+    logits = model.decode(1, model.new_kv_cache())  # (V,)
+    assert logits.dtype == torch.float64
+    torch.testing.assert_close(logits, model(torch.tensor([[1]]))[0, 0].detach())
 
 
 def test_decode_query_is_one_position_against_cached_keys() -> None:
@@ -218,3 +246,33 @@ def test_pipeline_order_and_greedy() -> None:
     scaled = torch.softmax(LOGITS / 0.5, -1)
     assert mixed[3] == 0 and mixed[2] == 0  # top-k drops 3; top-p then drops 2
     torch.testing.assert_close(mixed[:2], scaled[:2] / scaled[:2].sum())
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        SamplingConfig(temperature=0.7, top_k=None),
+        SamplingConfig(temperature=1.3, top_k=5, top_p=0.8),
+        SamplingConfig(temperature=0.9, top_k=12, min_p=0.05, repetition_penalty=1.5),
+    ],
+)
+def test_ranked_distribution_equals_the_stages_over_the_vocabulary(sampling) -> None:
+    logits = torch.randn(30, generator=torch.Generator().manual_seed(3))  # (V,)
+    context = [1, 4, 4, 9]
+    expected = apply_repetition_penalty(logits, context, sampling.repetition_penalty)
+    expected = apply_top_k(apply_temperature(expected, sampling.temperature), sampling.top_k)
+    expected = torch.softmax(apply_min_p(apply_top_p(expected, sampling.top_p), sampling.min_p), -1)
+    probs, ids = ranked_distribution(logits, sampling, context)  # (K,), (K,)
+    assert probs.tolist() == sorted(probs.tolist(), reverse=True)
+    torch.testing.assert_close(torch.zeros(30).scatter(0, ids, probs), expected)
+    torch.testing.assert_close(sampling_distribution(logits, sampling, context), expected)
+
+
+def test_sample_next_draws_in_proportion_and_never_a_zero() -> None:
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.3, 0.2, 0.0])
+    generator = torch.Generator().manual_seed(0)
+    draws = [sample_next(probs, generator) for _ in range(4000)]
+    counts = [draws.count(i) / len(draws) for i in range(len(probs))]
+    assert counts[0] == counts[2] == counts[5] == 0
+    for i in (1, 3, 4):
+        assert abs(counts[i] - probs[i].item()) < 0.03
