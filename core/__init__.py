@@ -4,6 +4,7 @@ from core.bench import (
     PEAK_MATMUL_SIZE,
     TrainVariant,
     bench_generation,
+    bench_time_to_quality,
     bench_training,
     matmul_peak_gflops,
     peak_memory_mb,
@@ -74,6 +75,7 @@ from core.worker import (
 __all__ = [
     "PEAK_MATMUL_SIZE",
     "TrainVariant",
+    "bench_time_to_quality",
     "bench_training",
     "matmul_peak_gflops",
     "peak_memory_mb",

@@ -264,13 +264,14 @@ class TrainingSession:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean validation loss over eval_batches fixed batches (same batches every time)."""
+    def evaluate(self, batches: int | None = None) -> float:
+        """Mean validation loss over fixed batches (the same every time; eval_batches of them
+        unless `batches` is given)."""
         config = self.config
         generator = torch.Generator().manual_seed(config.seed + 2)
         self.model.eval()
         losses = []
-        for _ in range(config.eval_batches):
+        for _ in range(batches or config.eval_batches):
             idx, targets = self.val_data.batch(config.batch_size, generator, self.device)
             with self._autocast():
                 logits = self.forward_model(idx)  # (B, T, V)

@@ -19,6 +19,12 @@ with --peak-seconds 0), and `results`: one entry per variant with `name`, `preci
 `comparison`: null, or with --compare {`what`, `baseline`, `variant`, `speedup`}: the baseline's
 median ms/step over the variant's (above 1: the variant is faster).
 
+`bench quality`: `preset`, `config` (every field of the Config trained), `target`,
+`eval_every`, `setup_seconds` (building the session), `reached_step` / `reached_seconds` (the
+first curve point at or below the target; null if never), `curve`: a list of {`step`,
+`seconds`, `val_loss`}; seconds are wall time since the session was built, including the
+run's own evaluations and samples and excluding the curve's extra ones.
+
 `bench generate`: `source` ("preset:NAME" or the checkpoint folder), `config` {`block_size`,
 `embedding_dim`, `num_heads`, `num_layers`, `hidden_dim`, `vocab_size`}, `parameters`,
 `new_tokens`, `prefill_ms` (one forward over a full block), `token_by_token_ms` (the same block
@@ -35,7 +41,9 @@ and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat
 `cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
 studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` (steps in the
 window over their time, from the studio's StepMetrics events), `studio_steps`,
-`throughput_ratio` (studio / CLI), `first_step_seconds` (key t to the first step on screen),
+`throughput_ratio` (studio / CLI), `ui_cpu_share` (CPU time of the studio's own process, all
+its threads, over the window's wall time: 1.0 is one core), `first_step_seconds` (key t to the
+first step on screen),
 `stop_seconds` (key x to the saved, finished run), and `key_latency_idle_ms` /
 `key_latency_training_ms`: {`median`, `p90`, `max`, `count`, `timeouts`}, the time from
 `pilot.press("tab")` until the focus has moved (before training, and while it trains).
@@ -45,14 +53,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from tui.cli import (
     UsageError,
     add_model_flags,
     config_from_args,
     non_negative_float,
+    positive_float,
     positive_int,
 )
 from tui.paths import default_corpus
@@ -79,7 +89,9 @@ def non_negative_int(text: str) -> int:
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__
-    sub = parser.add_subparsers(dest="what", required=True, metavar="{train,generate,studio}")
+    sub = parser.add_subparsers(
+        dest="what", required=True, metavar="{train,quality,generate,studio}"
+    )
 
     train = sub.add_parser(
         "train",
@@ -112,6 +124,28 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
     train.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+
+    quality = sub.add_parser(
+        "quality",
+        help="time to quality: wall seconds until the validation loss reaches a target",
+        description="Train with the real loop and evaluate every --eval-every steps off the "
+        "clock; report the loss-vs-seconds curve and when it first reached --target.",
+    )
+    add_model_flags(quality)
+    quality.add_argument(
+        "--target", type=positive_float, default=1.89, help="validation loss to reach (1.89)"
+    )
+    quality.add_argument(
+        "--eval-every", type=positive_int, default=25, help="steps between curve points (25)"
+    )
+    quality.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=120.0,
+        help="give up after this much training time (120)",
+    )
+    quality.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
+    quality.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
 
     generate = sub.add_parser(
         "generate",
@@ -170,6 +204,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
         report = bench_train(args)
         emit = _print_train
+    elif args.what == "quality":
+        report = bench_quality(args)
+        emit = _print_quality
     elif args.what == "generate":
         report = bench_generate(args)
         emit = _print_generate
@@ -229,6 +266,79 @@ def _torch_version() -> str:
         return version("torch")
     except PackageNotFoundError:
         return "unknown"
+
+
+# --- quality --------------------------------------------------------------------------------
+
+
+def bench_quality(args: argparse.Namespace) -> dict:
+    from core import bench_time_to_quality, load_corpus, resolve_device, set_threads
+
+    progress = _progress()
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    config = config_from_args(args)
+    machine = _machine_info(device)
+    text = load_corpus(args.data or default_corpus())
+    progress(
+        f"training {args.preset} until validation loss {args.target:g} "
+        f"(at most {args.max_seconds:g} s), evaluating every {args.eval_every} steps"
+    )
+    result = bench_time_to_quality(
+        config,
+        text,
+        args.target,
+        args.eval_every,
+        args.max_seconds,
+        device,
+        on_point=lambda p: progress(f"step {p.step}: {p.seconds:.1f} s, val loss {p.val_loss:.3f}"),
+    )
+    reached = result.reached
+    return {
+        "bench": "quality",
+        "schema": SCHEMA,
+        "machine": machine,
+        "preset": args.preset,
+        "config": asdict(config),
+        "target": args.target,
+        "eval_every": args.eval_every,
+        "setup_seconds": result.setup_seconds,
+        "reached_step": reached.step if reached else None,
+        "reached_seconds": reached.seconds if reached else None,
+        "curve": [
+            {"step": p.step, "seconds": p.seconds, "val_loss": p.val_loss} for p in result.curve
+        ],
+    }
+
+
+def _print_quality(report: dict) -> None:
+    from rich.table import Table
+
+    console = _stdout_console()
+    config = report["config"]
+    table = Table(
+        title=f"time to quality {report['preset']}: {config['num_layers']} layers x "
+        f"{config['embedding_dim']} wide, block {config['block_size']}, batch "
+        f"{config['batch_size']}, lr {config['learning_rate']:g}",
+        title_justify="left",
+    )
+    for column in ("step", "seconds", "val loss"):
+        table.add_column(column, justify="right")
+    curve = report["curve"]
+    shown = curve if len(curve) <= 24 else curve[:: math.ceil(len(curve) / 24)] + curve[-1:]
+    for point in dict.fromkeys(tuple(p.items()) for p in shown):
+        point = dict(point)
+        table.add_row(str(point["step"]), f"{point['seconds']:.1f}", f"{point['val_loss']:.3f}")
+    console.print(table)
+    if report["reached_seconds"] is not None:
+        console.print(
+            f"[bold]validation loss {report['target']:g} reached at step {report['reached_step']}"
+            f" after {report['reached_seconds']:.1f} s[/] (setup {report['setup_seconds']:.1f} s"
+            f" included; the curve's own evaluations excluded)"
+        )
+    else:
+        console.print(f"[yellow]validation loss {report['target']:g} was not reached[/]")
+    _print_busy_warning(console, report["machine"])
 
 
 # --- train ----------------------------------------------------------------------------------
@@ -641,11 +751,13 @@ async def _measure_studio(app, seconds: float, presses: int, progress) -> dict:
         progress(f"timing {presses} key presses over {seconds:g} s of training")
         latencies = []
         window_end = time.perf_counter() + seconds
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
         for i in range(presses):
             latencies.append(await _key_latency(pilot))
             next_press = window_end - seconds * (presses - i - 1) / presses
             await asyncio.sleep(max(0.0, next_press - time.perf_counter()))
         last = train.last
+        ui_cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
         threads = train.started.threads if train.started is not None else None
         stopping = time.perf_counter()
         train.action_stop()
@@ -659,6 +771,7 @@ async def _measure_studio(app, seconds: float, presses: int, progress) -> dict:
         "studio_threads": threads,
         "studio_steps": last.step - first.step,
         "steps_per_second": (last.step - first.step) / elapsed if elapsed > 0 else 0.0,
+        "ui_cpu_share": ui_cpu_share,
         "first_step_seconds": first_step_seconds,
         "stop_seconds": stop_seconds,
         "key_latency_idle_ms": _latency_summary(idle),
@@ -723,6 +836,7 @@ def _print_studio(report: dict) -> None:
         f"{report['studio_tokens_per_second']:,.0f}",
     )
     table.add_row("[bold]studio / CLI[/]", f"[bold]{report['throughput_ratio']:.2f}x[/]")
+    table.add_row("UI process CPU while training (cores)", f"{report['ui_cpu_share']:.2f}")
     table.add_row("key t to the first step", f"{report['first_step_seconds']:.1f} s")
     table.add_row("key x to the saved, finished run", f"{report['stop_seconds']:.1f} s")
     for label, key in (("idle", "key_latency_idle_ms"), ("training", "key_latency_training_ms")):

@@ -11,6 +11,7 @@ from core import CharTokenizer, TrainingSession
 from core.bench import (
     TrainVariant,
     bench_generation,
+    bench_time_to_quality,
     bench_training,
     default_positions,
     matmul_peak_gflops,
@@ -74,3 +75,18 @@ def test_percentile_interpolates_between_values() -> None:
 def test_matmul_peak_rejects_an_unknown_precision() -> None:
     with pytest.raises(ValueError, match="fp32 or bf16"):
         matmul_peak_gflops("fp16", seconds=0.0, size=8)
+
+
+def test_time_to_quality_stops_at_the_first_point_below_the_target(tiny_config, text) -> None:
+    config = replace(tiny_config, max_steps=40, eval_interval=20)
+    result = bench_time_to_quality(config, text, target=99.0, eval_every=4, max_seconds=60)
+    assert [point.step for point in result.curve] == [4]
+    assert result.reached == result.curve[0]
+
+
+def test_time_to_quality_curve_runs_forward_in_steps_and_seconds(tiny_config, text) -> None:
+    config = replace(tiny_config, max_steps=12, eval_interval=6)
+    result = bench_time_to_quality(config, text, target=0.1, eval_every=4, max_seconds=60)
+    assert [point.step for point in result.curve] == [4, 6, 8, 12]  # the run's own evals too
+    seconds = [point.seconds for point in result.curve]
+    assert seconds == sorted(seconds) and result.reached is None

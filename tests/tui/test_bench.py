@@ -148,6 +148,7 @@ STUDIO_KEYS = {
     "throughput_ratio",
     "studio_threads",
     "studio_steps",
+    "ui_cpu_share",
     "first_step_seconds",
     "stop_seconds",
     "key_latency_idle_ms",
@@ -164,3 +165,27 @@ def test_bench_studio_emits_documented_keys(corpus, capsys) -> None:
     latency = report["key_latency_training_ms"]
     assert set(latency) == LATENCY_KEYS and latency["count"] + latency["timeouts"] == 2
     assert report["studio_threads"] == 1 and report["studio_steps"] > 0
+
+
+QUALITY_KEYS = {
+    "bench",
+    "schema",
+    "machine",
+    "preset",
+    "config",
+    "target",
+    "eval_every",
+    "setup_seconds",
+    "reached_step",
+    "reached_seconds",
+    "curve",
+}
+
+
+def test_bench_quality_emits_documented_keys(corpus, capsys) -> None:
+    flags = ["--preset", "tiny", "--steps", "10", "--eval-every", "5", "--target", "0.5"]
+    report = _bench_json(capsys, "quality", *flags, "--data", str(corpus))
+    assert set(report) == QUALITY_KEYS
+    assert [point["step"] for point in report["curve"]] == [5, 10]  # never reached: to the end
+    assert report["reached_step"] is None and report["reached_seconds"] is None
+    assert all(set(point) == {"step", "seconds", "val_loss"} for point in report["curve"])
