@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -93,6 +94,9 @@ class StudioApp(App):
         # installed once: the help text is laid out on the first open, not on every one
         self.install_screen(HelpScreen(), "help")
         self.switch_mode("train")
+        # a full garbage collection walks every live object (torch's and Textual's included)
+        # and paused the interface for ~90 ms while training; startup's objects are permanent
+        self.call_after_refresh(gc.freeze)
 
     def use_weights(self, source: WeightSource) -> None:
         """Give Generate, Chat and Model their own copy of these weights."""

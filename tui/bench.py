@@ -36,17 +36,18 @@ runs, sampling and window slides included), `cache_speedup` (their ratio), `cach
 {`position`, `cached_ms`, `uncached_ms`} (one token's forward with `position` tokens before it),
 and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat).
 
-`bench studio`: `preset`, `seconds` (the measuring window), `cli_threads` / `studio_threads`
-(the studio trains in a child process with all cores but one unless --threads is given),
+`bench studio`: `preset`, `seconds` (each measuring window), `cli_threads` / `studio_threads`
+(the studio trains in a child process with every core unless --threads is given),
 `cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
-studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` (steps in the
-window over their time, from the studio's StepMetrics events), `studio_steps`,
+studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` and
+`studio_steps` (a first window of training with nobody typing, from the studio's StepMetrics),
 `throughput_ratio` (studio / CLI), `ui_cpu_share` (CPU time of the studio's own process, all
-its threads, over the window's wall time: 1.0 is one core), `first_step_seconds` (key t to the
-first step on screen),
-`stop_seconds` (key x to the saved, finished run), and `key_latency_idle_ms` /
-`key_latency_training_ms`: {`median`, `p90`, `max`, `count`, `timeouts`}, the time from
-`pilot.press("tab")` until the focus has moved (before training, and while it trains).
+its threads, over that window's wall time: 1.0 is one core), `studio_tokens_per_second_typing`
+and `throughput_ratio_typing` (the second window, while the keys are pressed),
+`first_step_seconds` (key t to the first step on screen), `stop_seconds` (key x to the saved,
+finished run), and `key_latency_idle_ms` / `key_latency_training_ms`: {`median`, `p90`, `max`,
+`count`, `timeouts`}, the time from `pilot.press("tab")` until the focus has moved (before
+training, and in the second window).
 """
 
 from __future__ import annotations
@@ -707,7 +708,9 @@ def bench_studio(args: argparse.Namespace) -> dict:
     progress(f"timing {args.cli_steps} CLI steps again")
     after = cli_tokens_per_second()
     cli = (before + after) / 2
-    studio_rate = studio.pop("steps_per_second") * config.batch_size * config.block_size
+    tokens_per_step = config.batch_size * config.block_size
+    studio_rate = studio.pop("steps_per_second") * tokens_per_step
+    typing_rate = studio.pop("steps_per_second_typing") * tokens_per_step
     return {
         "bench": "studio",
         "schema": SCHEMA,
@@ -720,6 +723,8 @@ def bench_studio(args: argparse.Namespace) -> dict:
         "cli_tokens_per_second_after": after,
         "studio_tokens_per_second": studio_rate,
         "throughput_ratio": studio_rate / cli,
+        "studio_tokens_per_second_typing": typing_rate,
+        "throughput_ratio_typing": typing_rate / cli,
         **studio,
         "peak_memory_mb": peak_memory_mb(None),
     }
@@ -747,17 +752,17 @@ async def _measure_studio(app, seconds: float, presses: int, progress) -> dict:
             raise UsageError(f"training in the studio failed: {train.finished.error}")
         first_step_seconds = time.perf_counter() - started
         await asyncio.sleep(min(1.0, seconds / 4))  # past the first, slower steps
-        first = train.last
+        progress(f"timing training over {seconds:g} s (watching, no key presses)")
+        watching = await _training_window(train, seconds)
         progress(f"timing {presses} key presses over {seconds:g} s of training")
         latencies = []
+        first = train.last
         window_end = time.perf_counter() + seconds
-        cpu_started, wall_started = time.process_time(), time.perf_counter()
         for i in range(presses):
             latencies.append(await _key_latency(pilot))
             next_press = window_end - seconds * (presses - i - 1) / presses
             await asyncio.sleep(max(0.0, next_press - time.perf_counter()))
-        last = train.last
-        ui_cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
+        typing = _rate(first, train.last)
         threads = train.started.threads if train.started is not None else None
         stopping = time.perf_counter()
         train.action_stop()
@@ -766,17 +771,36 @@ async def _measure_studio(app, seconds: float, presses: int, progress) -> dict:
         stop_seconds = time.perf_counter() - stopping
         if train.process is not None:
             train.process.join(30)  # an exiting child would slow the CLI run that follows
-    elapsed = last.elapsed - first.elapsed
     return {
         "studio_threads": threads,
-        "studio_steps": last.step - first.step,
-        "steps_per_second": (last.step - first.step) / elapsed if elapsed > 0 else 0.0,
-        "ui_cpu_share": ui_cpu_share,
+        "studio_steps": watching["steps"],
+        "steps_per_second": watching["steps_per_second"],
+        "steps_per_second_typing": typing["steps_per_second"],
+        "ui_cpu_share": watching["ui_cpu_share"],
         "first_step_seconds": first_step_seconds,
         "stop_seconds": stop_seconds,
         "key_latency_idle_ms": _latency_summary(idle),
         "key_latency_training_ms": _latency_summary(latencies),
     }
+
+
+async def _training_window(train, seconds: float) -> dict:
+    """Steps per second and the UI process's CPU share while the studio trains, untouched."""
+    import asyncio
+    import time
+
+    first = train.last
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    ui_cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
+    return {**_rate(first, train.last), "ui_cpu_share": ui_cpu_share}
+
+
+def _rate(first, last) -> dict:
+    """Steps and steps per second between two StepMetrics, by the trainer's own clock."""
+    elapsed = last.elapsed - first.elapsed
+    steps = last.step - first.step
+    return {"steps": steps, "steps_per_second": steps / elapsed if elapsed > 0 else 0.0}
 
 
 async def _key_latency(pilot, key: str = "tab") -> float | None:
@@ -835,7 +859,12 @@ def _print_studio(report: dict) -> None:
         f"studio tokens/s ({report['studio_threads']} thread(s), {report['studio_steps']} steps)",
         f"{report['studio_tokens_per_second']:,.0f}",
     )
-    table.add_row("[bold]studio / CLI[/]", f"[bold]{report['throughput_ratio']:.2f}x[/]")
+    table.add_row("[bold]studio / CLI[/] (watching)", f"[bold]{report['throughput_ratio']:.2f}x[/]")
+    typing = report["studio_tokens_per_second_typing"]
+    table.add_row(
+        "studio / CLI while keys are pressed",
+        f"{report['throughput_ratio_typing']:.2f}x ({typing:,.0f} tokens/s)",
+    )
     table.add_row("UI process CPU while training (cores)", f"{report['ui_cpu_share']:.2f}")
     table.add_row("key t to the first step", f"{report['first_step_seconds']:.1f} s")
     table.add_row("key x to the saved, finished run", f"{report['stop_seconds']:.1f} s")

@@ -419,7 +419,7 @@ def build_parser() -> OneLineParser:
     studio.add_argument("--data", help="UTF-8 text file to train on")
     studio.add_argument("--preset", default="small", help="the training form's preset")
     studio.add_argument(
-        "--threads", type=positive_int, help="torch threads for training (default: cores - 1)"
+        "--threads", type=positive_int, help="torch threads for training (default: every core)"
     )
     studio.set_defaults(func=cmd_studio)
 

@@ -146,6 +146,8 @@ STUDIO_KEYS = {
     "cli_tokens_per_second_after",
     "studio_tokens_per_second",
     "throughput_ratio",
+    "studio_tokens_per_second_typing",
+    "throughput_ratio_typing",
     "studio_threads",
     "studio_steps",
     "ui_cpu_share",

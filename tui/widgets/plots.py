@@ -16,7 +16,7 @@ from core import Config, learning_rate_at
 from tui.widgets.series import Series, Smoother
 
 SERIES_CAPACITY = 1024  # buckets kept per series; the figure reduces them to its width
-MIN_BUILD_INTERVAL = 0.5  # seconds between rebuilds of one plot while data streams in
+MIN_BUILD_INTERVAL = 1.0  # seconds between rebuilds of one plot while data streams in
 
 RAW_COLOR = (110, 110, 130)
 SMOOTH_COLOR = (80, 200, 255)

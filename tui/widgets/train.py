@@ -115,6 +115,16 @@ class RunForm(Vertical):
 class StatusBar(Static):
     """Step / total, losses, tokens/s, elapsed, ETA, device, parameters, state."""
 
+    _lines: int | None = None  # wrapped lines of the content shown
+
+    def show(self, text: Text) -> None:
+        """New content, several times a second: a layout pass (of the whole screen) only when
+        the wrapped text needs a different number of lines."""
+        width = max(1, self.content_size.width)
+        lines = len(text.wrap(self.app.console, width)) if self.size.width else None
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
+
 
 class TrainScreen(Screen):
     """Train a model in a child process and watch it learn."""
@@ -159,6 +169,7 @@ class TrainScreen(Screen):
         self._rate = Smoother(0.9)
         self._first_seen: tuple[int, float] | None = None  # (step, elapsed) at the first event
         self._builder: PlotBuilder | None = None
+        self._buttons_shown: tuple[str, bool] | None = None  # (state, active) last shown
 
     def compose(self) -> ComposeResult:
         yield ModeBar("train")
@@ -403,6 +414,9 @@ class TrainScreen(Screen):
     # --- views ------------------------------------------------------------------------------
     def update_buttons(self) -> None:
         active = self.active
+        if (self.state, active) == self._buttons_shown:
+            return  # progress arrives ten times a second; the buttons change with the state
+        self._buttons_shown = (self.state, active)
         self.set_class(active, "-training")  # narrow terminals give the form's room to plots
         self.query_one("#start", Button).disabled = active
         self.query_one("#pause", Button).disabled = self.state not in ("running", "paused")
@@ -448,7 +462,7 @@ class TrainScreen(Screen):
             threads = f"{started.threads} thread{'s' if started.threads > 1 else ''}"
             text.append(f"  {started.device} × {threads}", style="dim")
             text.append(f"  {format_count(started.num_parameters)} params", style="dim")
-        status.update(text)
+        status.show(text)
 
     def eta(self, metrics: StepMetrics) -> float | None:
         if self._first_seen is None:
