@@ -256,19 +256,23 @@ def bench_time_to_quality(
     target: float,
     eval_every: int,
     max_seconds: float,
+    eval_tokens: int | None = None,
     device: torch.device | str | None = None,
     on_point: Callable[[QualityPoint], None] | None = None,
 ) -> QualityResult:
     """Train `config` with the real loop until the validation loss reaches `target`.
 
     The clock runs from building the session and includes the run's own evaluations and
-    samples (as a user's run pays them); the extra evaluation every `eval_every` steps that
-    draws the curve is taken off the clock. Stops at the target or after `max_seconds`.
+    samples (as a user's run pays them). Every `eval_every` steps the curve gets a point from
+    an evaluation over about `eval_tokens` held-out tokens (default: the run's own
+    eval_batches), taken off the clock. Stops at the target or after `max_seconds`.
     """
     if eval_every < 1 or max_seconds <= 0:
         raise ValueError(
             f"need eval_every >= 1 and max_seconds > 0; got {eval_every}, {max_seconds}"
         )
+    tokens_per_batch = config.batch_size * config.block_size
+    batches = max(1, round(eval_tokens / tokens_per_batch)) if eval_tokens else None
     started = time.perf_counter()
     session = TrainingSession(config, text, resolve_device(device))
     setup_seconds = time.perf_counter() - started
@@ -277,10 +281,10 @@ def bench_time_to_quality(
     events = session.steps()
     try:
         for metrics in events:
-            if metrics.val_loss is None and metrics.step % eval_every:
+            if metrics.step % eval_every and metrics.step < config.max_steps:
                 continue
             evaluating = time.perf_counter()
-            val_loss = metrics.val_loss if metrics.val_loss is not None else session.evaluate()
+            val_loss = session.evaluate(batches)
             now = time.perf_counter()
             off_clock += now - evaluating
             point = QualityPoint(metrics.step, now - started - off_clock, val_loss)

@@ -98,6 +98,9 @@ class StudioApp(App):
         # and paused the interface for ~90 ms while training; startup's objects are permanent
         self.call_after_refresh(gc.freeze)
 
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # back to the collector: the process may go on without the studio
+
     def use_weights(self, source: WeightSource) -> None:
         """Give Generate, Chat and Model their own copy of these weights."""
         self.weights_source = source

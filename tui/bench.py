@@ -20,10 +20,11 @@ with --peak-seconds 0), and `results`: one entry per variant with `name`, `preci
 median ms/step over the variant's (above 1: the variant is faster).
 
 `bench quality`: `preset`, `config` (every field of the Config trained), `target`,
-`eval_every`, `setup_seconds` (building the session), `reached_step` / `reached_seconds` (the
-first curve point at or below the target; null if never), `curve`: a list of {`step`,
-`seconds`, `val_loss`}; seconds are wall time since the session was built, including the
-run's own evaluations and samples and excluding the curve's extra ones.
+`eval_every`, `eval_tokens` (held-out tokens per curve point), `setup_seconds` (building the
+session), `reached_step` / `reached_seconds` (the first curve point at or below the target;
+null if never), `curve`: a list of {`step`, `seconds`, `val_loss`}; seconds are wall time since
+the session was built, including the run's own evaluations and samples and excluding the
+curve's.
 
 `bench generate`: `source` ("preset:NAME" or the checkpoint folder), `config` {`block_size`,
 `embedding_dim`, `num_heads`, `num_layers`, `hidden_dim`, `vocab_size`}, `parameters`,
@@ -137,7 +138,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--target", type=positive_float, default=1.89, help="validation loss to reach (1.89)"
     )
     quality.add_argument(
-        "--eval-every", type=positive_int, default=25, help="steps between curve points (25)"
+        "--eval-every", type=positive_int, default=50, help="steps between curve points (50)"
+    )
+    quality.add_argument(
+        "--eval-tokens",
+        type=positive_int,
+        default=153_600,
+        help="held-out tokens per curve point (153,600: nanoGPT's 200 x 12 x 64)",
     )
     quality.add_argument(
         "--max-seconds",
@@ -291,6 +298,7 @@ def bench_quality(args: argparse.Namespace) -> dict:
         args.target,
         args.eval_every,
         args.max_seconds,
+        args.eval_tokens,
         device,
         on_point=lambda p: progress(f"step {p.step}: {p.seconds:.1f} s, val loss {p.val_loss:.3f}"),
     )
@@ -303,6 +311,7 @@ def bench_quality(args: argparse.Namespace) -> dict:
         "config": asdict(config),
         "target": args.target,
         "eval_every": args.eval_every,
+        "eval_tokens": args.eval_tokens,
         "setup_seconds": result.setup_seconds,
         "reached_step": reached.step if reached else None,
         "reached_seconds": reached.seconds if reached else None,

@@ -85,8 +85,10 @@ def test_time_to_quality_stops_at_the_first_point_below_the_target(tiny_config, 
 
 
 def test_time_to_quality_curve_runs_forward_in_steps_and_seconds(tiny_config, text) -> None:
-    config = replace(tiny_config, max_steps=12, eval_interval=6)
-    result = bench_time_to_quality(config, text, target=0.1, eval_every=4, max_seconds=60)
-    assert [point.step for point in result.curve] == [4, 6, 8, 12]  # the run's own evals too
+    config = replace(tiny_config, max_steps=10, eval_interval=6)
+    result = bench_time_to_quality(
+        config, text, target=0.1, eval_every=4, max_seconds=60, eval_tokens=1000
+    )
+    assert [point.step for point in result.curve] == [4, 8, 10]  # and the run's last step
     seconds = [point.seconds for point in result.curve]
     assert seconds == sorted(seconds) and result.reached is None

@@ -177,6 +177,7 @@ QUALITY_KEYS = {
     "config",
     "target",
     "eval_every",
+    "eval_tokens",
     "setup_seconds",
     "reached_step",
     "reached_seconds",
@@ -186,6 +187,7 @@ QUALITY_KEYS = {
 
 def test_bench_quality_emits_documented_keys(corpus, capsys) -> None:
     flags = ["--preset", "tiny", "--steps", "10", "--eval-every", "5", "--target", "0.5"]
+    flags += ["--eval-tokens", "500"]
     report = _bench_json(capsys, "quality", *flags, "--data", str(corpus))
     assert set(report) == QUALITY_KEYS
     assert [point["step"] for point in report["curve"]] == [5, 10]  # never reached: to the end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 
 import pytest
@@ -26,6 +27,13 @@ async def test_command_palette_runs_studio_actions(bare_app, wait_until):
         await pilot.press("enter")
         await pilot.pause()
         assert bare_app.current_mode == "chat"
+
+
+async def test_startup_objects_leave_the_collector_until_exit(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() > 0  # no full collection walks them while training
+    assert gc.get_freeze_count() == 0
 
 
 async def test_help_screen_names_the_ideas_behind_each_panel(bare_app):
