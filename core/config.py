@@ -109,17 +109,18 @@ PRESETS: dict[str, Config] = {
         eval_batches=2,
     ),
     # the CPU default, tuned for time to quality on two cores: validation loss 1.89 after
-    # about 1,150 steps (~45 s), 1.51 after 8,000 (~5.5 min). Block 64 and batch 16 make a
-    # step a quarter of block 128 x batch 32's (that shape: 1.89 after ~61 s, 1.49 at the end)
+    # about 1,150 steps (~38 s), 1.528 after 10,000 (5.5 min). Block 64, batch 16 and width
+    # 160 make a step a fifth of the former 4 x 192, block 128, batch 32 shape's (which
+    # reached 1.89 after ~61 s and 1.487 at the end)
     "small": Config(
         block_size=64,
-        embedding_dim=192,
-        num_heads=6,
+        embedding_dim=160,
+        num_heads=5,
         num_layers=4,
         batch_size=16,
         learning_rate=2e-3,
         warmup_steps=30,
-        max_steps=8000,
+        max_steps=10000,
         eval_interval=250,
         eval_batches=20,
     ),
