@@ -64,6 +64,7 @@ from tui.cli import (
     add_model_flags,
     config_from_args,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -78,14 +79,12 @@ COMPARISONS = {
 }
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _add_data_and_json(
+    parser: argparse.ArgumentParser,
+    data_help: str = "UTF-8 text file (default: the shipped Shakespeare)",
+) -> None:
+    parser.add_argument("--data", help=data_help)
+    parser.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,8 +123,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="time per matmul-peak measurement (fp32 and bf16); 0 skips it",
     )
-    train.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
-    train.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+    _add_data_and_json(train)
 
     quality = sub.add_parser(
         "quality",
@@ -152,8 +150,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         help="give up after this much training time (120)",
     )
-    quality.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
-    quality.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+    _add_data_and_json(quality)
 
     generate = sub.add_parser(
         "generate",
@@ -177,10 +174,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds spent on the prefill and latency measurements (at least 5 rounds)",
     )
-    generate.add_argument("--data", help="corpus whose characters form the preset's vocabulary")
     generate.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     generate.add_argument("--threads", type=positive_int, help="torch intra-op threads")
-    generate.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+    _add_data_and_json(generate, "corpus whose characters form the preset's vocabulary")
 
     studio = sub.add_parser(
         "studio",
@@ -201,11 +197,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     studio.add_argument(
         "--cli-steps", type=positive_int, default=10, help="CLI steps timed before and after"
     )
-    studio.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
     studio.add_argument(
         "--threads", type=positive_int, help="torch threads for both (default: each one's own)"
     )
-    studio.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+    _add_data_and_json(studio)
 
 
 def run_bench(args: argparse.Namespace) -> int:
