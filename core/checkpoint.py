@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.config import Config
+from core.errors import UserError
 from core.tokenizer import Tokenizer, tokenizer_from_dict
 
 MANIFEST = "checkpoint.json"
@@ -26,7 +27,7 @@ FORMAT = "minigpt-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, damaged or of another kind; the message names the file."""
 
 
