@@ -14,6 +14,8 @@ from core.bench import (
 from core.checkpoint import (
     Checkpoint,
     CheckpointError,
+    CheckpointWriteError,
+    NonFiniteWeights,
     find_latest_checkpoint,
     is_checkpoint,
     load_checkpoint,
@@ -23,6 +25,7 @@ from core.checkpoint import (
 from core.config import PRESETS, Config, SamplingConfig, preset
 from core.dataset import TokenDataset, load_corpus, split_ids
 from core.device import default_device, resolve_device, set_threads
+from core.errors import UserError
 from core.generation import (
     Candidate,
     Distribution,
@@ -48,8 +51,10 @@ from core.model import (
     SingleHeadAttention,
     Transformer,
 )
+from core.runlock import RunFolderBusy, RunLock
 from core.tokenizer import BPETokenizer, CharTokenizer, Tokenizer, build_tokenizer
 from core.trainer import (
+    CorpusMismatch,
     StepMetrics,
     TrainingDiverged,
     TrainingSession,
@@ -87,6 +92,12 @@ __all__ = [
     "CharTokenizer",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
+    "CorpusMismatch",
+    "NonFiniteWeights",
+    "RunFolderBusy",
+    "RunLock",
+    "UserError",
     "CheckpointSaved",
     "Config",
     "Distribution",

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as serialize
 
 from core.config import Config
 from core.errors import UserError
@@ -45,13 +47,29 @@ class Checkpoint:
     path: Path | None = None
 
 
-def _write_atomic(path: Path, write) -> None:
+class CheckpointWriteError(CheckpointError):
+    """A save failed (disk full, read-only folder, ...); the previous checkpoint is intact."""
+
+
+class NonFiniteWeights(CheckpointError):
+    """The weights hold NaN or infinity; they are never written over a good checkpoint."""
+
+
+# names of the temporary files this code writes (`write_atomic`), and the `.tmpXXXXXX` names
+# safetensors' own save_file used for its temporaries in earlier versions of this project
+_TEMP_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
+_SAFETENSORS_TEMP_NAME = re.compile(r"^\.tmp[A-Za-z0-9]{6}$")
+PENDING = ".checkpoint-pending.json"  # names the tensor files of a save under way
+
+
+def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename into place."""
     # a fresh name in the same folder (so the rename is atomic), created with the umask's mode
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -121,18 +139,21 @@ def save_checkpoint(
     rng_state: dict[str, torch.Tensor] | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Save atomically into `directory` (created if needed); returns the manifest's path."""
+    """Save atomically into `directory` (created if needed); returns the manifest's path.
+
+    Only files this code wrote are ever removed: the tensor files the previous manifest (or an
+    interrupted save's pending list) names, and temporary files of this code's own patterns.
+    Raises NonFiniteWeights before writing anything if a weight is NaN or infinite, and
+    CheckpointWriteError (the previous checkpoint intact) if the disk refuses the write.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for leftover in directory.glob(".*.tmp"):  # from a save that was killed
-        leftover.unlink(missing_ok=True)
     model_state = {
         k: v.detach().to("cpu", torch.float32).contiguous()
         for k, v in _unwrap(model).state_dict().items()
     }
-    model_file = f"model-{step:08d}.safetensors"
-    _write_atomic(directory / model_file, lambda p: save_file(model_state, str(p)))
-
+    bad = next((k for k, v in model_state.items() if not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise NonFiniteWeights(f"weight {bad} is not finite at step {step}; nothing was saved")
     state_tensors: dict[str, torch.Tensor] = {}
     optimizer_meta = None
     if optimizer is not None:
@@ -141,34 +162,80 @@ def save_checkpoint(
     for name, value in (rng_state or {}).items():
         state_tensors[f"rng.{name}"] = value
     state_tensors = {k: v.detach().cpu().contiguous() for k, v in state_tensors.items()}
-    state_file = f"state-{step:08d}.safetensors"
-    _write_atomic(directory / state_file, lambda p: save_file(state_tensors, str(p)))
 
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "step": step,
-        "config": asdict(config),
-        "tokenizer": tokenizer.to_dict(),
-        "vocab_size": tokenizer.vocab_size,
-        "files": {
-            "model": model_file,
-            "state": state_file,
-        },
-        "sha256": {
-            model_file: _sha256(directory / model_file),
-            state_file: _sha256(directory / state_file),
-        },
-        "optimizer": optimizer_meta,
-        "extra": extra or {},
-    }
-    manifest_path = directory / MANIFEST
-    _write_atomic(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=1)))
-    # only now are older tensor files unreferenced
-    for old in directory.glob("*.safetensors"):
-        if old.name not in (model_file, state_file):
-            old.unlink(missing_ok=True)
-    return manifest_path
+    created: list[Path] = []
+    kept = _referenced_files(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(directory, kept)
+        model_file = _fresh_name(f"model-{step:08d}", kept)
+        state_file = _fresh_name(f"state-{step:08d}", kept)
+        write_atomic(directory / PENDING, json.dumps([model_file, state_file]).encode())
+        for name, tensors in ((model_file, model_state), (state_file, state_tensors)):
+            data = serialize(tensors)
+            created.append(directory / name)
+            write_atomic(directory / name, data)
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "step": step,
+            "config": asdict(config),
+            "tokenizer": tokenizer.to_dict(),
+            "vocab_size": tokenizer.vocab_size,
+            "files": {"model": model_file, "state": state_file},
+            "sha256": {name: _sha256(directory / name) for name in (model_file, state_file)},
+            "optimizer": optimizer_meta,
+            "extra": extra or {},
+        }
+        write_atomic(directory / MANIFEST, json.dumps(manifest, indent=1).encode())
+    except OSError as error:
+        for path in created:
+            path.unlink(missing_ok=True)
+        previous = "the previous checkpoint there is intact" if kept else "nothing was saved"
+        raise CheckpointWriteError(
+            f"cannot save into {directory}: {error.strerror or error}; free space, fix the "
+            f"folder's permissions or choose another folder ({previous})"
+        ) from None
+    # only now are the previous save's tensor files unreferenced
+    for name in kept - {model_file, state_file}:
+        (directory / name).unlink(missing_ok=True)
+    (directory / PENDING).unlink(missing_ok=True)
+    return directory / MANIFEST
+
+
+def _referenced_files(directory: Path) -> set[str]:
+    """Tensor files the current manifest names (plain names only; unreadable: none)."""
+    try:
+        files = json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("files", {})
+        return {n for n in files.values() if isinstance(n, str) and _plain_name(n)}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name == Path(name).name and name not in (".", "..")
+
+
+def _fresh_name(stem: str, taken: set[str]) -> str:
+    """`stem.safetensors`, or a new variant when the current manifest still needs that name."""
+    name = f"{stem}.safetensors"
+    return name if name not in taken else f"{stem}-{uuid.uuid4().hex[:8]}.safetensors"
+
+
+def _remove_leftovers(directory: Path, referenced: set[str]) -> None:
+    """Remove what a killed save of this code left: its temp files and unreferenced tensors."""
+    for path in directory.iterdir():
+        if _TEMP_NAME.match(path.name) or _SAFETENSORS_TEMP_NAME.match(path.name):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+    try:
+        pending = json.loads((directory / PENDING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(pending, list):
+        for name in pending:
+            if isinstance(name, str) and _plain_name(name) and name not in referenced:
+                (directory / name).unlink(missing_ok=True)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from core.errors import UserError
+
 
 def default_device() -> torch.device:
     """CUDA if present, then Apple's MPS, then the CPU."""
@@ -28,21 +30,21 @@ def resolve_device(device: torch.device | str | None = None) -> torch.device:
         return torch.device("cpu")
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("CUDA is not available on this machine; use --device cpu or auto")
+            raise UserError("CUDA is not available on this machine; use --device cpu or auto")
         return torch.device("cuda")
     if device == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError("MPS is not available on this machine; use --device cpu or auto")
+            raise UserError("MPS is not available on this machine; use --device cpu or auto")
         return torch.device("mps")
-    raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
+    raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
 
 
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (None keeps the default); returns the count in use."""
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise UserError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 

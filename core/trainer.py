@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -14,11 +15,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.checkpoint import (
+    CheckpointError,
+    CheckpointWriteError,
+    NonFiniteWeights,
+    load_checkpoint,
+    save_checkpoint,
+    write_atomic,
+)
 from core.config import Config
 from core.dataset import split_ids
 from core.device import cpu_has_fast_bf16, resolve_device
+from core.errors import UserError
 from core.model import MiniGPT
+from core.runlock import RunLock
 from core.tokenizer import Tokenizer, build_tokenizer
 
 SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
@@ -42,8 +52,46 @@ class StepMetrics:
     checkpoint: str | None = None  # folder written at this step, if any
 
 
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+class TrainingDiverged(UserError):
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CorpusMismatch(UserError):
+    """A run resumed on another corpus than the one it was trained on."""
+
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def corpus_fingerprint(text: str) -> dict:
+    """What identifies a corpus in a checkpoint: its length and the SHA-256 of its UTF-8."""
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return {"characters": len(text), "sha256": digest}
+
+
+def trim_metrics(path: Path, last_step: int) -> int:
+    """Drop the lines of a metrics log past `last_step` (and a torn last line); returns how
+    many were dropped. The log then agrees with the checkpoint a run resumes from."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    lines = data.split(b"\n")
+    torn = lines.pop() if lines else b""  # after the last newline: empty unless cut mid-write
+    kept = [line for line in lines if _logged_step(line) <= last_step]
+    dropped = len(lines) - len(kept) + (1 if torn else 0)
+    if dropped:
+        write_atomic(path, b"".join(line + b"\n" for line in kept))
+    return dropped
+
+
+def _logged_step(line: bytes) -> int:
+    """The step of one metrics line; lines that are not this code's keep their place (-1)."""
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return -1
+    return step if isinstance(step, int) else -1
 
 
 def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -99,6 +147,7 @@ class TrainingSession:
         out_dir: str | Path | None = None,
         tokenizer: Tokenizer | None = None,
         weights_only: bool = False,
+        run_lock: RunLock | None = None,
     ) -> None:
         self.config = config
         self.weights_only = weights_only  # saves skip optimizer and RNG: smaller, not resumable
@@ -122,6 +171,10 @@ class TrainingSession:
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
         self._metrics_file = None
+        self.corpus = corpus_fingerprint(text)
+        if run_lock is None and self.out_dir is not None:
+            run_lock = RunLock(self.out_dir)
+        self.run_lock = run_lock
 
     @classmethod
     def from_checkpoint(
@@ -131,8 +184,14 @@ class TrainingSession:
         device: torch.device | str | None = None,
         max_steps: int | None = None,
         out_dir: str | Path | None = None,
+        allow_other_corpus: bool = False,
+        run_lock: RunLock | None = None,
     ) -> TrainingSession:
-        """Continue a saved run exactly where it stopped (same data order, RNG and moments)."""
+        """Continue a saved run exactly where it stopped (same data order, RNG and moments).
+
+        A corpus other than the one the checkpoint was trained on is refused unless
+        `allow_other_corpus`; the run folder's metrics log is trimmed back to the checkpoint.
+        """
         checkpoint = load_checkpoint(directory)
         if checkpoint.optimizer_state is None or "data" not in checkpoint.rng_state:
             raise CheckpointError(f"{directory} holds weights only; it cannot resume training")
@@ -142,11 +201,26 @@ class TrainingSession:
         try:
             checkpoint.tokenizer.encode(text)
         except ValueError as error:
-            raise ValueError(
+            raise CorpusMismatch(
                 f"the corpus does not fit the checkpoint's vocabulary ({error}); resume with "
                 "the corpus it was trained on"
             ) from None
-        session = cls(config, text, device, out_dir or directory, tokenizer=checkpoint.tokenizer)
+        saved_corpus = checkpoint.extra.get("corpus")
+        if isinstance(saved_corpus, dict) and not allow_other_corpus:
+            if saved_corpus != corpus_fingerprint(text):
+                raise CorpusMismatch(
+                    f"{directory} was trained on another corpus ({saved_corpus.get('characters')}"
+                    f" characters, this one has {len(text)}); resume with that corpus, or allow "
+                    "the change (minigpt train --allow-other-data)"
+                )
+        session = cls(
+            config,
+            text,
+            device,
+            out_dir or directory,
+            tokenizer=checkpoint.tokenizer,
+            run_lock=run_lock,
+        )
         session.model.load_state_dict(checkpoint.model_state)
         session.optimizer.load_state_dict(checkpoint.optimizer_state)
         session.step = checkpoint.step
@@ -155,6 +229,9 @@ class TrainingSession:
         session.data_generator.set_state(checkpoint.rng_state["data"])
         session.last_checkpoint = Path(directory)
         session._saved_step = checkpoint.step
+        if session.out_dir is not None:
+            session.lock()  # before the trim: never cut the log of a run that is still going
+            trim_metrics(session.out_dir / METRICS_FILE, checkpoint.step)
         return session
 
     # --- control from other threads -------------------------------------------------------
@@ -179,6 +256,14 @@ class TrainingSession:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def lock(self) -> None:
+        """Claim the output folder for this run (RunFolderBusy if another process has it).
+
+        `steps()` claims it too and lets it go when it ends; call this first to claim the
+        folder before anything else is written into it."""
+        if self.run_lock is not None:
+            self.run_lock.acquire()
+
     def snapshot(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the weights, taken between steps; safe to sample from."""
         with self._lock:
@@ -190,6 +275,7 @@ class TrainingSession:
         config = self.config
         started = time.perf_counter()
         tokens_per_step = config.batch_size * config.block_size
+        self.lock()
         try:
             self.model.train()
             while self.step < config.max_steps:
@@ -202,15 +288,7 @@ class TrainingSession:
                     loss, grad_norm, lr = self._train_step()
                 self.step += 1
                 if not math.isfinite(loss):
-                    kept = (
-                        f"; the last good checkpoint in {self.last_checkpoint} is kept"
-                        if (self.last_checkpoint)
-                        else ""
-                    )
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at step {self.step}; lower --lr or raise the "
-                        f"clip threshold{kept}"
-                    )
+                    raise self._diverged(f"the loss became {loss}")
                 now = time.perf_counter()
                 metrics = StepMetrics(
                     step=self.step,
@@ -224,13 +302,21 @@ class TrainingSession:
                 )
                 last = self.step >= config.max_steps
                 if self.step % config.eval_interval == 0 or last:
-                    metrics = replace(metrics, val_loss=self.evaluate(), sample=self.sample_text())
-                if self.out_dir is not None and (
+                    val_loss = self.evaluate()
+                    if not math.isfinite(val_loss):
+                        raise self._diverged(f"the validation loss became {val_loss}")
+                    metrics = replace(metrics, val_loss=val_loss, sample=self.sample_text())
+                saving = self.out_dir is not None and (
                     metrics.val_loss is not None or self._save_requested.is_set()
-                ):
+                )
+                if saving:
                     self._save_requested.clear()
-                    metrics = replace(metrics, checkpoint=str(self.save(metrics.elapsed)))
+                    metrics = replace(metrics, checkpoint=str(self.out_dir))
+                # logged before the save: a kill in between leaves a line past the checkpoint,
+                # which a resume drops, never a checkpointed step without its line
                 self._log(metrics)
+                if saving:
+                    self.save(metrics.elapsed)
                 if self.step % config.log_interval == 0 or metrics.val_loss is not None or last:
                     yield metrics
             if self._stop.is_set() and self.out_dir is not None and self.step > 0:
@@ -239,6 +325,18 @@ class TrainingSession:
                     self.save(elapsed)
         finally:
             self._close_metrics()
+            if self.run_lock is not None:
+                self.run_lock.release()
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        if self.last_checkpoint is not None:
+            kept = f"the last good checkpoint (step {self._saved_step}) in {self.last_checkpoint}"
+            kept += " is kept"
+        else:
+            kept = "nothing was saved"
+        return TrainingDiverged(
+            f"{what} at step {self.step}; {kept}; lower --lr or keep --grad-clip above 0"
+        )
 
     def _train_step(self) -> tuple[float, float, float]:
         config = self.config
@@ -296,17 +394,29 @@ class TrainingSession:
         if self.out_dir is None:
             raise ValueError("this training session has no output folder to save into")
         rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()}
-        extra = {"elapsed": elapsed if elapsed is not None else self.elapsed_before}
-        save_checkpoint(
-            self.out_dir,
-            self.model,
-            self.tokenizer,
-            self.config,
-            self.step,
-            None if self.weights_only else self.optimizer,
-            None if self.weights_only else rng,
-            extra,
-        )
+        extra = {
+            "elapsed": elapsed if elapsed is not None else self.elapsed_before,
+            "corpus": self.corpus,
+        }
+        claimed = self.run_lock is not None and not self.run_lock.held
+        if claimed:
+            self.run_lock.acquire()
+        try:
+            save_checkpoint(
+                self.out_dir,
+                self.model,
+                self.tokenizer,
+                self.config,
+                self.step,
+                None if self.weights_only else self.optimizer,
+                None if self.weights_only else rng,
+                extra,
+            )
+        except NonFiniteWeights:
+            raise self._diverged("the weights became NaN or infinite") from None
+        finally:
+            if claimed:
+                self.run_lock.release()
         self.last_checkpoint = self.out_dir
         self._saved_step = self.step
         return self.out_dir
@@ -314,13 +424,18 @@ class TrainingSession:
     def _log(self, metrics: StepMetrics) -> None:
         if self.out_dir is None:
             return
-        if self._metrics_file is None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            # line-buffered: each step is on disk when the next begins, without a reopen
-            self._metrics_file = open(
-                self.out_dir / "metrics.jsonl", "a", encoding="utf-8", buffering=1
-            )
-        self._metrics_file.write(json.dumps(asdict(metrics)) + "\n")
+        path = self.out_dir / METRICS_FILE
+        try:
+            if self._metrics_file is None:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                # line-buffered: each step is on disk when the next begins, without a reopen
+                self._metrics_file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._metrics_file.write(json.dumps(asdict(metrics)) + "\n")
+        except OSError as error:
+            raise CheckpointWriteError(
+                f"cannot write {path}: {error.strerror or error}; free space or choose another "
+                f"folder (the checkpoint of step {self._saved_step} is intact)"
+            ) from None
 
     def _close_metrics(self) -> None:
         if self._metrics_file is not None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core import UserError
 from tui.paths import checkpoints_root, default_corpus
 
 EXIT_USAGE = 2
@@ -130,23 +131,42 @@ def _default_out(preset_name: str) -> Path:
     return checkpoints_root() / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+# what a resumed run may change; every other training flag is fixed by its checkpoint
+RESUME_FLAGS = {"--steps", "--device", "--threads", "--data", "--out", "--resume"}
+RESUME_FLAGS |= {"--allow-other-data"}
+STOP_SIGNALS = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
-    from core import (
-        TrainingDiverged,
-        TrainingSession,
-        find_latest_checkpoint,
-        is_checkpoint,
-        load_corpus,
-        set_threads,
-    )
 
-    console = Console(stderr=True)
-    set_threads(args.threads)
-    text = load_corpus(args.data or default_corpus())
+def _given_flags(argv: list[str]) -> list[str]:
+    return [token.split("=", 1)[0] for token in argv if token.startswith("--")]
+
+
+def _prepare_folder(out: Path):
+    """Create the run folder and claim it for this process (one writer per folder)."""
+    from core import RunLock
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(out)
+        lock.acquire()
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into {out}: {error.strerror or error}; choose another --out"
+        ) from None
+    return lock
+
+
+def _open_training(args: argparse.Namespace, text: str, console):
+    """The session this command trains: a new run, or one resumed from its checkpoint."""
+    from core import TrainingSession, find_latest_checkpoint, is_checkpoint
+
     if args.resume is not None:
+        fixed = [f for f in _given_flags(args.argv) if f not in RESUME_FLAGS]
+        if fixed:
+            raise UsageError(
+                f"{', '.join(dict.fromkeys(fixed))} cannot change when resuming (the "
+                "checkpoint fixes them); drop them, or start a new run with another --out"
+            )
         resume_dir = Path(args.resume) if isinstance(args.resume, str) else None
         resume_dir = resume_dir or (
             Path(args.out) if args.out else find_latest_checkpoint(checkpoints_root())
@@ -154,24 +174,73 @@ def cmd_train(args: argparse.Namespace) -> int:
         if resume_dir is None or not is_checkpoint(resume_dir):
             where = resume_dir or checkpoints_root()
             raise UsageError(f"no checkpoint to resume in {where}; train one first with --out DIR")
-        session = TrainingSession.from_checkpoint(
-            resume_dir, text, args.device, max_steps=args.steps
-        )
-        out = resume_dir
-    else:
-        config = config_from_args(args)
-        out = Path(args.out) if args.out else _default_out(args.preset)
-        if is_checkpoint(out):
-            raise UsageError(
-                f"{out} already holds a checkpoint; continue it with --resume {out} "
-                "or pass another --out"
+        lock = _prepare_folder(resume_dir)
+        try:
+            session = TrainingSession.from_checkpoint(
+                resume_dir,
+                text,
+                args.device,
+                max_steps=args.steps,
+                allow_other_corpus=args.allow_other_data,
+                run_lock=lock,
             )
-        if config.tokenizer == "bpe":
-            console.print(f"training a byte-level BPE tokenizer ({config.bpe_vocab_size} tokens)")
-        session = TrainingSession(config, text, args.device, out, weights_only=args.weights_only)
+        except BaseException:
+            lock.release()
+            raise
+        return session, resume_dir
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else _default_out(args.preset)
+    if is_checkpoint(out):
+        raise UsageError(
+            f"{out} already holds a checkpoint; continue it with --resume {out} "
+            "or pass another --out"
+        )
+    lock = _prepare_folder(out)
+    if config.tokenizer == "bpe":
+        console.print(f"training a byte-level BPE tokenizer ({config.bpe_vocab_size} tokens)")
+    try:
+        session = TrainingSession(
+            config, text, args.device, out, weights_only=args.weights_only, run_lock=lock
+        )
+    except BaseException:
+        lock.release()
+        raise
+    return session, out
+
+
+def _record_command(out: Path, argv: list[str]) -> None:
+    """Append this command to the run's command.txt: every command of the run is kept."""
+    try:
+        with open(out / "command.txt", "a", encoding="utf-8") as f:
+            f.write(shlex.join(["minigpt", *argv]) + "\n")
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into {out}: {error.strerror}; choose another --out"
+        ) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from core import load_corpus, set_threads
+
+    console = Console(stderr=True)
+    set_threads(args.threads)
+    text = load_corpus(args.data or default_corpus())
+    session, out = _open_training(args, text, console)
+    try:
+        return _run_training(args, session, out, console)
+    finally:
+        session.run_lock.release()  # steps() lets it go too; this covers every other way out
+
+
+def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from core import set_threads
+
     config = session.config
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "command.txt").write_text(shlex.join(["minigpt", *args.argv]) + "\n")
+    _record_command(out, args.argv)
     console.print(
         f"[bold]{args.preset if args.resume is None else 'resume'}[/]: "
         f"{session.model.num_parameters():,} parameters, vocab {session.tokenizer.vocab_size} "
@@ -179,16 +248,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"step {session.step}/{config.max_steps} -> {out}"
     )
 
-    interrupted = 0
+    received: list[str] = []
 
-    def on_interrupt(signum, frame) -> None:
-        nonlocal interrupted
-        interrupted += 1
-        if interrupted > 1:
+    def on_signal(signum, frame) -> None:
+        received.append(STOP_SIGNALS[signum])
+        if signum == signal.SIGHUP:
+            console.quiet = True  # the terminal is gone: writing to it would fail
+        if len(received) > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         session.stop()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     progress = Progress(
         TextColumn("[bold]train"),
         BarColumn(),
@@ -222,13 +292,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                     val=val,
                     rate=f"{metrics.tokens_per_second:,.0f}",
                 )
-    except TrainingDiverged as error:
-        raise UsageError(str(error)) from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if session.stopped:
-        console.print(f"stopped at step {session.step}; saved {out}. Continue with:")
-        console.print(f"minigpt train --resume {out}", soft_wrap=True, highlight=False)
+        resume = ["minigpt", "train", "--resume", str(out)]
+        if args.data:
+            resume += ["--data", args.data]
+        console.print(
+            f"stopped ({received[0]}) at step {session.step}; saved {out}. Continue with:"
+        )
+        console.print(shlex.join(resume), soft_wrap=True, highlight=False)
     else:
         console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}")
     return 0
@@ -403,6 +477,11 @@ def build_parser() -> OneLineParser:
         help="continue a run (DIR, else --out, else the newest checkpoint)",
     )
     train.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="with --resume: continue on a corpus other than the checkpoint's",
+    )
+    train.add_argument(
         "--weights-only",
         action="store_true",
         help="save weights and tokenizer only (a third of the size; cannot be resumed)",
@@ -451,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"minigpt: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as error:  # core's messages say what to change
+    except UserError as error:  # core's messages say what to change
         print(f"minigpt: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

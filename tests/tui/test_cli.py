@@ -161,7 +161,7 @@ def test_ctrl_c_saves_and_exits_zero(corpus, tmp_path) -> None:
     child.send_signal(signal.SIGINT)
     rest = child.stderr.read()
     assert child.wait(timeout=60) == 0
-    assert f"minigpt train --resume {out}" in rest.splitlines()
+    assert f"minigpt train --resume {out} --data {corpus}" in rest.splitlines()
     assert load_checkpoint(out).step >= 1
 
 

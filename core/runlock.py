@@ -1,0 +1,66 @@
+"""One writer per run folder: an advisory `fcntl` lock that a killed process drops by itself."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from core.errors import UserError
+
+LOCK_NAME = ".minigpt.lock"
+
+
+class RunFolderBusy(UserError):
+    """Another process is training into the same folder."""
+
+
+class RunLock:
+    """An exclusive lock on `directory/.minigpt.lock`, holding the owner's pid.
+
+    The kernel releases it when the owning process ends, however it ends, so a lock left by a
+    killed run never blocks the next one; the file itself stays (it is this project's own).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise RunFolderBusy naming the process that holds it."""
+        if self._fd is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise RunFolderBusy(
+                f"{self.directory} is in use by another training run (pid {owner}); wait for "
+                "it to finish, stop it, or choose another folder"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing drops the flock
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
