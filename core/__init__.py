@@ -24,6 +24,7 @@ from core.checkpoint import (
 )
 from core.config import PRESETS, Config, SamplingConfig, preset
 from core.dataset import TokenDataset, load_corpus, split_ids
+from core.decode import Decoder
 from core.device import default_device, resolve_device, set_threads
 from core.errors import UserError
 from core.generation import (
@@ -42,14 +43,29 @@ from core.generation import (
     sample_next,
     sampling_distribution,
 )
+from core.inspect import ShapeStage, attention_maps, parameter_counts, shape_journey
+from core.kv_cache import KVCache
 from core.model import (
     Embeddings,
     FeedForward,
-    KVCache,
     MiniGPT,
     MultiHeadAttention,
     SingleHeadAttention,
     Transformer,
+)
+from core.process import (
+    CheckpointSaved,
+    Command,
+    CommandFailed,
+    RunState,
+    TrainingFinished,
+    TrainingProcess,
+    TrainingStarted,
+    TrainingState,
+    WeightSnapshot,
+    default_threads,
+    prepare_multiprocessing,
+    session_from_snapshot,
 )
 from core.runlock import RunFolderBusy, RunLock
 from core.tokenizer import BPETokenizer, CharTokenizer, Tokenizer, build_tokenizer
@@ -60,21 +76,6 @@ from core.trainer import (
     TrainingSession,
     cross_entropy_for_logits,
     learning_rate_at,
-)
-from core.worker import (
-    CheckpointSaved,
-    ShapeStage,
-    TrainingFinished,
-    TrainingProcess,
-    TrainingStarted,
-    TrainingState,
-    WeightSnapshot,
-    attention_maps,
-    default_threads,
-    parameter_counts,
-    prepare_multiprocessing,
-    session_from_snapshot,
-    shape_journey,
 )
 
 __all__ = [
@@ -99,7 +100,10 @@ __all__ = [
     "RunLock",
     "UserError",
     "CheckpointSaved",
+    "Command",
+    "CommandFailed",
     "Config",
+    "Decoder",
     "Distribution",
     "Embeddings",
     "FeedForward",
@@ -109,6 +113,7 @@ __all__ = [
     "MiniGPT",
     "MultiHeadAttention",
     "PRESETS",
+    "RunState",
     "SamplingConfig",
     "ShapeStage",
     "SingleHeadAttention",

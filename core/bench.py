@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from core.config import Config, SamplingConfig
+from core.decode import Decoder
 from core.device import resolve_device, set_threads
 from core.generation import GenerationSession
 from core.model import MiniGPT
@@ -437,6 +438,7 @@ def bench_generation(
         raise ValueError(f"positions must lie in [0, {block_size - 1}], got {positions}")
     generator = torch.Generator().manual_seed(0)
     block = torch.randint(model.vocab_size, (1, block_size), generator=generator).to(device)
+    decoder = Decoder(model)
     prefill_cache = model.new_kv_cache()
 
     def prefill() -> None:
@@ -446,7 +448,7 @@ def bench_generation(
     def token_by_token() -> None:
         prefill_cache.reset()
         for token_id in block[0].tolist():
-            model.decode(token_id, prefill_cache)  # (V,)
+            decoder(token_id, prefill_cache)  # (V,)
 
     def decode_one(position: int) -> Callable[[], None]:
         cache = model.new_kv_cache()
@@ -455,7 +457,7 @@ def bench_generation(
         token_id = int(block[0, position])
 
         def run() -> None:
-            model.decode(token_id, cache)  # (V,)
+            decoder(token_id, cache)  # (V,)
             cache.rewind(1)
 
         return run

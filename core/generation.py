@@ -22,7 +22,9 @@ import torch
 
 from core.checkpoint import load_model
 from core.config import Config, SamplingConfig
+from core.decode import Decoder
 from core.device import resolve_device
+from core.errors import UserError
 from core.model import KVCache, MiniGPT
 from core.tokenizer import Tokenizer
 
@@ -69,7 +71,8 @@ def apply_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     sorted_logits, order = torch.sort(logits, descending=True)  # (V,), (V,)
     probs = torch.softmax(sorted_logits, dim=-1)  # (V,)
     mass_before = torch.cumsum(probs, dim=-1) - probs  # (V,)
-    drop_sorted = mass_before >= top_p  # the first token is always kept
+    # the first token is always kept, even when top_p rounds to 0 in float32
+    drop_sorted = mass_before >= max(top_p, torch.finfo(probs.dtype).tiny)
     drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)  # (V,)
     return logits.masked_fill(drop, float("-inf"))  # (V,)
 
@@ -90,20 +93,56 @@ def ranked_distribution(
 
     One `topk` does the top-k cut and the ranking at once, so the later stages and the
     candidate list work on K values instead of the whole vocabulary. Tokens a stage dropped
-    stay in the ranking with probability 0.
+    stay in the ranking with probability 0. Settings so extreme that float32 overflows give
+    the greedy token; NaN logits from the model raise a UserError.
+    """
+    probs, ids, penalized = _ranked_stages(logits, sampling, context_ids)  # (K,), (K,), (V,)
+    if not float(probs[0]) > 0:
+        return _greedy_fallback(logits, penalized)
+    return probs, ids
+
+
+def _ranked_stages(
+    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`ranked_distribution` without its validity check, plus the penalized logits (V,).
+
+    The ranking is sorted, so the distribution is broken exactly when its first probability
+    is not > 0 (NaN, or the 0 the greedy branch gives a non-finite top logit).
     """
     logits = apply_repetition_penalty(
         logits.float(), context_ids or [], sampling.repetition_penalty
     )
     if sampling.temperature == 0:
-        return torch.ones(1, device=logits.device), logits.argmax().view(1)  # (1,), (1,)
+        top, best = logits.max(dim=-1)  # (), ()
+        return torch.isfinite(top).float().view(1), best.view(1), logits  # (1,), (1,), (V,)
     vocab_size = logits.shape[-1]
     top_k = vocab_size if sampling.top_k is None else min(sampling.top_k, vocab_size)
-    ranked, ids = torch.topk(logits, top_k)  # (K,), (K,)
+    ranked, ids = torch.topk(logits, top_k)  # (K,), (K,); NaN ranks first
     ranked = apply_temperature(ranked, sampling.temperature)
     ranked = apply_top_p(ranked, sampling.top_p)
     ranked = apply_min_p(ranked, sampling.min_p)
-    return torch.softmax(ranked, dim=-1), ids  # (K,), (K,)
+    return torch.softmax(ranked, dim=-1), ids, logits  # (K,), (K,), (V,)
+
+
+def _greedy_fallback(
+    logits: torch.Tensor, penalized: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The greedy token, as probability (1,) and id (1,), when the sampled distribution is
+    not finite: the largest penalized logit, ties (several pushed to inf) broken by the raw one.
+
+    A huge repetition penalty or a tiny temperature overflows float32 into inf and NaN; the
+    greedy token is their limit. Non-finite raw logits mean damaged weights: a UserError.
+    """
+    if not bool(torch.isfinite(logits).all()):
+        raise UserError(
+            "the model's logits are NaN or infinite, so its weights are damaged; load another "
+            "checkpoint or train again"
+        )
+    penalized = penalized.nan_to_num(nan=-math.inf, posinf=math.inf, neginf=-math.inf)  # (V,)
+    tied = penalized == penalized.max()  # (V,)
+    best = logits.float().masked_fill(~tied, -math.inf).argmax()  # ()
+    return torch.ones(1, device=logits.device), best.view(1)  # (1,), (1,)
 
 
 def sampling_distribution(
@@ -123,7 +162,11 @@ def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -
     cumulative = torch.cumsum(probs, dim=-1)  # (N,)
     uniform = float(torch.rand((), generator=generator))  # in [0, 1)
     # the first entry whose running sum passes the draw; a zero entry never raises the sum
-    return int(torch.searchsorted(cumulative, cumulative[-1:] * uniform, right=True))
+    index = int(torch.searchsorted(cumulative, cumulative[-1:] * uniform, right=True))
+    if index < probs.shape[-1]:
+        return index
+    # nothing passed: a NaN or zero-sum distribution, or a draw rounded up to the total
+    return int(probs.nan_to_num(nan=0.0).argmax())
 
 
 def entropy_of(probs: torch.Tensor) -> float:
@@ -132,6 +175,9 @@ def entropy_of(probs: torch.Tensor) -> float:
 
 
 # --- the step-by-step session ---------------------------------------------------------------
+
+UNDO_STEPS = 1000  # generated tokens `rewind` can undo; older history is dropped, so memory
+# stays bounded however long a session runs (each step keeps its logits, V floats)
 
 
 @dataclass(frozen=True)
@@ -203,15 +249,19 @@ class GenerationSession:
         block_size = model.config.block_size
         self.window_keep = max(1, block_size - block_size // 4)
         self.cache: KVCache | None = model.new_kv_cache() if use_cache else None
+        self.decoder = Decoder(model)  # the one-token fast path over this session's model
         self.ids: list[int] = []
         self.prompt_length = 0
         self.prefill_ms = 0.0
         self.checkpoint_step: int | None = None
         self._window_start = 0
-        self._logits: list[torch.Tensor] = []  # next-token logits after each position, (V,)
-        self._window_starts: list[int] = []  # window start after each generated token
-        self._steps: list[GenerationStep] = []
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # the undo history: one entry per point rewind can return to (the last is the present),
+        # at most UNDO_STEPS + 1, so one fewer step records
+        self._logits: list[torch.Tensor] = []  # next-token logits at each point, (V,)
+        self._window_starts: list[int] = []  # window start at each point
+        self._decoder_states: list[tuple[bytes, int]] = []  # pending partial UTF-8 at each point
+        self._steps: list[GenerationStep] = []
         self._token_texts = [  # partial UTF-8 (a lone BPE byte) shown escaped
             tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace")
             for i in range(tokenizer.vocab_size)
@@ -256,7 +306,7 @@ class GenerationSession:
         """Load new weights (a fresh snapshot) and recompute the current context."""
         self.model.load_state_dict(state)
         if self.ids:
-            self._logits = self._logits[:-1] + [self._forward_window(prefill=True)]
+            self._logits[-1] = self._forward_window(prefill=True)
 
     # --- the sequence -----------------------------------------------------------------------
     @property
@@ -265,6 +315,7 @@ class GenerationSession:
 
     @property
     def generated(self) -> tuple[GenerationStep, ...]:
+        """The steps `rewind` can undo: every generated token's, up to the last UNDO_STEPS."""
         return tuple(self._steps)
 
     @property
@@ -290,14 +341,20 @@ class GenerationSession:
         ids = self.start_ids(prompt)
         self.ids = list(ids)
         self.prompt_length = len(ids)
-        self._steps, self._window_starts = [], []
-        self._decoder.reset()
         block_size = self.model.config.block_size
         self._window_start = len(ids) - self.window_keep if len(ids) > block_size else 0
         started = time.perf_counter()
-        self._logits = [self._forward_window(prefill=True)]
+        self._start_history(self._forward_window(prefill=True))
         self.prefill_ms = (time.perf_counter() - started) * 1000
         return self.distribution()
+
+    def _start_history(self, logits: torch.Tensor) -> None:
+        """Make the present the only point to rewind to (after a prompt or a chat turn)."""
+        self._decoder.reset()
+        self._logits = [logits]
+        self._window_starts = [self._window_start]
+        self._decoder_states = [self._decoder.getstate()]
+        self._steps = []
 
     def distribution(self) -> Distribution:
         """The pending step's candidates under the current settings, from the kept logits."""
@@ -308,9 +365,14 @@ class GenerationSession:
         if not self._logits:
             raise ValueError("no prompt yet; call start(prompt) first")
         context = self.ids[self._window_start :] if self.sampling.repetition_penalty != 1 else []
-        probs, ids = ranked_distribution(self._logits[-1], self.sampling, context)  # (K,), (K,)
+        logits = self._logits[-1]  # (V,)
+        probs, ids, penalized = _ranked_stages(logits, self.sampling, context)  # (K,), (K,), (V,)
         # one .tolist() each: the candidates come from exactly the distribution sampled from
-        prob_list, id_list = probs.tolist(), ids.tolist()
+        prob_list = probs.tolist()
+        if not prob_list[0] > 0:  # ranked_distribution's check, without a second sync
+            probs, ids = _greedy_fallback(logits, penalized)  # (1,), (1,)
+            prob_list = [1.0]
+        id_list = ids.tolist()
         count = min(self.sampling.num_candidates, len(id_list))
         candidates = tuple(
             Candidate(i, self.token_text(i), p)
@@ -332,7 +394,7 @@ class GenerationSession:
         else:
             vocab_size = self.model.vocab_size
             if not 0 <= force < vocab_size:
-                raise ValueError(f"token id {force} is outside the vocabulary of {vocab_size}")
+                raise UserError(f"token id {force} is outside the vocabulary of {vocab_size}")
             token_id = force
             # a token outside the ranking had probability 0 under these settings
             ranking = dict(zip(ranked.ids, ranked.prob_list, strict=True))
@@ -346,12 +408,14 @@ class GenerationSession:
         else:
             logits = self._forward_window(prefill=False)
         forward_ms = (time.perf_counter() - started) * 1000
+        text = self._decoder.decode(self.tokenizer.token_bytes(token_id))
         self._logits.append(logits)
         self._window_starts.append(self._window_start)
+        self._decoder_states.append(self._decoder.getstate())
         record = GenerationStep(
             token_id=token_id,
             token=self.token_text(token_id),
-            text=self._decoder.decode(self.tokenizer.token_bytes(token_id)),
+            text=text,
             prob=prob,
             candidates=ranked.candidates,
             entropy=ranked.entropy,
@@ -362,6 +426,8 @@ class GenerationSession:
             slid=slid,
         )
         self._steps.append(record)
+        if len(self._steps) > UNDO_STEPS:  # forget the oldest point: well under a microsecond
+            del self._steps[0], self._logits[0], self._window_starts[0], self._decoder_states[0]
         return record
 
     def _forward_window(self, prefill: bool) -> torch.Tensor:
@@ -370,38 +436,38 @@ class GenerationSession:
             window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
             return self.model(window)[0, -1].float()  # (V,)
         if not prefill:
-            return self.model.decode(self.ids[-1], self.cache).float()  # (V,)
+            return self.decoder(self.ids[-1], self.cache).float()  # (V,)
         self.cache.reset()
         window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
         return self.model(window, kv_cache=self.cache)[0, -1].float()  # (V,)
 
     @torch.inference_mode()
     def rewind(self, n: int = 1) -> Distribution:
-        """Undo the last n generated tokens; the cache drops them without recomputing."""
-        if not 0 <= n <= len(self._steps):
-            raise ValueError(f"cannot undo {n} tokens; {len(self._steps)} were generated")
+        """Undo the last n generated tokens (at most UNDO_STEPS); the cache drops them without
+        recomputing unless the window slid in between."""
+        kept, generated = len(self._steps), len(self.ids) - self.prompt_length
+        if not 0 <= n <= kept:
+            if 0 <= n <= generated:
+                raise UserError(
+                    f"cannot undo {n} tokens; only the last {kept} can be undone (the session "
+                    f"keeps {UNDO_STEPS})"
+                )
+            raise UserError(f"cannot undo {n} tokens; {generated} were generated")
         if n == 0:
             return self.distribution()
         del self.ids[-n:]
         del self._steps[-n:]
         del self._logits[-n:]
         del self._window_starts[-n:]
+        del self._decoder_states[-n:]
         previous_start = self._window_start
-        block_size = self.model.config.block_size
-        if self._window_starts:
-            self._window_start = self._window_starts[-1]
-        else:
-            self._window_start = (
-                self.prompt_length - self.window_keep if self.prompt_length > block_size else 0
-            )
+        self._window_start = self._window_starts[-1]
         if self.cache is not None:
             if self._window_start == previous_start:
                 self.cache.rewind(n)
             else:
                 self._logits[-1] = self._forward_window(prefill=True)
-        self._decoder.reset()
-        for token_id in self.ids[self.prompt_length :]:
-            self._decoder.decode(self.tokenizer.token_bytes(token_id))
+        self._decoder.setstate(self._decoder_states[-1])
         return self.distribution()
 
     def stream(self, prompt: str, max_new_tokens: int | None = None) -> Iterator[GenerationStep]:
@@ -430,8 +496,7 @@ class GenerationSession:
             chunk = torch.tensor([self.ids[-fed:]], device=self.device)  # (1, T)
             logits = self.model(chunk, kv_cache=self.cache)[0, -1].float()  # (V,)
         self.prompt_length = len(self.ids)
-        self._logits, self._steps, self._window_starts = [logits], [], []
-        self._decoder.reset()
+        self._start_history(logits)
         return self.distribution()
 
 

@@ -163,7 +163,8 @@ class TrainingSession:
         self.elapsed_before = 0.0
         self.autocast_dtype = resolve_precision(config, self.device)
         self.forward_model = torch.compile(self.model) if config.compile else self.model
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held for a whole step: between steps is consistent
+        self._save_lock = threading.Lock()  # one save at a time (the loop's, or a requested one)
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
@@ -266,8 +267,19 @@ class TrainingSession:
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the weights, taken between steps; safe to sample from."""
+        return self.snapshot_with_step()[1]
+
+    def snapshot_with_step(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """The step and a CPU copy of its weights, taken together between two steps."""
         with self._lock:
-            return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            return self.step, state
+
+    def save_between_steps(self, elapsed: float | None = None) -> tuple[Path, int]:
+        """`save` from another thread: waits for the step in progress, so the checkpoint holds
+        one consistent state; returns the folder and the step saved."""
+        with self._lock:
+            return self.save(elapsed), self.step
 
     # --- the loop -------------------------------------------------------------------------
     def steps(self) -> Iterator[StepMetrics]:
@@ -393,6 +405,11 @@ class TrainingSession:
         """Write a resumable checkpoint into out_dir and return its folder."""
         if self.out_dir is None:
             raise ValueError("this training session has no output folder to save into")
+        with self._save_lock:
+            self._save(elapsed)
+        return self.out_dir
+
+    def _save(self, elapsed: float | None) -> None:
         rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()}
         extra = {
             "elapsed": elapsed if elapsed is not None else self.elapsed_before,
@@ -419,7 +436,6 @@ class TrainingSession:
                 self.run_lock.release()
         self.last_checkpoint = self.out_dir
         self._saved_step = self.step
-        return self.out_dir
 
     def _log(self, metrics: StepMetrics) -> None:
         if self.out_dir is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import shlex
 import signal
 import sys
@@ -365,22 +366,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     session = open_session(args, use_cache=not args.no_cache)
     out = sys.stdout
     stream = session.stream(args.prompt, args.max_new_tokens)
-    steps = [next(stream)]  # the prefill runs here, so a bad prompt fails before any output
-    out.write(session.tokenizer.decode(session.ids[: session.prompt_length]) + steps[0].text)
-    out.flush()
-    for step in stream:
-        steps.append(step)
+    first = next(stream)  # the prefill runs here, so a bad prompt fails before any output
+    out.write(session.tokenizer.decode(session.ids[: session.prompt_length]))
+    # only the report lines are kept (and only when asked for): memory stays flat otherwise
+    report: list[str] = []
+    for step in itertools.chain([first], stream):
         out.write(step.text)
         out.flush()
+        if args.show_probs:
+            shown = "  ".join(f"{c.text!r} {c.prob:.3f}" for c in step.candidates[:5])
+            report.append(f"{step.token!r:>8} p={step.prob:.3f} H={step.entropy:.2f}b | {shown}")
     out.write("\n")
     out.flush()
-    if args.show_probs:
-        for step in steps:
-            shown = "  ".join(f"{c.text!r} {c.prob:.3f}" for c in step.candidates[:5])
-            print(
-                f"{step.token!r:>8} p={step.prob:.3f} H={step.entropy:.2f}b | {shown}",
-                file=sys.stderr,
-            )
+    for line in report:
+        print(line, file=sys.stderr)
     return 0
 
 

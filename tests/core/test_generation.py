@@ -11,6 +11,7 @@ import torch
 from core import (
     PRESETS,
     CharTokenizer,
+    Decoder,
     GenerationSession,
     MiniGPT,
     SamplingConfig,
@@ -52,29 +53,30 @@ def test_kv_cache_decode_matches_full_forward() -> None:
     assert session.cache_length == session.context_length <= 16
 
 
-def test_model_decode_matches_forward_at_every_position() -> None:
+def test_decoder_matches_forward_at_every_position() -> None:
     torch.manual_seed(0)
     model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()
+    decoder = Decoder(model)
     idx = torch.randint(27, (1, 16))  # (1, T)
     with torch.no_grad():
         expected = model(idx)[0]  # (T, V)
     cache = model.new_kv_cache()
     model(idx[:, :5], kv_cache=cache)  # a prefill, then one position at a time
     for position in range(5, 16):
-        logits = model.decode(int(idx[0, position]), cache)  # (V,)
+        logits = decoder(int(idx[0, position]), cache)  # (V,)
         torch.testing.assert_close(logits, expected[position], atol=1e-5, rtol=1e-4)
     assert cache.length == 16
     with pytest.raises(ValueError, match="block_size"):
-        model.decode(0, cache)
+        decoder(0, cache)
 
 
-def test_model_decode_follows_a_dtype_change() -> None:
+def test_decoder_sees_in_place_weight_updates() -> None:
     torch.manual_seed(0)
     model = MiniGPT(PRESETS["tiny"], 27).eval()
-    model.decode(1, model.new_kv_cache())  # gathers the float32 weights
-    model.double()
-    logits = model.decode(1, model.new_kv_cache())  # (V,)
-    assert logits.dtype == torch.float64
+    decoder = Decoder(model)
+    with torch.no_grad():
+        model.head.weight.mul_(2.0)
+    logits = decoder(1, model.new_kv_cache())  # (V,)
     torch.testing.assert_close(logits, model(torch.tensor([[1]]))[0, 0].detach())
 
 

@@ -96,7 +96,7 @@ class ModelScreen(Screen):
             info = self.runner.load(source, None)
             session = self.runner.session
             self.post_message(
-                self.Described(info, shape_journey(session), parameter_counts(session))
+                self.Described(info, shape_journey(session.model), parameter_counts(session.model))
             )
             self._attention(0)
 
@@ -105,7 +105,9 @@ class ModelScreen(Screen):
     def _attention(self, layer: int) -> None:
         session = self.runner.session
         text = "".join(ch for ch in ATTENTION_TEXT if _spells(session.tokenizer, ch))
-        tokens, maps = attention_maps(session, text, layer)
+        ids = session.tokenizer.encode(text)[-session.model.config.block_size :]
+        tokens = tuple(session.token_text(i) for i in ids)
+        maps = attention_maps(session.model, ids, layer)
         self.post_message(self.Attention(layer, tokens, maps))
 
     def action_layer(self, delta: int) -> None:

@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 from core import (
     PRESETS,
     CheckpointSaved,
+    CommandFailed,
     Config,
     StepMetrics,
     TrainingFinished,
@@ -362,10 +363,9 @@ class TrainScreen(Screen):
                     )
                 )
             elif isinstance(event, TrainingState):
-                if event.state in ("paused", "running", "stopping"):
-                    self.state = event.state
-                else:
-                    self.notify(event.state, severity="error")
+                self.state = event.state.value
+            elif isinstance(event, CommandFailed):
+                self.notify(event.message, severity="error")
             elif isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
                 log.write(

@@ -1,9 +1,8 @@
-"""Training in a child process: plain events come out through one queue, commands go in another.
+"""Training in a child process: typed commands go in through one queue, plain events come out.
 
 A front end starts a `TrainingProcess`, reads `poll()` from a thread of its own and sends
 `pause`/`resume_training`/`stop`/`save`/`snapshot`. The child runs the one `TrainingSession` loop
-at a lower priority, so the process that draws the screen keeps a core to itself. The end of the
-module holds the model views the studio computes off its UI thread, as plain values.
+at a lower priority, so the process that draws the screen keeps a core to itself.
 """
 
 from __future__ import annotations
@@ -17,11 +16,19 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from enum import Enum
 from multiprocessing import resource_tracker
 from pathlib import Path
 
+from safetensors.torch import load as deserialize
+from safetensors.torch import save as serialize
+
 from core.config import Config, SamplingConfig
-from core.trainer import StepMetrics
+from core.dataset import load_corpus
+from core.device import set_threads
+from core.generation import GenerationSession
+from core.tokenizer import tokenizer_from_dict
+from core.trainer import StepMetrics, TrainingSession
 
 PARENT_CHECK_SECONDS = 0.5
 NICE = 10
@@ -42,12 +49,38 @@ class TrainingStarted:
     pid: int
 
 
+class Command(Enum):
+    """What a front end can ask of a training child."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    SAVE = "save"
+    SNAPSHOT = "snapshot"
+
+
+class RunState(Enum):
+    """Where a training child stands after a command."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
 @dataclass(frozen=True)
 class TrainingState:
-    """The child took a command: state is "paused", "running" or "stopping"."""
+    """The child took a command and is now in `state`."""
 
-    state: str
+    state: RunState
     step: int
+
+
+@dataclass(frozen=True)
+class CommandFailed:
+    """A command failed in the child (a save onto a full disk, say); training goes on."""
+
+    command: Command
+    message: str  # one line, for the user
 
 
 @dataclass(frozen=True)
@@ -80,6 +113,7 @@ TrainingEvent = (
     StepMetrics
     | TrainingStarted
     | TrainingState
+    | CommandFailed
     | CheckpointSaved
     | WeightSnapshot
     | TrainingFinished
@@ -181,24 +215,24 @@ class TrainingProcess:
 
     # --- commands -------------------------------------------------------------------------
     def pause(self) -> None:
-        self._send("pause")
+        self._send(Command.PAUSE)
 
     def resume_training(self) -> None:
-        self._send("resume")
+        self._send(Command.RESUME)
 
     def stop(self) -> None:
         """Ask the child to stop between steps and save; `TrainingFinished` follows."""
-        self._send("stop")
+        self._send(Command.STOP)
 
     def save(self) -> None:
         """Save a checkpoint now (between steps, also while paused); `CheckpointSaved` follows."""
-        self._send("save")
+        self._send(Command.SAVE)
 
     def snapshot(self) -> None:
         """Ask for a copy of the current weights; a `WeightSnapshot` follows."""
-        self._send("snapshot")
+        self._send(Command.SNAPSHOT)
 
-    def _send(self, command: str) -> None:
+    def _send(self, command: Command) -> None:
         if self.alive:
             self._commands.put(command)
 
@@ -257,13 +291,8 @@ def session_from_snapshot(
     snapshot: WeightSnapshot, sampling: SamplingConfig | None = None, seed: int = 0
 ):
     """A `GenerationSession` over its own copy of a snapshot's weights."""
-    from safetensors.torch import load as load_safetensors
-
-    from core.generation import GenerationSession
-    from core.tokenizer import tokenizer_from_dict
-
     tokenizer = tokenizer_from_dict(snapshot.tokenizer)
-    state = load_safetensors(snapshot.weights)
+    state = deserialize(snapshot.weights)
     session = GenerationSession.from_state(
         snapshot.config, tokenizer, state, sampling, device="cpu", seed=seed
     )
@@ -308,10 +337,6 @@ def _child_main(
             pass
     session = None
     try:
-        from core.dataset import load_corpus
-        from core.device import set_threads
-        from core.trainer import TrainingSession
-
         set_threads(threads)
         if text is None:
             text = load_corpus(text_path)
@@ -390,39 +415,35 @@ class _Control(threading.Thread):
                 return
             try:
                 self._apply(command)
-            except Exception as error:  # a failed save must not kill training
+            except Exception as error:  # a failed command must not kill training
                 traceback.print_exc()
-                self.events.put(TrainingState(f"error: {error}", self.session.step))
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                self.events.put(CommandFailed(command, message))
 
-    def _apply(self, command: str) -> None:
+    def _apply(self, command: Command) -> None:
         session = self.session
-        if command == "pause":
+        if command is Command.PAUSE:
             session.pause()
-            self.events.put(TrainingState("paused", session.step))
-        elif command == "resume":
+            self.events.put(TrainingState(RunState.PAUSED, session.step))
+        elif command is Command.RESUME:
             session.resume()
-            self.events.put(TrainingState("running", session.step))
-        elif command == "stop":
+            self.events.put(TrainingState(RunState.RUNNING, session.step))
+        elif command is Command.STOP:
             session.stop()
-            self.events.put(TrainingState("stopping", session.step))
-        elif command == "save":
+            self.events.put(TrainingState(RunState.STOPPING, session.step))
+        elif command is Command.SAVE:
             if session.out_dir is None:
                 return
-            # the session's lock is held for a whole step: the save sees one consistent state
-            with session._lock:
-                path = session.save(self.last_elapsed)
-                step = session.step
+            path, step = session.save_between_steps(self.last_elapsed)
             self.events.put(CheckpointSaved(step, str(path)))
-        elif command == "snapshot":
-            from safetensors.torch import save as save_safetensors
-
-            state = session.snapshot()
+        elif command is Command.SNAPSHOT:
+            step, state = session.snapshot_with_step()
             self.events.put(
                 WeightSnapshot(
-                    step=session.step,
+                    step=step,
                     config=session.config,
                     tokenizer=session.tokenizer.to_dict(),
-                    weights=save_safetensors(state),
+                    weights=serialize(state),
                 )
             )
 
@@ -434,149 +455,3 @@ def wait_for(process: TrainingProcess, timeout: float) -> list[TrainingEvent]:
     while process.finished is None and time.monotonic() < deadline:
         seen.extend(process.poll(0.1))
     return seen
-
-
-# --- what the studio shows about a model (plain values, computed off the UI thread) ---------
-
-
-@dataclass(frozen=True)
-class ShapeStage:
-    """One stage of a forward pass and the real shape it produced."""
-
-    stage: str
-    shape: tuple[int, ...]
-    letters: str  # the same shape in the letters of the shape comments, e.g. "B, T, C"
-    note: str
-
-
-def shape_journey(session, batch_size: int | None = None) -> tuple[ShapeStage, ...]:
-    """Run the session's model on a (B, block_size) batch and record each stage's shape."""
-    import torch
-
-    model = session.model
-    config = model.config
-    batch_size = batch_size or config.batch_size
-    seq_len = config.block_size
-    vocab_size = model.vocab_size
-    generator = torch.Generator().manual_seed(0)
-    with torch.inference_mode():
-        idx = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
-        idx = idx.to(next(model.parameters()).device)  # (B, T)
-        embedded = model.embeddings(idx)  # (B, T, C)
-        x = embedded
-        block = model.blocks[0]
-        normed = block.ln1(x)  # (B, T, C)
-        head = block.attention.single_heads()[0]
-        one_head = head(normed)  # (B, T, D)
-        attended = block.attention(normed)  # (B, T, C)
-        hidden = block.ffn.up(block.ln2(x + attended))  # (B, T, 4C)
-        ffn_out = block.ffn(block.ln2(x + attended))  # (B, T, C)
-        for layer in model.blocks:
-            x = layer(x)  # (B, T, C)
-        logits = model.head(model.ln_final(x))  # (B, T, V)
-        probs = torch.softmax(logits[:, -1], dim=-1)  # (B, V)
-    heads, head_dim = config.num_heads, config.head_dim
-    return (
-        ShapeStage("input ids", tuple(idx.shape), "B, T", "token ids, one row per sequence"),
-        ShapeStage(
-            "Embeddings",
-            tuple(embedded.shape),
-            "B, T, C",
-            f"token table [{vocab_size}, {config.embedding_dim}] + position table "
-            f"[{config.block_size}, {config.embedding_dim}], added",
-        ),
-        ShapeStage(
-            "SingleHeadAttention",
-            tuple(one_head.shape),
-            "B, T, D",
-            f"one head: D = C / H = {config.embedding_dim} / {heads} = {head_dim}",
-        ),
-        ShapeStage(
-            "MultiHeadAttention",
-            tuple(attended.shape),
-            "B, T, C",
-            f"{heads} heads of {head_dim} concatenated, then projected [C, C]",
-        ),
-        ShapeStage(
-            "FeedForward",
-            tuple(ffn_out.shape),
-            "B, T, C",
-            f"expand to {hidden.shape[-1]}, GELU, project back to {config.embedding_dim}",
-        ),
-        ShapeStage(
-            f"Transformer x {config.num_layers}",
-            tuple(x.shape),
-            "B, T, C",
-            "pre-norm blocks: x + attention(ln(x)), then x + ffn(ln(x))",
-        ),
-        ShapeStage(
-            "MiniGPT (logits)",
-            tuple(logits.shape),
-            "B, T, V",
-            f"final LayerNorm, then the head [C, V={vocab_size}]",
-        ),
-        ShapeStage(
-            "softmax (last position)",
-            tuple(probs.shape),
-            "B, V",
-            "next-token probabilities; generation uses only the last position",
-        ),
-    )
-
-
-def parameter_counts(session) -> tuple[tuple[str, int], ...]:
-    """Parameters per part of the model, in forward order; the last row is the total."""
-    model = session.model
-    parts: dict[str, int] = {}
-    for name, parameter in model.named_parameters():
-        if name.startswith("embeddings.token"):
-            key = "token embedding"
-        elif name.startswith("embeddings.position"):
-            key = "position embedding"
-        elif ".attention." in name:
-            key = "attention (all blocks)"
-        elif ".ffn." in name:
-            key = "feed-forward (all blocks)"
-        elif ".ln" in name or name.startswith("ln_final"):
-            key = "layer norms"
-        elif name.startswith("head"):
-            key = "output head"
-        else:
-            key = "other"
-        parts[key] = parts.get(key, 0) + parameter.numel()
-    order = [
-        "token embedding",
-        "position embedding",
-        "attention (all blocks)",
-        "feed-forward (all blocks)",
-        "layer norms",
-        "output head",
-        "other",
-    ]
-    rows = tuple((key, parts[key]) for key in order if key in parts)
-    return (*rows, ("total", model.num_parameters()))
-
-
-def attention_maps(session, text: str, layer: int = 0) -> tuple[tuple[str, ...], tuple]:
-    """Every head's attention weights at `layer` for `text` (cut to block_size).
-
-    Returns the tokens as text and maps[head][query][key] as floats (rows sum to 1).
-    """
-    import torch
-
-    model = session.model
-    if not 0 <= layer < len(model.blocks):
-        raise ValueError(f"layer must be in 0..{len(model.blocks) - 1}, got {layer}")
-    ids = session.tokenizer.encode(text)[-model.config.block_size :]
-    if not ids:
-        raise ValueError("give some text to look at")
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        idx = torch.tensor([ids], device=device)  # (1, T)
-        x = model.embeddings(idx)  # (1, T, C)
-        for block in model.blocks[:layer]:
-            x = block(x)  # (1, T, C)
-        block = model.blocks[layer]
-        _, maps = block.attention.per_head(block.ln1(x))  # (1, T, C), (1, H, T, T)
-    tokens = tuple(session.token_text(i) for i in ids)
-    return tokens, tuple(tuple(tuple(row) for row in head) for head in maps[0].tolist())

@@ -9,6 +9,7 @@ import torch
 
 from core import (
     CheckpointSaved,
+    RunState,
     StepMetrics,
     TrainingFinished,
     TrainingProcess,
@@ -19,7 +20,7 @@ from core import (
     load_checkpoint,
     session_from_snapshot,
 )
-from core.worker import _Control, wait_for
+from core.process import _Control, wait_for
 
 
 def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_config):
@@ -51,7 +52,7 @@ def test_paused_process_snapshots_saves_and_stops(tmp_path, text, tiny_config):
     seen.extend(wait_for(process, timeout=60))
     assert process.join(timeout=10)
 
-    assert any(isinstance(e, TrainingState) and e.state == "paused" for e in seen)
+    assert any(isinstance(e, TrainingState) and e.state is RunState.PAUSED for e in seen)
     snapshot = next(e for e in seen if isinstance(e, WeightSnapshot))
     saved = next(e for e in seen if isinstance(e, CheckpointSaved))
     # paused: the snapshot and the save hold the very same weights
