@@ -35,6 +35,16 @@ class Config:
     bpe_vocab_size: int = 512
     precision: str = "auto"  # "auto", "fp32" or "bf16" (autocast for the matmuls)
     compile: bool = False  # torch.compile the model (pays a cold compile of tens of seconds)
+    # design switches: each turns off (or swaps) one choice of the reference design, so an
+    # experiment can show what that choice is for; the defaults are the reference design
+    attention_mask: str = "causal"  # "causal" (-inf above the diagonal), "zero" or "none"
+    attention_scale: bool = True  # divide q . k by sqrt(head_dim)
+    norm_placement: str = "pre"  # "pre": x + f(ln(x)); "post": ln(x + f(x))
+    residual: bool = True  # keep the x + ... paths around attention and feed-forward
+    feed_forward: bool = True  # the per-position MLP in every block
+    position_embedding: bool = True  # learned positions (without: a bag of tokens)
+    embedding_combine: str = "add"  # "add" token and position vectors, or "concat" halves
+    optimizer: str = "adamw"  # "adamw" or "sgd" (plain SGD, same schedule)
 
     def __post_init__(self) -> None:
         positive = (
@@ -79,10 +89,36 @@ class Config:
             )
         if self.precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        choices = {
+            "attention_mask": ("causal", "zero", "none"),
+            "norm_placement": ("pre", "post"),
+            "embedding_combine": ("add", "concat"),
+            "optimizer": ("adamw", "sgd"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+        if self.embedding_combine == "concat" and self.embedding_dim < 2:
+            raise UserError("concatenated embeddings need embedding_dim >= 2")
 
     @property
     def head_dim(self) -> int:
         return self.embedding_dim // self.num_heads
+
+    @property
+    def standard(self) -> bool:
+        """True when every design switch is the reference design's (the fast paths apply)."""
+        return (
+            self.attention_mask == "causal"
+            and self.attention_scale
+            and self.norm_placement == "pre"
+            and self.residual
+            and self.feed_forward
+            and self.position_embedding
+            and self.embedding_combine == "add"
+        )
 
     @property
     def hidden_dim(self) -> int:
@@ -91,9 +127,37 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:
-        """Build from a saved dict, ignoring keys this version does not know."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """Build from a saved dict, ignoring keys this version does not know; a known key of
+        the wrong type (a string, a bool where a number belongs, NaN) raises ValueError."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a config is a map of settings, got {type(values).__name__}")
+        rules = {
+            "int": "an integer",
+            "int | None": "an integer or null",
+            "float": "a finite number",
+            "str": "a string",
+            "bool": "true or false",
+        }
+        settings = {}
+        for item in fields(cls):
+            if item.name not in values:
+                continue
+            value = values[item.name]
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if item.type == "float" and whole and abs(value) < 1e300:
+                value = float(value)
+            valid = {
+                "int": whole,
+                "int | None": whole or value is None,
+                "float": isinstance(value, float) and math.isfinite(value),
+                "str": isinstance(value, str),
+                "bool": isinstance(value, bool),
+            }[item.type]  # a KeyError here is a new field type this check must learn
+            if not valid:
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise ValueError(f"{item.name} must be {rules[item.type]}, got {shown}")
+            settings[item.name] = value
+        return cls(**settings)
 
 
 PRESETS: dict[str, Config] = {

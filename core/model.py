@@ -13,12 +13,26 @@ from core.kv_cache import KVCache
 
 
 class Embeddings(nn.Module):
-    """Token embedding plus learned position embedding, added: (B, T) -> (B, T, C)."""
+    """Token embedding plus learned position embedding, added: (B, T) -> (B, T, C).
 
-    def __init__(self, vocab_size: int, embedding_dim: int, block_size: int) -> None:
+    The design switches: `position=False` drops the position table (the model then sees a bag
+    of tokens); `combine="concat"` gives each table half the width and concatenates them.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        block_size: int,
+        position: bool = True,
+        combine: str = "add",
+    ) -> None:
         super().__init__()
-        self.token = nn.Embedding(vocab_size, embedding_dim)
-        self.position = nn.Embedding(block_size, embedding_dim)
+        position_dim = embedding_dim // 2 if combine == "concat" and position else embedding_dim
+        token_dim = embedding_dim - position_dim if combine == "concat" and position else None
+        self.token = nn.Embedding(vocab_size, token_dim or embedding_dim)
+        self.position = nn.Embedding(block_size, position_dim) if position else None
+        self.combine = combine
         self.block_size = block_size
 
     def forward(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -28,8 +42,13 @@ class Embeddings(nn.Module):
                 f"{start + seq_len} positions exceed block_size {self.block_size}; "
                 "shorten the context"
             )
-        positions = torch.arange(start, start + seq_len, device=idx.device)  # (T,)
-        return self.token(idx) + self.position(positions)  # (B, T, C)
+        tokens = self.token(idx)  # (B, T, C), or (B, T, C - C/2) when concatenated
+        if self.position is None:
+            return tokens
+        positions = self.position(torch.arange(start, start + seq_len, device=idx.device))
+        if self.combine == "concat":
+            return torch.cat([tokens, positions.expand(len(idx), -1, -1)], dim=-1)  # (B, T, C)
+        return tokens + positions  # (B, T, C)
 
 
 def causal_mask(seq_len: int, device: torch.device | None = None) -> torch.Tensor:
@@ -38,11 +57,19 @@ def causal_mask(seq_len: int, device: torch.device | None = None) -> torch.Tenso
 
 
 class SingleHeadAttention(nn.Module):
-    """One causal attention head: (B, T, C) -> (B, T, head_dim)."""
+    """One causal attention head: (B, T, C) -> (B, T, head_dim).
 
-    def __init__(self, embedding_dim: int, head_dim: int) -> None:
+    `mask` is "causal" (the future at -inf), "zero" (the future's scores set to 0, which
+    softmax still turns into weight: a leak) or "none"; `scale` divides by sqrt(head_dim).
+    """
+
+    def __init__(
+        self, embedding_dim: int, head_dim: int, mask: str = "causal", scale: bool = True
+    ) -> None:
         super().__init__()
         self.head_dim = head_dim
+        self.mask = mask
+        self.scale = scale
         self.query = nn.Linear(embedding_dim, head_dim, bias=False)
         self.key = nn.Linear(embedding_dim, head_dim, bias=False)
         self.value = nn.Linear(embedding_dim, head_dim, bias=False)
@@ -51,10 +78,15 @@ class SingleHeadAttention(nn.Module):
         """Scaled, causally masked scores before softmax, (B, T, T)."""
         q = self.query(x)  # (B, T, D)
         k = self.key(x)  # (B, T, D)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, T, T)
+        scores = q @ k.transpose(-2, -1)  # (B, T, T)
+        if self.scale:
+            scores = scores / math.sqrt(self.head_dim)  # (B, T, T)
+        if self.mask == "none":
+            return scores
         mask = causal_mask(x.shape[1], x.device)  # (T, T)
         # -inf, not 0: softmax turns it into exactly zero weight on the future
-        return scores.masked_fill(~mask, float("-inf"))  # (B, T, T)
+        fill = float("-inf") if self.mask == "causal" else 0.0
+        return scores.masked_fill(~mask, fill)  # (B, T, T)
 
     def forward(
         self, x: torch.Tensor, return_weights: bool = False
@@ -72,11 +104,20 @@ class MultiHeadAttention(nn.Module):
     `SingleHeadAttention` modules for inspection (attention maps), with identical results.
     """
 
-    def __init__(self, embedding_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        mask: str = "causal",
+        scale: bool = True,
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = embedding_dim // num_heads
         self.dropout = dropout
+        self.mask = mask  # see SingleHeadAttention
+        self.scale = scale
         # rows: all heads' queries, then all keys, then all values
         self.qkv = nn.Linear(embedding_dim, 3 * embedding_dim, bias=False)
         self.proj = nn.Linear(embedding_dim, embedding_dim, bias=False)
@@ -103,23 +144,38 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(1, 2).reshape(batch_size, seq_len, embedding_dim)  # (B, T, C)
         return self.residual_dropout(self.proj(out))  # (B, T, C)
 
-    @staticmethod
     def _attend(
-        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, dropout: float
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, dropout: float
     ) -> torch.Tensor:
-        """Causal attention of q (B, H, T, D) over k, v (B, H, S, D); the first query is at
-        position `start`."""
+        """Attention of q (B, H, T, D) over k, v (B, H, S, D); the first query is at position
+        `start`."""
         seq_len = q.shape[2]
-        if start == 0:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-        elif seq_len == 1:
+        scale = None if self.scale else 1.0  # None: SDPA's own 1/sqrt(D)
+        if self.mask == "zero":
+            return self._attend_zero_filled(q, k, v, start, dropout)
+        if self.mask == "none" or seq_len == 1:
             # one new position sees every cached one: no mask needed
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B, H, 1, D)
-        else:
-            total = start + seq_len
-            mask = causal_mask(total, q.device)[start:]  # (T, S)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        return out  # (B, H, T, D)
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scale)
+        if start == 0:
+            return F.scaled_dot_product_attention(
+                q, k, v, dropout_p=dropout, is_causal=True, scale=scale
+            )  # (B, H, T, D)
+        mask = causal_mask(start + seq_len, q.device)[start:]  # (T, S)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale
+        )  # (B, H, T, D)
+
+    def _attend_zero_filled(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, dropout: float
+    ) -> torch.Tensor:
+        """The mask-zero variant, written out: future scores become 0, not -inf."""
+        scores = q @ k.transpose(-2, -1)  # (B, H, T, S)
+        if self.scale:
+            scores = scores / math.sqrt(self.head_dim)  # (B, H, T, S)
+        mask = causal_mask(k.shape[2], q.device)[start : start + q.shape[2]]  # (T, S)
+        weights = torch.softmax(scores.masked_fill(~mask, 0.0), dim=-1)  # (B, H, T, S)
+        weights = F.dropout(weights, dropout, training=dropout > 0)  # (B, H, T, S)
+        return weights @ v  # (B, H, T, D)
 
     def single_heads(self) -> nn.ModuleList:
         """The heads as separate `SingleHeadAttention` modules holding copies of the weights."""
@@ -127,7 +183,8 @@ class MultiHeadAttention(nn.Module):
         heads = nn.ModuleList()
         weight = self.qkv.weight.detach()  # (3C, C)
         for h in range(self.num_heads):
-            head = SingleHeadAttention(embedding_dim, self.head_dim).to(weight.device, weight.dtype)
+            head = SingleHeadAttention(embedding_dim, self.head_dim, self.mask, self.scale)
+            head = head.to(weight.device, weight.dtype)
             rows = slice(h * self.head_dim, (h + 1) * self.head_dim)
             with torch.no_grad():
                 head.query.weight.copy_(weight[:embedding_dim][rows])
@@ -164,21 +221,40 @@ class FeedForward(nn.Module):
 
 
 class Transformer(nn.Module):
-    """One pre-norm transformer block: x + attn(ln1(x)), then x + ffn(ln2(x))."""
+    """One pre-norm transformer block: x + attn(ln1(x)), then x + ffn(ln2(x)).
+
+    The config's design switches give the variants experiments compare: post-norm
+    (ln1(x + attn(x))), no residual paths, no feed-forward.
+    """
 
     def __init__(self, config: Config) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.embedding_dim)
-        self.attention = MultiHeadAttention(config.embedding_dim, config.num_heads, config.dropout)
-        self.ln2 = nn.LayerNorm(config.embedding_dim)
-        self.ffn = FeedForward(config.embedding_dim, config.hidden_dim, config.dropout)
+        width = config.embedding_dim
+        self.pre_norm = config.norm_placement == "pre"
+        self.residual = config.residual
+        self.ln1 = nn.LayerNorm(width)
+        self.attention = MultiHeadAttention(
+            width, config.num_heads, config.dropout, config.attention_mask, config.attention_scale
+        )
+        self.ln2 = nn.LayerNorm(width) if config.feed_forward else None
+        self.ffn = (
+            FeedForward(width, config.hidden_dim, config.dropout) if config.feed_forward else None
+        )
 
     def forward(
         self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0
     ) -> torch.Tensor:
         # pre-norm keeps the residual path an identity at init, so gradients reach every layer
-        x = x + self.attention(self.ln1(x), kv_cache, layer)  # (B, T, C)
-        return x + self.ffn(self.ln2(x))  # (B, T, C)
+        x = self._sublayer(x, self.ln1, lambda h: self.attention(h, kv_cache, layer))
+        if self.ffn is not None:
+            x = self._sublayer(x, self.ln2, self.ffn)  # (B, T, C)
+        return x
+
+    def _sublayer(self, x: torch.Tensor, norm: nn.LayerNorm, f) -> torch.Tensor:
+        if self.pre_norm:
+            out = f(norm(x))  # (B, T, C)
+            return x + out if self.residual else out  # (B, T, C)
+        return norm(x + f(x) if self.residual else f(x))  # (B, T, C)
 
 
 class MiniGPT(nn.Module):
@@ -188,7 +264,13 @@ class MiniGPT(nn.Module):
         super().__init__()
         self.config = config
         self.vocab_size = vocab_size
-        self.embeddings = Embeddings(vocab_size, config.embedding_dim, config.block_size)
+        self.embeddings = Embeddings(
+            vocab_size,
+            config.embedding_dim,
+            config.block_size,
+            config.position_embedding,
+            config.embedding_combine,
+        )
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Transformer(config) for _ in range(config.num_layers))
         self.ln_final = nn.LayerNorm(config.embedding_dim)
@@ -198,7 +280,8 @@ class MiniGPT(nn.Module):
         residual_std = 0.02 / math.sqrt(2 * config.num_layers)
         for block in self.blocks:
             nn.init.normal_(block.attention.proj.weight, std=residual_std)
-            nn.init.normal_(block.ffn.down.weight, std=residual_std)
+            if block.ffn is not None:
+                nn.init.normal_(block.ffn.down.weight, std=residual_std)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -227,7 +310,8 @@ class MiniGPT(nn.Module):
     def flops_per_token(self, seq_len: int | None = None) -> int:
         """Training FLOPs per token (forward + backward): 6 x weights + attention's 12 L T C."""
         seq_len = seq_len or self.config.block_size
-        position_weights = self.embeddings.position.weight.numel()
+        position = self.embeddings.position
+        position_weights = position.weight.numel() if position is not None else 0
         config = self.config
         attention = 12 * config.num_layers * seq_len * config.embedding_dim
         return 6 * (self.num_parameters() - position_weights) + attention

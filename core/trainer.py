@@ -111,13 +111,16 @@ def learning_rate_at(step: int, config: Config) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device):
-    """AdamW; weight decay on matrices and embeddings only, never on biases or norms."""
+    """AdamW (or plain SGD, for an experiment); weight decay on matrices and embeddings only,
+    never on biases or norms."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    if config.optimizer == "sgd":  # the experiment's contrast: no moments, no adaptivity
+        return torch.optim.SGD(groups, lr=config.learning_rate)
     betas = (config.beta1, config.beta2)
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=betas, fused=True)
 
@@ -173,6 +176,7 @@ class TrainingSession:
         self._saved_step = -1
         self._metrics_file = None
         self.corpus = corpus_fingerprint(text)
+        self._clock_start: float | None = None  # perf_counter at the start of training
         if run_lock is None and self.out_dir is not None:
             run_lock = RunLock(self.out_dir)
         self.run_lock = run_lock
@@ -285,8 +289,8 @@ class TrainingSession:
     def steps(self) -> Iterator[StepMetrics]:
         """Train until max_steps or stop(); saves at each evaluation and at the end."""
         config = self.config
-        started = time.perf_counter()
-        tokens_per_step = config.batch_size * config.block_size
+        self._clock_start = time.perf_counter()
+        started = self._clock_start
         self.lock()
         try:
             self.model.train()
@@ -295,23 +299,7 @@ class TrainingSession:
                     self._running.wait()
                 if self._stop.is_set():
                     break
-                step_started = time.perf_counter()
-                with self._lock:
-                    loss, grad_norm, lr = self._train_step()
-                self.step += 1
-                if not math.isfinite(loss):
-                    raise self._diverged(f"the loss became {loss}")
-                now = time.perf_counter()
-                metrics = StepMetrics(
-                    step=self.step,
-                    max_steps=config.max_steps,
-                    loss=loss,
-                    grad_norm=grad_norm,
-                    lr=lr,
-                    tokens_per_second=tokens_per_step / max(now - step_started, 1e-9),
-                    elapsed=self.elapsed_before + now - started,
-                    clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
-                )
+                metrics = self.train_step()
                 last = self.step >= config.max_steps
                 if self.step % config.eval_interval == 0 or last:
                     val_loss = self.evaluate()
@@ -339,6 +327,29 @@ class TrainingSession:
             self._close_metrics()
             if self.run_lock is not None:
                 self.run_lock.release()
+
+    def train_step(self) -> StepMetrics:
+        """One optimizer step, without evaluation or save; TrainingDiverged on a NaN loss."""
+        config = self.config
+        if self._clock_start is None:
+            self._clock_start = time.perf_counter()
+        step_started = time.perf_counter()
+        with self._lock:
+            loss, grad_norm, lr = self._train_step()
+        self.step += 1
+        if not math.isfinite(loss):
+            raise self._diverged(f"the loss became {loss}")
+        now = time.perf_counter()
+        return StepMetrics(
+            step=self.step,
+            max_steps=config.max_steps,
+            loss=loss,
+            grad_norm=grad_norm,
+            lr=lr,
+            tokens_per_second=config.batch_size * config.block_size / max(now - step_started, 1e-9),
+            elapsed=self.elapsed_before + now - self._clock_start,
+            clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
+        )
 
     def _diverged(self, what: str) -> TrainingDiverged:
         if self.last_checkpoint is not None:
@@ -374,17 +385,20 @@ class TrainingSession:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @torch.no_grad()
-    def evaluate(self, batches: int | None = None) -> float:
+    def evaluate(self, batches: int | None = None, model: torch.nn.Module | None = None) -> float:
         """Mean validation loss over fixed batches (the same every time; eval_batches of them
-        unless `batches` is given)."""
+        unless `batches` is given), of the training model or of `model` (e.g. the same
+        weights under another design switch)."""
         config = self.config
         generator = torch.Generator().manual_seed(config.seed + 2)
+        forward = model if model is not None else self.forward_model
         self.model.eval()
+        forward.eval()
         losses = []
         for _ in range(batches or config.eval_batches):
             idx, targets = self.val_data.batch(config.batch_size, generator, self.device)
             with self._autocast():
-                logits = self.forward_model(idx)  # (B, T, V)
+                logits = forward(idx)  # (B, T, V)
             losses.append(cross_entropy_for_logits(logits, targets).item())
         self.model.train()
         return sum(losses) / len(losses)

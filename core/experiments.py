@@ -1,0 +1,361 @@
+"""Ablation races: the baseline and variants of the reference design, trained side by side.
+
+Each variant is one `Config` switch that the real model and trainer honour. A race trains the
+baseline and its variants in one process, interleaved in blocks of steps with the same seed
+and data order, evaluates them at the same steps, and reports what each choice is for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from core.checkpoint import write_atomic
+from core.config import Config
+from core.errors import UserError
+from core.model import MiniGPT
+from core.trainer import TrainingSession, cross_entropy_for_logits
+
+RESULTS_FILE = "race.json"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One design choice switched off or swapped, and the question it answers."""
+
+    name: str
+    question: str  # the question of the reference design it answers
+    shows: str  # what the race shows, in one line
+    change: Callable[[Config], Config] = field(repr=False)
+
+
+def _switch(**changes) -> Callable[[Config], Config]:
+    return lambda config: replace(config, **changes)
+
+
+VARIANTS: dict[str, Variant] = {
+    variant.name: variant
+    for variant in (
+        Variant("baseline", "-", "the preset unchanged: the reference design", _switch()),
+        Variant(
+            "mask-zero",
+            "6a: why -inf and not 0 in the causal mask?",
+            "scores set to 0 still get softmax weight: the future leaks, so its loss 'wins' but "
+            "collapses under the real causal mask",
+            _switch(attention_mask="zero"),
+        ),
+        Variant(
+            "no-mask",
+            "6b: why must the future stay hidden?",
+            "each position sees the answer it must predict: training loss falls, the causal "
+            "validation loss does not",
+            _switch(attention_mask="none"),
+        ),
+        Variant(
+            "no-scale",
+            "5: why divide q . k by sqrt(head_dim)?",
+            "unscaled scores grow with the head width and saturate softmax: slower, noisier "
+            "learning",
+            _switch(attention_scale=False),
+        ),
+        Variant(
+            "post-norm",
+            "10: why pre-norm rather than post-norm?",
+            "LayerNorm after the residual sum: the identity path is gone at init",
+            _switch(norm_placement="post"),
+        ),
+        Variant(
+            "no-residual",
+            "9: what do residual connections solve?",
+            "every block must carry the whole signal: gradients fade through the stack",
+            _switch(residual=False),
+        ),
+        Variant(
+            "one-head",
+            "7: why several heads rather than one?",
+            "one head of the full width: the same parameters, one attention pattern per layer",
+            lambda config: replace(config, num_heads=1),
+        ),
+        Variant(
+            "no-ffn",
+            "8: what does the feed-forward network add?",
+            "attention alone mixes positions but computes little per position",
+            _switch(feed_forward=False),
+        ),
+        Variant(
+            "sgd",
+            "14: what does Adam do that SGD does not?",
+            "plain SGD with the same schedule: no per-parameter step sizes",
+            _switch(optimizer="sgd"),
+        ),
+        Variant(
+            "no-clip",
+            "15: why clip the gradient norm?",
+            "without the threshold, spikes reach the weights",
+            _switch(grad_clip=0.0),
+        ),
+        Variant(
+            "batch-1",
+            "13: what do larger batches buy?",
+            "one sequence per step: cheap steps, noisy gradients",
+            _switch(batch_size=1),
+        ),
+        Variant(
+            "concat-embeddings",
+            "2: why add token and position vectors?",
+            "halves concatenated to the same width: each part gets half the room",
+            _switch(embedding_combine="concat"),
+        ),
+        Variant(
+            "no-position",
+            "2: what do position embeddings give?",
+            "without them the model sees a bag of tokens: order is invisible",
+            _switch(position_embedding=False),
+        ),
+        Variant(
+            "bpe",
+            "1: characters or subword tokens?",
+            "a byte-level BPE vocabulary: fewer, longer tokens; compare in bits per character",
+            _switch(tokenizer="bpe"),
+        ),
+        Variant(
+            "wide",
+            "19: what does width buy?",
+            "embedding width doubled: four times the block parameters",
+            lambda config: replace(config, embedding_dim=2 * config.embedding_dim),
+        ),
+    )
+}
+
+
+def parse_variants(names: str | list[str]) -> list[str]:
+    """Variant names, baseline first, or a UserError naming the unknown ones."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise UserError(
+            f"unknown variant {', '.join(unknown)}; choose from {', '.join(VARIANTS)} "
+            "(minigpt experiment --list)"
+        )
+    return ["baseline", *dict.fromkeys(n for n in names if n != "baseline")]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    step: int
+    seconds: float  # this variant's training seconds so far (evaluations excluded)
+    train_loss: float
+    val_loss: float
+    val_bpc: float
+    causal_val_loss: float
+
+
+@dataclass(frozen=True)
+class RaceProgress:
+    """One variant evaluated at one step."""
+
+    variant: str
+    point: CurvePoint
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """Where a variant ended, with its whole curve and a sample."""
+
+    name: str
+    question: str
+    shows: str
+    val_loss: float
+    causal_val_loss: float
+    val_bpc: float
+    causal_val_bpc: float
+    parameters: int
+    ms_per_step: float
+    tokens_per_second: float
+    peak_memory_mb: float
+    curve: tuple[CurvePoint, ...]
+    sample: str
+
+
+def bits_per_character(loss: float, tokens: int, characters: int) -> float:
+    """Nats per token to bits per character: loss x tokens / characters / ln 2."""
+    return loss * tokens / characters / math.log(2)
+
+
+def step_memory_mb(session: TrainingSession) -> float:
+    """Tensor memory of one training step: weights, gradients, optimizer moments and the
+    activations autograd saves for the backward pass, counted tensor by tensor."""
+    model, config = session.model, session.config
+    saved = 0
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    idx, targets = session.train_data.batch(config.batch_size, torch.Generator().manual_seed(0))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = cross_entropy_for_logits(model(idx), targets)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    moments = 0 if config.optimizer == "sgd" else 2 * weights
+    return (saved + 2 * weights + moments) / 2**20  # weights, gradients, moments, activations
+
+
+class _Runner:
+    """One variant in a race: its session and what is measured about it."""
+
+    def __init__(self, variant: Variant, config: Config, text: str) -> None:
+        self.variant = variant
+        self.session = TrainingSession(config, text, "cpu")
+        val_ids = self.session.val_data.ids
+        self.val_tokens = val_ids.numel()
+        self.val_characters = len(self.session.tokenizer.decode(val_ids.tolist()))
+        self.memory_mb = step_memory_mb(self.session)
+        self.step_seconds: list[float] = []
+        self.curve: list[CurvePoint] = []
+        self.causal_twin: MiniGPT | None = None
+        if config.attention_mask != "causal":
+            vocab_size = self.session.tokenizer.vocab_size
+            self.causal_twin = MiniGPT(replace(config, attention_mask="causal"), vocab_size)
+
+    def train(self, steps: int) -> float:
+        session = self.session
+        loss = math.nan
+        for _ in range(steps):
+            started = time.perf_counter()
+            loss = session.train_step().loss
+            self.step_seconds.append(time.perf_counter() - started)
+        return loss
+
+    def evaluate(self, train_loss: float) -> CurvePoint:
+        session = self.session
+        val_loss = session.evaluate()
+        causal = val_loss
+        if self.causal_twin is not None:  # the same weights under the real causal mask
+            self.causal_twin.load_state_dict(session.model.state_dict())
+            causal = session.evaluate(model=self.causal_twin)
+        point = CurvePoint(
+            step=session.step,
+            seconds=sum(self.step_seconds),
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_bpc=bits_per_character(val_loss, self.val_tokens, self.val_characters),
+            causal_val_loss=causal,
+        )
+        self.curve.append(point)
+        return point
+
+    def result(self) -> VariantResult:
+        session, last = self.session, self.curve[-1]
+        median = statistics.median(self.step_seconds)
+        config = session.config
+        return VariantResult(
+            name=self.variant.name,
+            question=self.variant.question,
+            shows=self.variant.shows,
+            val_loss=last.val_loss,
+            causal_val_loss=last.causal_val_loss,
+            val_bpc=last.val_bpc,
+            causal_val_bpc=bits_per_character(
+                last.causal_val_loss, self.val_tokens, self.val_characters
+            ),
+            parameters=session.model.num_parameters(),
+            ms_per_step=median * 1000,
+            tokens_per_second=config.batch_size * config.block_size / median,
+            peak_memory_mb=self.memory_mb,
+            curve=tuple(self.curve),
+            sample=session.sample_text(),
+        )
+
+
+def race(
+    base: Config,
+    text: str,
+    variants: list[str],
+    steps: int,
+    evaluations: int = 10,
+    block_steps: int = 10,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[RaceProgress | tuple[VariantResult, ...]]:
+    """Train the variants side by side; yields each evaluation, then the results.
+
+    Every variant starts from `base` with the same seed, so they draw the same batches (a
+    batch-size variant draws fewer sequences per step from the same generator). Blocks of
+    `block_steps` steps alternate between the variants, so a slow spell of the machine costs
+    them all alike. `stop()` is asked between blocks; a stopped race still reports where each
+    variant got to.
+    """
+    if steps < 1:
+        raise UserError(f"a race needs at least one step, got {steps}")
+    base = replace(base, max_steps=steps, warmup_steps=min(base.warmup_steps, steps // 10))
+    runners = [
+        _Runner(VARIANTS[name], VARIANTS[name].change(base), text)
+        for name in parse_variants(variants)
+    ]
+    every = max(1, steps // max(1, evaluations))
+    losses = {runner.variant.name: math.nan for runner in runners}
+    for runner in runners:  # the untrained starting point, step 0
+        yield RaceProgress(runner.variant.name, runner.evaluate(math.nan))
+    done = 0
+    while done < steps and not stop():
+        block = min(block_steps, steps - done, every - done % every)
+        for runner in runners:
+            losses[runner.variant.name] = runner.train(block)
+        done += block
+        if done % every == 0 or done == steps:
+            for runner in runners:
+                yield RaceProgress(
+                    runner.variant.name, runner.evaluate(losses[runner.variant.name])
+                )
+    if runners[0].curve[-1].step != done:
+        for runner in runners:
+            yield RaceProgress(runner.variant.name, runner.evaluate(losses[runner.variant.name]))
+    yield tuple(runner.result() for runner in runners)
+
+
+def results_to_dict(results: tuple[VariantResult, ...], base: Config, steps: int) -> dict:
+    """The JSON form of a race: `{"config", "steps", "variants": [...]}`."""
+    variants = []
+    for result in results:
+        values = asdict(result)
+        values["curve"] = [
+            {k: point[k] for k in ("step", "seconds", "val_loss", "val_bpc", "causal_val_loss")}
+            for point in values["curve"]
+        ]
+        variants.append(values)
+    return {"config": asdict(base), "steps": steps, "variants": variants}
+
+
+def save_race(directory: str | Path, report: dict) -> Path:
+    """Write a race's JSON into `directory/race.json` (atomically); returns the file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / RESULTS_FILE
+    write_atomic(path, json.dumps(report, indent=1).encode())
+    return path
+
+
+def load_race(path: str | Path) -> dict:
+    """A saved race (its folder or its race.json), or a UserError saying what is wrong."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise UserError(f"{path} is not a saved race (no {RESULTS_FILE}); run minigpt experiment")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} is corrupt ({error}); run the race again") from None
+    if not isinstance(report, dict) or not isinstance(report.get("variants"), list):
+        raise UserError(f"{path} is not a saved race")
+    return report
