@@ -1,16 +1,5 @@
 """MiniGPT: a GPT built from scratch in PyTorch. The public API of the model package."""
 
-from core.bench import (
-    PEAK_MATMUL_SIZE,
-    TrainVariant,
-    bench_generation,
-    bench_time_to_quality,
-    bench_training,
-    matmul_peak_gflops,
-    peak_memory_mb,
-    percentile,
-    untrained_model,
-)
 from core.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -23,26 +12,10 @@ from core.checkpoint import (
     save_checkpoint,
 )
 from core.config import PRESETS, Config, SamplingConfig, preset
-from core.dataset import TokenDataset, load_corpus, split_ids
+from core.dataset import TokenDataset, encode_corpus, load_corpus, split_ids, token_dtype
 from core.decode import Decoder
 from core.device import default_device, resolve_device, set_threads
 from core.errors import UserError
-from core.generation import (
-    Candidate,
-    Distribution,
-    GenerationSession,
-    GenerationStep,
-    apply_min_p,
-    apply_repetition_penalty,
-    apply_temperature,
-    apply_top_k,
-    apply_top_p,
-    entropy_of,
-    generate_text,
-    ranked_distribution,
-    sample_next,
-    sampling_distribution,
-)
 from core.inspect import ShapeStage, attention_maps, parameter_counts, shape_journey
 from core.kv_cache import KVCache
 from core.model import (
@@ -68,7 +41,33 @@ from core.process import (
     session_from_snapshot,
 )
 from core.runlock import RunFolderBusy, RunLock
-from core.tokenizer import BPETokenizer, CharTokenizer, Tokenizer, build_tokenizer
+from core.sampling import (
+    apply_min_p,
+    apply_repetition_penalty,
+    apply_temperature,
+    apply_top_k,
+    apply_top_p,
+    entropy_of,
+    ranked_distribution,
+    sample_next,
+    sampling_distribution,
+)
+from core.session import (
+    UNDO_STEPS,
+    Candidate,
+    Distribution,
+    GenerationSession,
+    GenerationStep,
+    generate_text,
+)
+from core.tokenizer import (
+    BPE_SAMPLE_CHARS,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    bpe_training_sample,
+    build_tokenizer,
+)
 from core.trainer import (
     CorpusMismatch,
     StepMetrics,
@@ -79,15 +78,6 @@ from core.trainer import (
 )
 
 __all__ = [
-    "PEAK_MATMUL_SIZE",
-    "TrainVariant",
-    "bench_time_to_quality",
-    "bench_training",
-    "matmul_peak_gflops",
-    "peak_memory_mb",
-    "untrained_model",
-    "bench_generation",
-    "percentile",
     "BPETokenizer",
     "Candidate",
     "CharTokenizer",
@@ -146,6 +136,11 @@ __all__ = [
     "learning_rate_at",
     "load_checkpoint",
     "load_corpus",
+    "encode_corpus",
+    "token_dtype",
+    "bpe_training_sample",
+    "BPE_SAMPLE_CHARS",
+    "UNDO_STEPS",
     "load_model",
     "parameter_counts",
     "prepare_multiprocessing",

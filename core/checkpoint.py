@@ -16,21 +16,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from safetensors.torch import save as serialize
 
 from core.config import Config
-from core.errors import UserError
-from core.tokenizer import Tokenizer, tokenizer_from_dict
-
-MANIFEST = "checkpoint.json"
-FORMAT = "minigpt-checkpoint"
-VERSION = 1
-
-
-class CheckpointError(UserError):
-    """A checkpoint that is missing, damaged or of another kind; the message names the file."""
+from core.manifest import (
+    FORMAT,
+    MANIFEST,
+    MANIFEST_LIMIT,
+    VERSION,
+    check_manifest,
+    is_tensor_file_name,
+    read_manifest,
+)
+from core.safe_files import CheckpointError, read_json_or_none
+from core.tensor_files import read_tensors
+from core.tokenizer import Tokenizer
 
 
 @dataclass
@@ -204,16 +204,13 @@ def save_checkpoint(
 
 
 def _referenced_files(directory: Path) -> set[str]:
-    """Tensor files the current manifest names (plain names only; unreadable: none)."""
-    try:
-        files = json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("files", {})
-        return {n for n in files.values() if isinstance(n, str) and _plain_name(n)}
-    except (OSError, ValueError, AttributeError):
+    """Tensor files the current manifest names; none when it is not a regular file holding
+    JSON (so a FIFO there never blocks a save, nor a link to /dev/zero fills memory)."""
+    manifest = read_json_or_none(directory, MANIFEST, MANIFEST_LIMIT)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
         return set()
-
-
-def _plain_name(name: str) -> bool:
-    return bool(name) and name == Path(name).name and name not in (".", "..")
+    return {name for name in files.values() if is_tensor_file_name(name)}
 
 
 def _fresh_name(stem: str, taken: set[str]) -> str:
@@ -228,13 +225,11 @@ def _remove_leftovers(directory: Path, referenced: set[str]) -> None:
         if _TEMP_NAME.match(path.name) or _SAFETENSORS_TEMP_NAME.match(path.name):
             if path.is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
-    try:
-        pending = json.loads((directory / PENDING).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
+    # read as the manifest is: anything but a regular file of JSON names nothing to remove
+    pending = read_json_or_none(directory, PENDING, 1 << 16)  # two file names
     if isinstance(pending, list):
         for name in pending:
-            if isinstance(name, str) and _plain_name(name) and name not in referenced:
+            if is_tensor_file_name(name) and name not in referenced:
                 (directory / name).unlink(missing_ok=True)
 
 
@@ -243,67 +238,27 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _read_manifest(directory: Path) -> dict:
-    if not directory.exists():
-        raise CheckpointError(f"checkpoint folder {directory} does not exist")
-    if not directory.is_dir():
-        raise CheckpointError(
-            f"{directory} is a file; a checkpoint is a folder holding {MANIFEST} "
-            "(made by minigpt train)"
-        )
-    path = directory / MANIFEST
-    if not path.exists():
-        raise CheckpointError(
-            f"{directory} holds no {MANIFEST}; it is not a MiniGPT checkpoint "
-            "(make one with minigpt train --out DIR)"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} is corrupt ({error}); retrain or restore it") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a MiniGPT checkpoint manifest")
-    if manifest.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path} has format version {manifest.get('version')}; this MiniGPT reads {VERSION}"
-        )
-    return manifest
+    return read_manifest(directory)
 
 
 def _load_tensors(directory: Path, manifest: dict, role: str) -> dict[str, torch.Tensor]:
-    name = manifest.get("files", {}).get(role)
-    if not isinstance(name, str) or "/" in name or "\\" in name:
-        raise CheckpointError(f"{directory / MANIFEST} names no valid {role} file")
-    path = directory / name
-    if not path.exists():
-        raise CheckpointError(f"{path} is missing; the checkpoint is incomplete")
-    expected = manifest.get("sha256", {}).get(name)
-    if expected is not None and _sha256(path) != expected:
-        raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from None
+    return read_tensors(directory, manifest, role)
 
 
 def load_checkpoint(directory: str | Path, with_state: bool = True) -> Checkpoint:
-    """Read a checkpoint folder without running any code from it."""
+    """Read a checkpoint folder without running any code from it.
+
+    Every field and tensor is checked (types, shapes, memory, checksums) before it is used;
+    whatever is wrong raises CheckpointError with one line naming the file.
+    """
     directory = Path(directory)
     manifest = _read_manifest(directory)
-    try:
-        config = Config.from_dict(manifest["config"])
-        tokenizer = tokenizer_from_dict(manifest["tokenizer"])
-        step = int(manifest["step"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{directory / MANIFEST} is incomplete or invalid: {error}") from None
+    contents = check_manifest(manifest, directory, with_state)
     model_state = _load_tensors(directory, manifest, "model")
-    embedding = model_state.get("embeddings.token.weight")
-    if embedding is None or embedding.shape[0] != tokenizer.vocab_size:
-        raise CheckpointError(
-            f"{directory}: the weights do not match the tokenizer's vocabulary of "
-            f"{tokenizer.vocab_size}"
-        )
-    checkpoint = Checkpoint(config, tokenizer, step, model_state, path=directory)
-    checkpoint.extra = manifest.get("extra") or {}
+    checkpoint = Checkpoint(
+        contents.config, contents.tokenizer, contents.step, model_state, path=directory
+    )
+    checkpoint.extra = contents.extra
     if with_state:
         state = _load_tensors(directory, manifest, "state")
         checkpoint.rng_state = {k[4:]: v for k, v in state.items() if k.startswith("rng.")}
@@ -323,11 +278,7 @@ def load_model(
 
     checkpoint = load_checkpoint(directory, with_state=False)
     model = MiniGPT(checkpoint.config, checkpoint.tokenizer.vocab_size)
-    try:
-        model.load_state_dict(checkpoint.model_state)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{directory}: weights do not fit the model ({first})") from None
+    model.load_state_dict(checkpoint.model_state)  # names and shapes were checked on loading
     return model.to(device).eval(), checkpoint
 
 

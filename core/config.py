@@ -128,9 +128,9 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict) -> Config:
         """Build from a saved dict, ignoring keys this version does not know; a known key of
-        the wrong type (a string, a bool where a number belongs, NaN) raises ValueError."""
+        the wrong type (a string, a bool where a number belongs, NaN) raises UserError."""
         if not isinstance(values, dict):
-            raise ValueError(f"a config is a map of settings, got {type(values).__name__}")
+            raise UserError(f"a config is a map of settings, got {type(values).__name__}")
         rules = {
             "int": "an integer",
             "int | None": "an integer or null",
@@ -155,7 +155,7 @@ class Config:
             }[item.type]  # a KeyError here is a new field type this check must learn
             if not valid:
                 shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-                raise ValueError(f"{item.name} must be {rules[item.type]}, got {shown}")
+                raise UserError(f"{item.name} must be {rules[item.type]}, got {shown}")
             settings[item.name] = value
         return cls(**settings)
 

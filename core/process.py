@@ -26,7 +26,7 @@ from safetensors.torch import save as serialize
 from core.config import Config, SamplingConfig
 from core.dataset import load_corpus
 from core.device import set_threads
-from core.generation import GenerationSession
+from core.session import GenerationSession
 from core.tokenizer import tokenizer_from_dict
 from core.trainer import StepMetrics, TrainingSession
 

@@ -6,6 +6,8 @@ import json
 from functools import lru_cache
 from typing import Protocol
 
+from core.errors import UserError
+
 
 class Tokenizer(Protocol):
     kind: str
@@ -47,7 +49,7 @@ class CharTokenizer:
             return [ids[ch] for ch in text]
         except KeyError:
             position = next(i for i, ch in enumerate(text) if ch not in ids)
-            raise ValueError(
+            raise UserError(
                 f"character {text[position]!r} at position {position} is not in the "
                 f"vocabulary of {self.vocab_size} characters; remove it or train on a corpus "
                 "that contains it"
@@ -90,11 +92,23 @@ class BPETokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
         self._serialized = serialized
-        self._tok = HFTokenizer.from_str(serialized)
+        try:
+            self._tok = HFTokenizer.from_str(serialized)
+        except BaseException as error:
+            # the library reports a bad description as a plain Exception, and a Rust panic
+            # arrives as pyo3's PanicException, a BaseException; anything else is not ours
+            if type(error) is not Exception and type(error).__name__ != "PanicException":
+                raise
+            reason = " ".join(str(error).split())[:200]
+            raise UserError(f"the BPE description cannot be read ({reason})") from None
         table = _byte_for_symbol()
         vocab = self._tok.get_vocab()
+        if sorted(vocab.values()) != list(range(len(vocab))):
+            raise UserError(f"the BPE vocabulary's ids are not 0 to {len(vocab) - 1}, each once")
         self._bytes: list[bytes] = [b""] * len(vocab)
         for symbol, token_id in vocab.items():
+            if not all(ch in table for ch in symbol):
+                raise UserError(f"BPE token {symbol[:20]!r} is not made of byte-level symbols")
             self._bytes[token_id] = bytes(table[ch] for ch in symbol)
 
     @classmethod
@@ -110,7 +124,8 @@ class BPETokenizer:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tok.train_from_iterator(_chunks(text), trainer=trainer)
+        chunks, _ = bpe_training_sample(text)
+        tok.train_from_iterator(chunks, trainer=trainer)
         return cls(tok.to_str())
 
     @property
@@ -118,6 +133,13 @@ class BPETokenizer:
         return len(self._bytes)
 
     def encode(self, text: str) -> list[int]:
+        try:  # the library raises or panics on text that is not Unicode
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise UserError(
+                f"character {text[error.start]!r} at position {error.start} is a lone "
+                "surrogate, not a character; remove it"
+            ) from None
         return self._tok.encode(text).ids
 
     def decode(self, ids: list[int]) -> str:
@@ -130,7 +152,24 @@ class BPETokenizer:
         return {"kind": self.kind, "serialized": self._serialized}
 
 
-def _chunks(text: str, size: int = 1 << 16) -> list[str]:
+BPE_SAMPLE_CHARS = 8_000_000  # BPE learns its merges from at most this many characters: the
+# trainer's memory grows with the text, and 8 M characters already see most of a language's pairs
+_CHUNK_CHARS = 1 << 16  # pieces handed to the trainer
+
+
+def bpe_training_sample(text: str) -> tuple[list[str], bool]:
+    """Chunks BPE trains on and whether they sample: all text, or BPE_SAMPLE_CHARS spread evenly."""
+    limit = BPE_SAMPLE_CHARS
+    if len(text) <= limit:
+        return _chunks(text), False
+    size = min(_CHUNK_CHARS, limit)
+    count = limit // size
+    stride = (len(text) - size) / max(1, count - 1)
+    starts = [round(i * stride) for i in range(count)]
+    return [text[start : start + size] for start in starts], True
+
+
+def _chunks(text: str, size: int = _CHUNK_CHARS) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
@@ -140,15 +179,25 @@ def build_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512) -> Tokenize
         return CharTokenizer.from_text(text)
     if kind == "bpe":
         return BPETokenizer.train(text, bpe_vocab_size)
-    raise ValueError(f"tokenizer must be 'char' or 'bpe', got {kind!r}")
+    raise UserError(f"tokenizer must be 'char' or 'bpe', got {kind!r}")
 
 
 def tokenizer_from_dict(values: dict) -> Tokenizer:
-    """Rebuild a tokenizer saved with `to_dict`."""
-    kind = values.get("kind")
+    """Rebuild a tokenizer saved with `to_dict`; a malformed description raises UserError."""
+    kind = values.get("kind") if isinstance(values, dict) else None
     if kind == "char" and isinstance(values.get("chars"), list):
-        return CharTokenizer(values["chars"])
+        chars = values["chars"]
+        if not all(isinstance(ch, str) and len(ch) == 1 for ch in chars):
+            raise UserError("a character tokenizer's chars must all be one-character strings")
+        if len(set(chars)) != len(chars):
+            raise UserError("a character tokenizer's chars must be distinct; one repeats")
+        if any("\ud800" <= ch <= "\udfff" for ch in chars):
+            raise UserError("a character tokenizer's chars hold a lone surrogate, not a character")
+        return CharTokenizer(chars)
     if kind == "bpe" and isinstance(values.get("serialized"), str):
-        json.loads(values["serialized"])  # a readable error below beats the library's panic
+        try:  # a readable error here beats the library's
+            json.loads(values["serialized"])
+        except (ValueError, RecursionError) as error:
+            raise UserError(f"the BPE description is not JSON ({error})") from None
         return BPETokenizer(values["serialized"])
-    raise ValueError(f"unknown or incomplete tokenizer description (kind {kind!r})")
+    raise UserError(f"unknown or incomplete tokenizer description (kind {kind!r})")

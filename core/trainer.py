@@ -7,7 +7,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,12 +23,15 @@ from core.checkpoint import (
     save_checkpoint,
     write_atomic,
 )
-from core.config import Config
-from core.dataset import split_ids
+from core.config import Config, SamplingConfig
+from core.dataset import encode_corpus, split_ids
 from core.device import cpu_has_fast_bf16, resolve_device
 from core.errors import UserError
 from core.model import MiniGPT
+from core.model_layout import parameter_groups
+from core.precision import choose_precision
 from core.runlock import RunLock
+from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
 
 SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
@@ -113,8 +116,7 @@ def learning_rate_at(step: int, config: Config) -> float:
 def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device):
     """AdamW (or plain SGD, for an experiment); weight decay on matrices and embeddings only,
     never on biases or norms."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    decay, no_decay = parameter_groups(model)
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -151,20 +153,26 @@ class TrainingSession:
         tokenizer: Tokenizer | None = None,
         weights_only: bool = False,
         run_lock: RunLock | None = None,
+        recalibrate_precision: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.config = config
         self.weights_only = weights_only  # saves skip optimizer and RNG: smaller, not resumable
         self.device = resolve_device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.tokenizer = tokenizer or build_tokenizer(config.tokenizer, text, config.bpe_vocab_size)
-        self.train_data, self.val_data = split_ids(self.tokenizer.encode(text), config.block_size)
+        ids = encode_corpus(self.tokenizer, text, progress)  # (N,), the smallest int dtype
+        self.train_data, self.val_data = split_ids(ids, config.block_size)
         torch.manual_seed(config.seed)
         self.model = MiniGPT(config, self.tokenizer.vocab_size).to(self.device)
         self.optimizer = make_optimizer(self.model, config, self.device)
         self.data_generator = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
         self.elapsed_before = 0.0
-        self.autocast_dtype = resolve_precision(config, self.device)
+        self.precision = choose_precision(
+            config, self.tokenizer.vocab_size, self.device, recalibrate_precision
+        )
+        self.autocast_dtype = self.precision.dtype
         self.forward_model = torch.compile(self.model) if config.compile else self.model
         self._lock = threading.Lock()  # held for a whole step: between steps is consistent
         self._save_lock = threading.Lock()  # one save at a time (the loop's, or a requested one)
@@ -191,6 +199,7 @@ class TrainingSession:
         out_dir: str | Path | None = None,
         allow_other_corpus: bool = False,
         run_lock: RunLock | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> TrainingSession:
         """Continue a saved run exactly where it stopped (same data order, RNG and moments).
 
@@ -203,16 +212,18 @@ class TrainingSession:
         config = checkpoint.config
         if max_steps is not None:
             config = replace(config, max_steps=max_steps)
-        try:
-            checkpoint.tokenizer.encode(text)
-        except ValueError as error:
-            raise CorpusMismatch(
-                f"the corpus does not fit the checkpoint's vocabulary ({error}); resume with "
-                "the corpus it was trained on"
-            ) from None
         saved_corpus = checkpoint.extra.get("corpus")
+        same_corpus = saved_corpus == corpus_fingerprint(text)
+        if not same_corpus:  # the corpus it was trained on always fits its vocabulary
+            try:
+                encode_corpus(checkpoint.tokenizer, text)
+            except ValueError as error:
+                raise CorpusMismatch(
+                    f"the corpus does not fit the checkpoint's vocabulary ({error}); resume "
+                    "with the corpus it was trained on"
+                ) from None
         if isinstance(saved_corpus, dict) and not allow_other_corpus:
-            if saved_corpus != corpus_fingerprint(text):
+            if not same_corpus:
                 raise CorpusMismatch(
                     f"{directory} was trained on another corpus ({saved_corpus.get('characters')}"
                     f" characters, this one has {len(text)}); resume with that corpus, or allow "
@@ -225,6 +236,7 @@ class TrainingSession:
             out_dir or directory,
             tokenizer=checkpoint.tokenizer,
             run_lock=run_lock,
+            progress=progress,
         )
         session.model.load_state_dict(checkpoint.model_state)
         session.optimizer.load_state_dict(checkpoint.optimizer_state)
@@ -405,9 +417,6 @@ class TrainingSession:
 
     def sample_text(self, prompt: str = SAMPLE_PROMPT, max_new_tokens: int = SAMPLE_TOKENS) -> str:
         """A short sample from a fixed prompt and seed, without touching the training RNG."""
-        from core.config import SamplingConfig
-        from core.generation import generate_text
-
         self.model.eval()
         try:
             sampling = SamplingConfig(temperature=0.8, top_k=None, max_new_tokens=max_new_tokens)

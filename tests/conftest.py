@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import multiprocessing.resource_tracker
+import os
+import tempfile
 from dataclasses import replace
 
 import pytest
 import torch
 
 from core import PRESETS, Config
+
+# the precision calibration's cache: never the user's, shared by the suite's subprocesses
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="minigpt-test-cache-")
 
 # Textual replaces stderr; the tracker must exist before any app spawns a process
 multiprocessing.resource_tracker.ensure_running()

@@ -278,3 +278,37 @@ def test_sample_next_draws_in_proportion_and_never_a_zero() -> None:
     assert counts[0] == counts[2] == counts[5] == 0
     for i in (1, 3, 4):
         assert abs(counts[i] - probs[i].item()) < 0.03
+
+
+def test_sampling_distribution_is_the_readable_twin_of_the_ranked_path() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(40) * 3  # (V,)
+    context = [1, 2, 3, 5, 8]
+    for sampling in (
+        SamplingConfig(temperature=0),
+        SamplingConfig(temperature=0.7, top_k=10, top_p=0.8, min_p=0.05),
+        SamplingConfig(temperature=1.3, top_k=None, top_p=0.95, repetition_penalty=1.5),
+    ):
+        probs, ids = ranked_distribution(logits, sampling, context)  # (K,), (K,)
+        scattered = torch.zeros(40).scatter(0, ids, probs)  # (V,)
+        readable = sampling_distribution(logits, sampling, context)  # (V,)
+        torch.testing.assert_close(scattered, readable)
+
+
+def test_chat_reply_ends_at_a_blank_line_and_reset_forgets(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = MiniGPT(replace(PRESETS["tiny"], block_size=32), 4).eval()
+    tokenizer = CharTokenizer(["\n", "a", "b", "c"])
+    session = GenerationSession(model, tokenizer, SamplingConfig(temperature=0))
+    # the model's turn, scripted through the real step: leading newlines, text, a blank line
+    script = iter(tokenizer.encode("\nab\nc\n\nba"))
+    real_step = session.step
+    monkeypatch.setattr(session, "step", lambda: real_step(force=next(script)))
+    reply = "".join(step.text for step in session.reply("ca", max_new_tokens=20))
+    assert reply == "\nab\nc\n\n" and session.last_reply_complete
+    assert tokenizer.decode(session.ids) == "ca\n\nab\nc\n\n"
+    session.reset()
+    assert session.ids == [] and session.cache_length == 0 and session.generated == ()
+    monkeypatch.setattr(session, "step", real_step)
+    cut = list(session.reply("abc", max_new_tokens=1))
+    assert len(cut) == 1 and not session.last_reply_complete

@@ -1,8 +1,4 @@
-"""Generation: the sampling pipeline and a step-by-step session with a KV cache.
-
-The sampling stages run in a fixed order, each a pure function over logits (V,):
-repetition penalty -> temperature -> top-k -> top-p -> min-p -> softmax. Temperature 0 skips
-the rest and puts all mass on the argmax.
+"""A step-by-step generation session with a KV cache: start, step, rewind, stream, chat.
 
 Context policy: learned positions stop at block_size. When the context is full, the session
 keeps the last 3/4 of a block (`window_keep`), re-prefills it at positions 0.., and decodes on.
@@ -12,7 +8,6 @@ The uncached path (`use_cache=False`) slides the same window, so both give the s
 from __future__ import annotations
 
 import codecs
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,157 +20,12 @@ from core.config import Config, SamplingConfig
 from core.decode import Decoder
 from core.device import resolve_device
 from core.errors import UserError
-from core.model import KVCache, MiniGPT
+from core.kv_cache import KVCache
+from core.model import MiniGPT
+from core.sampling import _greedy_fallback, _ranked_stages, entropy_of, sample_next
 from core.tokenizer import Tokenizer
 
-# --- the sampling pipeline: pure functions over logits (V,) ---------------------------------
-
-
-def apply_repetition_penalty(
-    logits: torch.Tensor, context_ids: list[int], penalty: float
-) -> torch.Tensor:
-    """Make tokens already in the context less likely: positive logits / penalty, negative x."""
-    if penalty == 1.0 or not context_ids:
-        return logits
-    seen = torch.tensor(sorted(set(context_ids)), device=logits.device)  # (U,)
-    chosen = logits[seen]  # (U,)
-    penalized = torch.where(chosen > 0, chosen / penalty, chosen * penalty)  # (U,)
-    out = logits.clone()  # (V,)
-    out[seen] = penalized
-    return out
-
-
-def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Divide by temperature (> 0): below 1 sharpens, above 1 flattens."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 here (0 is greedy), got {temperature}")
-    return logits / temperature  # (V,)
-
-
-def apply_top_k(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
-    """Keep the k largest logits (k clamped to the vocabulary); the rest become -inf."""
-    if top_k is None or top_k >= logits.shape[-1]:
-        return logits
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    kth = torch.topk(logits, top_k).values[-1]
-    return logits.masked_fill(logits < kth, float("-inf"))  # (V,)
-
-
-def apply_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of most likely tokens whose probability mass reaches top_p."""
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if top_p >= 1.0:
-        return logits
-    sorted_logits, order = torch.sort(logits, descending=True)  # (V,), (V,)
-    probs = torch.softmax(sorted_logits, dim=-1)  # (V,)
-    mass_before = torch.cumsum(probs, dim=-1) - probs  # (V,)
-    # the first token is always kept, even when top_p rounds to 0 in float32
-    drop_sorted = mass_before >= max(top_p, torch.finfo(probs.dtype).tiny)
-    drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)  # (V,)
-    return logits.masked_fill(drop, float("-inf"))  # (V,)
-
-
-def apply_min_p(logits: torch.Tensor, min_p: float) -> torch.Tensor:
-    """Drop tokens whose probability is below min_p x the most likely token's."""
-    if min_p <= 0:
-        return logits
-    probs = torch.softmax(logits, dim=-1)  # (V,)
-    return logits.masked_fill(probs < min_p * probs.max(), float("-inf"))  # (V,)
-
-
-def ranked_distribution(
-    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distribution the next token is drawn from, every stage applied in order, as
-    probabilities (K,) most likely first and their token ids (K,).
-
-    One `topk` does the top-k cut and the ranking at once, so the later stages and the
-    candidate list work on K values instead of the whole vocabulary. Tokens a stage dropped
-    stay in the ranking with probability 0. Settings so extreme that float32 overflows give
-    the greedy token; NaN logits from the model raise a UserError.
-    """
-    probs, ids, penalized = _ranked_stages(logits, sampling, context_ids)  # (K,), (K,), (V,)
-    if not float(probs[0]) > 0:
-        return _greedy_fallback(logits, penalized)
-    return probs, ids
-
-
-def _ranked_stages(
-    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`ranked_distribution` without its validity check, plus the penalized logits (V,).
-
-    The ranking is sorted, so the distribution is broken exactly when its first probability
-    is not > 0 (NaN, or the 0 the greedy branch gives a non-finite top logit).
-    """
-    logits = apply_repetition_penalty(
-        logits.float(), context_ids or [], sampling.repetition_penalty
-    )
-    if sampling.temperature == 0:
-        top, best = logits.max(dim=-1)  # (), ()
-        return torch.isfinite(top).float().view(1), best.view(1), logits  # (1,), (1,), (V,)
-    vocab_size = logits.shape[-1]
-    top_k = vocab_size if sampling.top_k is None else min(sampling.top_k, vocab_size)
-    ranked, ids = torch.topk(logits, top_k)  # (K,), (K,); NaN ranks first
-    ranked = apply_temperature(ranked, sampling.temperature)
-    ranked = apply_top_p(ranked, sampling.top_p)
-    ranked = apply_min_p(ranked, sampling.min_p)
-    return torch.softmax(ranked, dim=-1), ids, logits  # (K,), (K,), (V,)
-
-
-def _greedy_fallback(
-    logits: torch.Tensor, penalized: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The greedy token, as probability (1,) and id (1,), when the sampled distribution is
-    not finite: the largest penalized logit, ties (several pushed to inf) broken by the raw one.
-
-    A huge repetition penalty or a tiny temperature overflows float32 into inf and NaN; the
-    greedy token is their limit. Non-finite raw logits mean damaged weights: a UserError.
-    """
-    if not bool(torch.isfinite(logits).all()):
-        raise UserError(
-            "the model's logits are NaN or infinite, so its weights are damaged; load another "
-            "checkpoint or train again"
-        )
-    penalized = penalized.nan_to_num(nan=-math.inf, posinf=math.inf, neginf=-math.inf)  # (V,)
-    tied = penalized == penalized.max()  # (V,)
-    best = logits.float().masked_fill(~tied, -math.inf).argmax()  # ()
-    return torch.ones(1, device=logits.device), best.view(1)  # (1,), (1,)
-
-
-def sampling_distribution(
-    logits: torch.Tensor, sampling: SamplingConfig, context_ids: list[int] | None = None
-) -> torch.Tensor:
-    """The probabilities the next token is drawn from, over the whole vocabulary: (V,)."""
-    probs, ids = ranked_distribution(logits, sampling, context_ids)  # (K,), (K,)
-    return torch.zeros(logits.shape[-1], device=logits.device).scatter(0, ids, probs)  # (V,)
-
-
-def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
-    """Draw an index of probs (N,) with its probability; zero-probability entries never win.
-
-    Inverse-CDF sampling: one uniform draw against the running sum. Cheaper per token than
-    `torch.multinomial`, whose argument checks cost more than the draw at these sizes.
-    """
-    cumulative = torch.cumsum(probs, dim=-1)  # (N,)
-    uniform = float(torch.rand((), generator=generator))  # in [0, 1)
-    # the first entry whose running sum passes the draw; a zero entry never raises the sum
-    index = int(torch.searchsorted(cumulative, cumulative[-1:] * uniform, right=True))
-    if index < probs.shape[-1]:
-        return index
-    # nothing passed: a NaN or zero-sum distribution, or a draw rounded up to the total
-    return int(probs.nan_to_num(nan=0.0).argmax())
-
-
-def entropy_of(probs: torch.Tensor) -> float:
-    """Shannon entropy in bits."""
-    return float(torch.special.entr(probs).sum()) / math.log(2)  # entr(0) = 0
-
-
-# --- the step-by-step session ---------------------------------------------------------------
-
+TURN_END = "\n\n"  # a chat reply ends at its first blank line
 UNDO_STEPS = 1000  # generated tokens `rewind` can undo; older history is dropped, so memory
 # stays bounded however long a session runs (each step keeps its logits, V floats)
 
@@ -249,18 +99,20 @@ class GenerationSession:
         block_size = model.config.block_size
         self.window_keep = max(1, block_size - block_size // 4)
         self.cache: KVCache | None = model.new_kv_cache() if use_cache else None
-        self.decoder = Decoder(model)  # the one-token fast path over this session's model
+        # the one-token fast path over this session's model, for the reference design's switches
+        self.decoder = Decoder(model) if model.config.standard else None
         self.ids: list[int] = []
         self.prompt_length = 0
         self.prefill_ms = 0.0
         self.checkpoint_step: int | None = None
+        self.last_reply_complete = True  # the last `reply` ended at a blank line, not the limit
         self._window_start = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # the undo history: one entry per point rewind can return to (the last is the present),
         # at most UNDO_STEPS + 1, so one fewer step records
         self._logits: list[torch.Tensor] = []  # next-token logits at each point, (V,)
         self._window_starts: list[int] = []  # window start at each point
-        self._decoder_states: list[tuple[bytes, int]] = []  # pending partial UTF-8 at each point
+        self._utf8_states: list[tuple[bytes, int]] = []  # pending partial UTF-8 at each point
         self._steps: list[GenerationStep] = []
         self._token_texts = [  # partial UTF-8 (a lone BPE byte) shown escaped
             tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace")
@@ -301,12 +153,6 @@ class GenerationSession:
         """Change settings for the pending and later steps; no forward pass is needed."""
         self.sampling = replace(self.sampling, **changes)
         return self.sampling
-
-    def refresh(self, state: dict[str, torch.Tensor]) -> None:
-        """Load new weights (a fresh snapshot) and recompute the current context."""
-        self.model.load_state_dict(state)
-        if self.ids:
-            self._logits[-1] = self._forward_window(prefill=True)
 
     # --- the sequence -----------------------------------------------------------------------
     @property
@@ -350,10 +196,10 @@ class GenerationSession:
 
     def _start_history(self, logits: torch.Tensor) -> None:
         """Make the present the only point to rewind to (after a prompt or a chat turn)."""
-        self._decoder.reset()
+        self._utf8.reset()
         self._logits = [logits]
         self._window_starts = [self._window_start]
-        self._decoder_states = [self._decoder.getstate()]
+        self._utf8_states = [self._utf8.getstate()]
         self._steps = []
 
     def distribution(self) -> Distribution:
@@ -408,10 +254,10 @@ class GenerationSession:
         else:
             logits = self._forward_window(prefill=False)
         forward_ms = (time.perf_counter() - started) * 1000
-        text = self._decoder.decode(self.tokenizer.token_bytes(token_id))
+        text = self._utf8.decode(self.tokenizer.token_bytes(token_id))
         self._logits.append(logits)
         self._window_starts.append(self._window_start)
-        self._decoder_states.append(self._decoder.getstate())
+        self._utf8_states.append(self._utf8.getstate())
         record = GenerationStep(
             token_id=token_id,
             token=self.token_text(token_id),
@@ -427,7 +273,7 @@ class GenerationSession:
         )
         self._steps.append(record)
         if len(self._steps) > UNDO_STEPS:  # forget the oldest point: well under a microsecond
-            del self._steps[0], self._logits[0], self._window_starts[0], self._decoder_states[0]
+            del self._steps[0], self._logits[0], self._window_starts[0], self._utf8_states[0]
         return record
 
     def _forward_window(self, prefill: bool) -> torch.Tensor:
@@ -436,15 +282,17 @@ class GenerationSession:
             window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
             return self.model(window)[0, -1].float()  # (V,)
         if not prefill:
-            return self.decoder(self.ids[-1], self.cache).float()  # (V,)
+            if self.decoder is not None:
+                return self.decoder(self.ids[-1], self.cache).float()  # (V,)
+            last = torch.tensor([self.ids[-1:]], device=self.device)  # (1, 1)
+            return self.model(last, kv_cache=self.cache)[0, -1].float()  # (V,)
         self.cache.reset()
         window = torch.tensor([self.ids[self._window_start :]], device=self.device)  # (1, T)
         return self.model(window, kv_cache=self.cache)[0, -1].float()  # (V,)
 
     @torch.inference_mode()
     def rewind(self, n: int = 1) -> Distribution:
-        """Undo the last n generated tokens (at most UNDO_STEPS); the cache drops them without
-        recomputing unless the window slid in between."""
+        """Undo the last n generated tokens (up to UNDO_STEPS); re-prefills only if it slid."""
         kept, generated = len(self._steps), len(self.ids) - self.prompt_length
         if not 0 <= n <= kept:
             if 0 <= n <= generated:
@@ -459,7 +307,7 @@ class GenerationSession:
         del self._steps[-n:]
         del self._logits[-n:]
         del self._window_starts[-n:]
-        del self._decoder_states[-n:]
+        del self._utf8_states[-n:]
         previous_start = self._window_start
         self._window_start = self._window_starts[-1]
         if self.cache is not None:
@@ -467,7 +315,7 @@ class GenerationSession:
                 self.cache.rewind(n)
             else:
                 self._logits[-1] = self._forward_window(prefill=True)
-        self._decoder.setstate(self._decoder_states[-1])
+        self._utf8.setstate(self._utf8_states[-1])
         return self.distribution()
 
     def stream(self, prompt: str, max_new_tokens: int | None = None) -> Iterator[GenerationStep]:
@@ -478,6 +326,32 @@ class GenerationSession:
         self.start(prompt)
         for _ in range(count):
             yield self.step()
+
+    def reply(self, line: str, max_new_tokens: int | None = None) -> Iterator[GenerationStep]:
+        """One chat turn, the one rule for every front end: the user's line and a newline join
+        the conversation, then the reply streams until, past its leading newlines, it reaches
+        a blank line, or until max_new_tokens. `last_reply_complete` says which it was."""
+        count = max_new_tokens if max_new_tokens is not None else self.sampling.max_new_tokens
+        self.extend(line + "\n")
+        self.last_reply_complete = False
+        reply = ""
+        for _ in range(count):
+            step = self.step()
+            reply += step.text
+            yield step
+            if TURN_END in reply.lstrip("\n"):
+                self.last_reply_complete = True
+                return
+
+    def reset(self) -> None:
+        """Forget the conversation: no tokens, an empty cache, nothing to undo."""
+        self.ids = []
+        self.prompt_length = 0
+        self._window_start = 0
+        if self.cache is not None:
+            self.cache.reset()
+        self._logits, self._window_starts, self._utf8_states, self._steps = [], [], [], []
+        self._utf8.reset()
 
     @torch.inference_mode()
     def extend(self, text: str) -> Distribution:
