@@ -16,6 +16,16 @@ from core.dataset import TokenDataset, encode_corpus, load_corpus, split_ids, to
 from core.decode import Decoder
 from core.device import default_device, resolve_device, set_threads
 from core.errors import UserError
+from core.events import (
+    CheckpointSaved,
+    Command,
+    CommandFailed,
+    RunState,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingState,
+    WeightSnapshot,
+)
 from core.inspect import ShapeStage, attention_maps, parameter_counts, shape_journey
 from core.kv_cache import KVCache
 from core.model import (
@@ -27,20 +37,12 @@ from core.model import (
     Transformer,
 )
 from core.process import (
-    CheckpointSaved,
-    Command,
-    CommandFailed,
-    RunState,
-    TrainingFinished,
     TrainingProcess,
-    TrainingStarted,
-    TrainingState,
-    WeightSnapshot,
     default_threads,
     prepare_multiprocessing,
     session_from_snapshot,
 )
-from core.runlock import RunFolderBusy, RunLock
+from core.run_folder import RunFolderBusy, RunLock
 from core.sampling import (
     apply_min_p,
     apply_repetition_penalty,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -21,16 +20,15 @@ from core.checkpoint import (
     NonFiniteWeights,
     load_checkpoint,
     save_checkpoint,
-    write_atomic,
 )
 from core.config import Config, SamplingConfig
 from core.dataset import encode_corpus, split_ids
-from core.device import cpu_has_fast_bf16, resolve_device
+from core.device import resolve_device
 from core.errors import UserError
 from core.model import MiniGPT
-from core.model_layout import parameter_groups
+from core.optimizer import learning_rate_at, make_optimizer
 from core.precision import choose_precision
-from core.runlock import RunLock
+from core.run_folder import METRICS_FILE, RunLock, corpus_fingerprint, trim_metrics
 from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
 
@@ -63,78 +61,9 @@ class CorpusMismatch(UserError):
     """A run resumed on another corpus than the one it was trained on."""
 
 
-METRICS_FILE = "metrics.jsonl"
-
-
-def corpus_fingerprint(text: str) -> dict:
-    """What identifies a corpus in a checkpoint: its length and the SHA-256 of its UTF-8."""
-    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-    return {"characters": len(text), "sha256": digest}
-
-
-def trim_metrics(path: Path, last_step: int) -> int:
-    """Drop the lines of a metrics log past `last_step` (and a torn last line); returns how
-    many were dropped. The log then agrees with the checkpoint a run resumes from."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return 0
-    lines = data.split(b"\n")
-    torn = lines.pop() if lines else b""  # after the last newline: empty unless cut mid-write
-    kept = [line for line in lines if _logged_step(line) <= last_step]
-    dropped = len(lines) - len(kept) + (1 if torn else 0)
-    if dropped:
-        write_atomic(path, b"".join(line + b"\n" for line in kept))
-    return dropped
-
-
-def _logged_step(line: bytes) -> int:
-    """The step of one metrics line; lines that are not this code's keep their place (-1)."""
-    try:
-        step = json.loads(line).get("step")
-    except (ValueError, AttributeError):
-        return -1
-    return step if isinstance(step, int) else -1
-
-
 def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood of each target token under the logits' softmax."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-
-
-def learning_rate_at(step: int, config: Config) -> float:
-    """Linear warm-up to learning_rate, then cosine decay to min_lr_ratio x learning_rate."""
-    peak = config.learning_rate
-    if step < config.warmup_steps:
-        return peak * (step + 1) / config.warmup_steps
-    floor = peak * config.min_lr_ratio
-    span = max(1, config.max_steps - config.warmup_steps)
-    progress = min(1.0, (step - config.warmup_steps) / span)
-    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
-
-
-def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device):
-    """AdamW (or plain SGD, for an experiment); weight decay on matrices and embeddings only,
-    never on biases or norms."""
-    decay, no_decay = parameter_groups(model)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if config.optimizer == "sgd":  # the experiment's contrast: no moments, no adaptivity
-        return torch.optim.SGD(groups, lr=config.learning_rate)
-    betas = (config.beta1, config.beta2)
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=betas, fused=True)
-
-
-def resolve_precision(config: Config, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for this run, or None for plain fp32."""
-    if config.precision == "bf16":
-        return torch.bfloat16
-    if config.precision == "auto":
-        if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
-            return torch.bfloat16
-    return None
 
 
 class TrainingSession:

@@ -13,7 +13,7 @@ from core.bench.timing import percentile
 from core.config import Config
 from core.device import resolve_device, set_threads
 from core.tokenizer import Tokenizer
-from core.trainer import StepMetrics, TrainingSession, resolve_precision
+from core.trainer import StepMetrics, TrainingSession
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class TrainResult:
     """Step times of one variant, measured after its warm-up."""
 
     name: str
-    precision: str  # "fp32" or "bf16", as resolved for the device
+    precision: str  # "fp32" or "bf16", as chosen for the device and shape
+    precision_reason: str  # why, in one line (measured, asked for, or the CPU lacks bf16)
     compile: bool
     threads: int
     parameters: int
@@ -133,7 +134,8 @@ def bench_training(
     return [
         TrainResult(
             name=variant.name,
-            precision="bf16" if resolve_precision(session.config, device) else "fp32",
+            precision=session.precision.name,
+            precision_reason=session.precision.reason,
             compile=session.config.compile,
             threads=threads[i],
             parameters=session.model.num_parameters(),

@@ -23,7 +23,7 @@ from core import PRESETS, CheckpointError, MiniGPT, TrainingSession, load_checkp
 from core.checkpoint import PENDING, save_checkpoint
 from core.manifest import BPE_LIMIT, MANIFEST_LIMIT
 from core.model_layout import optimizer_groups, parameter_count, parameter_shapes
-from core.trainer import make_optimizer
+from core.optimizer import make_optimizer
 
 TEXT = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"

@@ -20,7 +20,8 @@ from core import (
     load_checkpoint,
     session_from_snapshot,
 )
-from core.process import _Control, wait_for
+from core.process import wait_for
+from core.training_child import CommandThread
 
 
 def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_config):
@@ -82,6 +83,6 @@ class _FakeSession:
 
 def test_orphaned_child_stops_its_session():
     session = _FakeSession()
-    control = _Control(session, queue.Queue(), queue.Queue(), parent_pid=-1)
+    control = CommandThread(session, queue.Queue(), queue.Queue(), parent_pid=-1)
     control.run()  # the parent pid never matches: the UI is gone
     assert session.stopped

@@ -1,11 +1,18 @@
-"""One writer per run folder: an advisory `fcntl` lock that a killed process drops by itself."""
+"""What a run folder holds besides its checkpoint: the one writer's lock and the metrics log.
+
+The lock is an advisory `fcntl` lock that a killed process drops by itself; the metrics log
+is trimmed on resume so that it agrees with the checkpoint the run continues from.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 from pathlib import Path
 
+from core.checkpoint import write_atomic
 from core.errors import UserError
 
 LOCK_NAME = ".minigpt.lock"
@@ -64,3 +71,37 @@ class RunLock:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def corpus_fingerprint(text: str) -> dict:
+    """What identifies a corpus in a checkpoint: its length and the SHA-256 of its UTF-8."""
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return {"characters": len(text), "sha256": digest}
+
+
+def trim_metrics(path: Path, last_step: int) -> int:
+    """Drop the lines of a metrics log past `last_step` (and a torn last line); returns how
+    many were dropped. The log then agrees with the checkpoint a run resumes from."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    lines = data.split(b"\n")
+    torn = lines.pop() if lines else b""  # after the last newline: empty unless cut mid-write
+    kept = [line for line in lines if _logged_step(line) <= last_step]
+    dropped = len(lines) - len(kept) + (1 if torn else 0)
+    if dropped:
+        write_atomic(path, b"".join(line + b"\n" for line in kept))
+    return dropped
+
+
+def _logged_step(line: bytes) -> int:
+    """The step of one metrics line; lines that are not this code's keep their place (-1)."""
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return -1
+    return step if isinstance(step, int) else -1
