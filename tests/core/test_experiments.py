@@ -187,3 +187,23 @@ def test_race_json_has_every_key(text) -> None:
     for variant in report["variants"]:
         assert keys <= set(variant)
         assert set(variant["curve"][0]) >= {"step", "seconds", "val_loss", "val_bpc"}
+
+
+def test_race_process_reports_progress_and_saves_the_race(tmp_path, text) -> None:
+    from core.experiments import load_race
+    from core.race_process import RaceFinished, RaceProcess
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text)
+    base = replace(PRESETS["tiny"], eval_batches=1)
+    process = RaceProcess(base, ["no-scale"], 6, tmp_path / "race", corpus, threads=1)
+    process.start()
+    events = []
+    while process.finished is None:
+        events.extend(process.poll(0.5))
+    assert process.join(timeout=30)
+    finished = events[-1]
+    assert isinstance(finished, RaceFinished) and finished.error is None, finished
+    assert {e.variant for e in events[:-1]} == {"baseline", "no-scale"}
+    saved = load_race(tmp_path / "race")
+    assert [v["name"] for v in saved["variants"]] == ["baseline", "no-scale"]
