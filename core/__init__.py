@@ -26,6 +26,16 @@ from core.events import (
     TrainingState,
     WeightSnapshot,
 )
+from core.experiments import (
+    VARIANTS,
+    RaceProgress,
+    VariantResult,
+    load_race,
+    parse_variants,
+    race,
+    results_to_dict,
+    save_race,
+)
 from core.inspect import ShapeStage, attention_maps, parameter_counts, shape_journey
 from core.kv_cache import KVCache
 from core.model import (
@@ -42,6 +52,7 @@ from core.process import (
     prepare_multiprocessing,
     session_from_snapshot,
 )
+from core.race_process import RaceFinished, RaceProcess
 from core.run_folder import RunFolderBusy, RunLock
 from core.sampling import (
     apply_min_p,
@@ -80,6 +91,16 @@ from core.trainer import (
 )
 
 __all__ = [
+    "VARIANTS",
+    "RaceFinished",
+    "RaceProcess",
+    "RaceProgress",
+    "VariantResult",
+    "load_race",
+    "parse_variants",
+    "race",
+    "results_to_dict",
+    "save_race",
     "BPETokenizer",
     "Candidate",
     "CharTokenizer",

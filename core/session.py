@@ -106,6 +106,8 @@ class GenerationSession:
         self.prefill_ms = 0.0
         self.checkpoint_step: int | None = None
         self.last_reply_complete = True  # the last `reply` ended at a blank line, not the limit
+        self.last_prefill = 0  # positions the last start or extend ran through the model
+        self.last_dropped = 0  # tokens the last extend slid out of the window (0: none)
         self._window_start = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # the undo history: one entry per point rewind can return to (the last is the present),
@@ -192,6 +194,7 @@ class GenerationSession:
         started = time.perf_counter()
         self._start_history(self._forward_window(prefill=True))
         self.prefill_ms = (time.perf_counter() - started) * 1000
+        self.last_prefill, self.last_dropped = self.context_length, self._window_start
         return self.distribution()
 
     def _start_history(self, logits: torch.Tensor) -> None:
@@ -360,15 +363,20 @@ class GenerationSession:
             return self.start(text)
         self.ids.extend(self.tokenizer.encode(text))
         block_size = self.model.config.block_size
+        previous_start = self._window_start
         if len(self.ids) - self._window_start > block_size:
             self._window_start = len(self.ids) - self.window_keep
             logits = self._forward_window(prefill=True)
+            self.last_prefill = self.context_length
         elif self.cache is None:
             logits = self._forward_window(prefill=False)
+            self.last_prefill = self.context_length
         else:
             fed = len(self.ids) - self._window_start - self.cache.length
             chunk = torch.tensor([self.ids[-fed:]], device=self.device)  # (1, T)
             logits = self.model(chunk, kv_cache=self.cache)[0, -1].float()  # (V,)
+            self.last_prefill = fed
+        self.last_dropped = self._window_start - previous_start
         self.prompt_length = len(self.ids)
         self._start_history(logits)
         return self.distribution()

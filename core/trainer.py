@@ -129,6 +129,7 @@ class TrainingSession:
         allow_other_corpus: bool = False,
         run_lock: RunLock | None = None,
         progress: Callable[[int, int], None] | None = None,
+        recalibrate_precision: bool = False,
     ) -> TrainingSession:
         """Continue a saved run exactly where it stopped (same data order, RNG and moments).
 
@@ -166,6 +167,7 @@ class TrainingSession:
             tokenizer=checkpoint.tokenizer,
             run_lock=run_lock,
             progress=progress,
+            recalibrate_precision=recalibrate_precision,
         )
         session.model.load_state_dict(checkpoint.model_state)
         session.optimizer.load_state_dict(checkpoint.optimizer_state)

@@ -1,0 +1,91 @@
+"""The studio shell: screens by key and by the command palette, help, and the first launch."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+from dataclasses import replace
+
+import pytest
+from textual.command import CommandList
+
+from tui.studio.app import MODES, StudioApp, initial_weights
+from tui.studio.messages import ModelInfo
+from tui.studio.screens.help import HelpScreen, help_markdown
+
+
+async def test_number_keys_switch_screens(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        for key, mode in (("2", "generate"), ("3", "chat"), ("f5", "model"), ("f2", "train")):
+            await pilot.press(key)
+            assert bare_app.current_mode == mode
+
+
+async def test_command_palette_runs_studio_actions(bare_app, wait_until):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p", *"Show Chat")
+        commands = bare_app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: commands.option_count > 0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert bare_app.current_mode == "chat"
+
+
+async def test_startup_objects_leave_the_collector_until_exit(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() > 0  # no full collection walks them while training
+    assert gc.get_freeze_count() == 0
+
+
+async def test_help_screen_names_the_ideas_behind_each_panel(bare_app):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(bare_app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        assert not isinstance(bare_app.screen, HelpScreen)
+
+
+def test_help_text_covers_the_concepts_the_studio_teaches():
+    for concept in (
+        "ln(vocab_size)", "clip", "AdamW", "logits", "softmax", "Temperature", "top-k",
+        "top-p", "KV cache", "Q [1,H,1,D]", "K,V [1,H,S,D]", "prefill", "causal mask",
+        "sqrt(D)", "pre-norm", "residual", "FeedForward", "Embeddings", "character-level",
+        "last position's logits", "Batch size",
+    ):  # fmt: skip
+        assert concept in help_markdown(MODES), concept
+
+
+def test_help_follows_the_loaded_models_tokenizer_and_ffn_width():
+    info = ModelInfo("bpe run", 1, 2, 4, 8, 32, 100, 16, 512, "bpe", 1000)
+    text = help_markdown(MODES, info)
+    assert "byte-level BPE (512 tokens)" in text and "character-level" not in text
+    assert "expanded to 100 with GELU" in text
+    wide = help_markdown(MODES, replace(info, tokenizer="char", vocab_size=65, hidden_dim=128))
+    assert "character-level (65 characters)" in wide and "expanded to 128 = 4C" in wide
+
+
+async def test_help_follows_the_weights_a_screen_loaded(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        generate = tiny_app.screen
+        await wait_until(pilot, lambda: generate.info is not None)
+        await pilot.pause()
+        assert tiny_app.help_screen.info == generate.info
+        await pilot.press("question_mark")
+        shown = tiny_app.screen.query_one("#help").source
+        assert f"expanded to {generate.info.hidden_dim} = 4C" in shown
+
+
+def test_first_launch_prefers_the_shipped_checkpoint(tmp_path, tiny_checkpoint):
+    assert initial_weights(None, tmp_path) is None  # nothing yet: screens say how to make one
+    shutil.copytree(tiny_checkpoint, tmp_path / "other")
+    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "other")
+    shutil.copytree(tiny_checkpoint, tmp_path / "shakespeare-char")
+    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "shakespeare-char")
+    assert initial_weights("given", tmp_path).checkpoint == "given"
+
+
+def test_unknown_preset_is_refused_before_the_app_starts(checkpoints_dir):
+    with pytest.raises(ValueError, match="unknown preset"):
+        StudioApp(preset_name="huge", checkpoints_dir=checkpoints_dir)

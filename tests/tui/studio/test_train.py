@@ -1,0 +1,96 @@
+"""The Train screen: a tiny run in a child process, its plots, and pause/resume/stop/quit."""
+
+from __future__ import annotations
+
+from core import PRESETS, RunState, is_checkpoint
+from tui.studio.messages import TrainState
+from tui.studio.screens.train import TrainScreen
+from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot
+
+
+def _train_screen(app) -> TrainScreen:
+    return app.train_screen
+
+
+async def test_training_run_plots_every_logged_step(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.done)
+        steps = PRESETS["tiny"].max_steps
+        assert train.finished.error is None
+        assert train.query_one(LossPlot).losses.count == steps
+        assert train.query_one(LossPlot).val_steps == [20, 40]
+        assert train.query_one(GradNormPlot).norms.count == steps
+        assert train.query_one(LearningRatePlot).rates.count == steps
+        assert is_checkpoint(train.finished.checkpoint)
+        # the figure comes from the builder thread: plotext's axes, not the placeholder
+        loss_plot = train.query_one(LossPlot)
+        await wait_until(
+            pilot,
+            lambda: (
+                loss_plot.built_request is not None
+                and loss_plot.built_request.version == loss_plot.data_version
+            ),
+        )
+        assert "┤" in loss_plot.render().plain
+        assert "ln(V=" in str(loss_plot.border_subtitle)
+
+
+async def test_pause_save_copy_resume_and_stop_training(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        train.set_steps(100000)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.last is not None)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: train.state is TrainState.PAUSED)
+        paused_at = train.last.step
+        await pilot.press("s")  # saving works while paused, between two steps
+        await wait_until(pilot, lambda: train.last_checkpoint is not None)
+        assert is_checkpoint(train.last_checkpoint)
+        assert train.last.step <= paused_at + 1  # at most the step that was running
+
+        await pilot.press("w")  # a copy of the weights for Generate and Chat
+        await wait_until(pilot, lambda: tiny_app.weights_source.snapshot is not None)
+        assert tiny_app.weights_source.label.startswith("training weights at step")
+        await pilot.press("2")
+        generate = tiny_app.screen
+        await wait_until(pilot, lambda: generate.info is not None and generate.runner.idle)
+        assert generate.info.label == tiny_app.weights_source.label
+        await pilot.press("1")
+
+        await pilot.press("p")
+        await wait_until(pilot, lambda: train.last.step > paused_at + 2)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: train.state is TrainState.FINISHED)
+        assert train.finished.stopped
+        assert train.finished.step < 100000
+        assert is_checkpoint(train.finished.checkpoint)
+
+
+async def test_quit_while_training_stops_and_saves_first(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        train.set_steps(100000)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.last is not None)
+        await pilot.press("q")
+        assert tiny_app.is_running  # still waiting for the checkpoint
+        await wait_until(pilot, lambda: train.finished is not None)
+    assert train.finished.stopped
+    assert is_checkpoint(train.finished.checkpoint)
+    assert train.process.join(timeout=10)
+
+
+async def test_bad_form_value_says_what_to_change(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        train.query_one("#learning-rate").value = "fast"
+        await pilot.press("t")
+        assert train.process is None
+        assert "learning rate must be a number" in str(train.query_one("#form-error").render())
+
+
+def test_every_state_the_child_reports_has_a_train_state():
+    assert {state.name for state in RunState} <= {state.name for state in TrainState}

@@ -1,0 +1,219 @@
+"""`minigpt bench train|quality|generate|studio`: speed measurements as a table or stable JSON.
+
+JSON output (`--json`) has these keys; times are wall-clock, rates per second, memory in MiB.
+
+Every bench: `bench` ("train", "generate" or "studio"), `schema` (1; raised when a key changes
+meaning), `machine`: {`torch`, `device`, `threads` (torch intra-op threads), `cpu_count`,
+`load_average` (1-minute load before the run; results under load are slower and noisier)},
+`peak_memory_mb` (process RSS high-water mark; torch's allocator peak on CUDA).
+
+`bench train`: `preset`, `config` {`block_size`, `embedding_dim`, `num_heads`, `num_layers`,
+`hidden_dim`, `batch_size`, `dropout`, `tokenizer`, `vocab_size`}, `untimed_steps` (warm-up),
+`steps` (timed steps per variant), `block_steps` (steps per interleaved block),
+`matmul_peak_gflops` {`fp32`, `bf16`, `size`} (2048x2048 matmuls with the bench's threads; null
+with --peak-seconds 0), and `results`: one entry per variant with `name`, `precision`
+(fp32|bf16), `compile`, `threads`, `parameters`, `flops_per_token` (forward + backward),
+`tokens_per_step`, `untimed_seconds` (the warm-up, compilation included), `ms_per_step_median`,
+`ms_per_step_p90`, `ms_per_step_min`, `tokens_per_second` (tokens per step / median step time),
+`achieved_gflops`, `flop_utilisation` (achieved / the peak of its precision; null without one).
+`comparison`: null, or with --compare {`what`, `baseline`, `variant`, `speedup`}: the baseline's
+median ms/step over the variant's (above 1: the variant is faster).
+
+`bench quality`: `preset`, `config` (every field of the Config trained), `target`,
+`eval_every`, `eval_tokens` (held-out tokens per curve point), `setup_seconds` (building the
+session), `reached_step` / `reached_seconds` (the first curve point at or below the target;
+null if never), `curve`: a list of {`step`, `seconds`, `val_loss`}; seconds are wall time since
+the session was built, including the run's own evaluations and samples and excluding the
+curve's.
+
+`bench generate`: `source` ("preset:NAME" or the checkpoint folder), `config` {`block_size`,
+`embedding_dim`, `num_heads`, `num_layers`, `hidden_dim`, `vocab_size`}, `parameters`,
+`new_tokens`, `prefill_ms` (one forward over a full block), `token_by_token_ms` (the same block
+fed one token at a time through the KV cache), `prefill_speedup` (their ratio),
+`cached_tokens_per_second` / `uncached_tokens_per_second` (whole `GenerationSession.stream`
+runs, sampling and window slides included), `cache_speedup` (their ratio), `cached_step_ms` /
+`uncached_step_ms` (median wall time of one step in those runs, sampling included),
+`cached_forward_ms` / `uncached_forward_ms` (median forward pass per step), `latency`: a list of
+{`position`, `cached_ms`, `uncached_ms`} (one token's forward with `position` tokens before it),
+and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat).
+
+`bench studio`: `preset`, `seconds` (each measuring window), `cli_threads` / `studio_threads`
+(the studio trains in a child process with every core unless --threads is given),
+`cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
+studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` and
+`studio_steps` (a first window of training with nobody typing, from the studio's StepMetrics),
+`throughput_ratio` (studio / CLI), `ui_cpu_share` (CPU time of the studio's own process, all
+its threads, over that window's wall time: 1.0 is one core), `studio_tokens_per_second_typing`
+and `throughput_ratio_typing` (the second window, while the keys are pressed),
+`first_step_seconds` (key t to the first step on screen), `stop_seconds` (key x to the saved,
+finished run), and `key_latency_idle_ms` / `key_latency_training_ms`: {`median`, `p90`, `max`,
+`count`, `timeouts`}, the time from `pilot.press("tab")` until the focus has moved (before
+training, and in the second window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tui.cli.args import (
+    DEVICES,
+    add_model_flags,
+    add_shape_flags,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from tui.cli.bench.generation import bench_generate, print_generate
+from tui.cli.bench.training import bench_quality, bench_train, print_quality, print_train
+
+
+def _add_data_and_json(
+    parser: argparse.ArgumentParser,
+    data_help: str = "UTF-8 text file (default: the shipped Shakespeare)",
+) -> None:
+    parser.add_argument("--data", help=data_help)
+    parser.add_argument("--json", action="store_true", help="print JSON (keys: minigpt bench -h)")
+
+
+def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    """`minigpt bench` and its four benches, on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "bench",
+        help="measure training, generation and the studio",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.set_defaults(func=run_bench)
+    sub = parser.add_subparsers(
+        dest="what", required=True, metavar="{train,quality,generate,studio}"
+    )
+
+    train = sub.add_parser(
+        "train",
+        help="training tokens/s, ms/step, FLOP utilisation and memory",
+        description="Time steady-state training steps of the real TrainingSession loop. "
+        "--compare runs two variants in one process, alternating blocks of steps.",
+    )
+    add_model_flags(train, steps_help="timed steps per variant (default 50)")
+    train.add_argument(
+        "--untimed-steps",
+        type=non_negative_int,
+        default=5,
+        help="warm-up steps before the timed ones (default 5)",
+    )
+    train.add_argument(
+        "--block-steps", type=positive_int, default=5, help="steps per interleaved block"
+    )
+    train.add_argument(
+        "--compare",
+        metavar="WHAT[=A,B]",
+        help="precision (fp32,bf16), compile (off,on) or threads (1,cores); "
+        "e.g. --compare threads=1,2",
+    )
+    train.add_argument(
+        "--peak-seconds",
+        type=non_negative_float,
+        default=1.0,
+        help="time per matmul-peak measurement (fp32 and bf16); 0 skips it",
+    )
+    _add_data_and_json(train)
+
+    quality = sub.add_parser(
+        "quality",
+        help="time to quality: wall seconds until the validation loss reaches a target",
+        description="Train with the real loop and evaluate every --eval-every steps off the "
+        "clock; report the loss-vs-seconds curve and when it first reached --target.",
+    )
+    add_model_flags(quality)
+    quality.add_argument(
+        "--target", type=positive_float, default=1.89, help="validation loss to reach (1.89)"
+    )
+    quality.add_argument(
+        "--eval-every", type=positive_int, default=50, help="steps between curve points (50)"
+    )
+    quality.add_argument(
+        "--eval-tokens",
+        type=positive_int,
+        default=153_600,
+        help="held-out tokens per curve point (153,600: nanoGPT's 200 x 12 x 64)",
+    )
+    quality.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=120.0,
+        help="give up after this much training time (120)",
+    )
+    _add_data_and_json(quality)
+
+    generate = sub.add_parser(
+        "generate",
+        help="prefill, cached and uncached decode tokens/s, latency by position",
+        description="Time generation of an untrained preset model (speed does not depend on "
+        "the weights) or of a checkpoint.",
+    )
+    generate.add_argument("--preset", help="tiny, small, recipe or seed (default: small)")
+    add_shape_flags(generate)
+    generate.add_argument("--checkpoint", help="time this checkpoint instead of a preset")
+    generate.add_argument(
+        "--new-tokens", type=positive_int, default=300, help="tokens per decode run (300)"
+    )
+    generate.add_argument(
+        "--repeat-seconds",
+        type=non_negative_float,
+        default=2.0,
+        help="seconds spent on the prefill and latency measurements (at least 5 rounds)",
+    )
+    generate.add_argument("--device", default="cpu", choices=DEVICES)
+    generate.add_argument("--threads", type=positive_int, help="torch intra-op threads")
+    _add_data_and_json(generate, "corpus whose characters form the preset's vocabulary")
+
+    studio = sub.add_parser(
+        "studio",
+        help="training speed inside the studio vs the CLI, key latency while training",
+        description="Run the studio headless (Textual's Pilot), train a preset in it and time "
+        "key presses; time the same preset with the CLI's loop before and after.",
+    )
+    studio.add_argument("--preset", default="small", help="tiny, small, recipe or seed")
+    studio.add_argument(
+        "--seconds",
+        type=non_negative_float,
+        default=10.0,
+        help="measuring window once the studio trains (default 10)",
+    )
+    studio.add_argument(
+        "--presses", type=positive_int, default=20, help="key presses in the window (20)"
+    )
+    studio.add_argument(
+        "--cli-steps", type=positive_int, default=10, help="CLI steps timed before and after"
+    )
+    studio.add_argument(
+        "--threads", type=positive_int, help="torch threads for both (default: each one's own)"
+    )
+    _add_data_and_json(studio)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.what == "train":
+        report = bench_train(args)
+        emit = print_train
+    elif args.what == "quality":
+        report = bench_quality(args)
+        emit = print_quality
+    elif args.what == "generate":
+        report = bench_generate(args)
+        emit = print_generate
+    else:
+        # the studio bench alone needs Textual: the other benches start without loading it
+        from tui.studio.bench import bench_studio, print_studio
+
+        report = bench_studio(
+            args.preset, args.data, args.seconds, args.presses, args.cli_steps, args.threads
+        )
+        emit = print_studio
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        emit(report)
+    return 0

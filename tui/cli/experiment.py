@@ -1,0 +1,172 @@
+"""`minigpt experiment`: race the baseline against design variants and show what each is for."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from core import (
+    PRESETS,
+    VARIANTS,
+    RaceProgress,
+    load_corpus,
+    load_race,
+    parse_variants,
+    preset,
+    race,
+    results_to_dict,
+    save_race,
+)
+from tui.cli.args import UsageError, positive_int
+from tui.paths import checkpoints_root, default_corpus
+
+DEFAULT_VARIANTS = "mask-zero,no-scale,post-norm,no-position"
+
+
+def add_experiment_parser(sub) -> None:
+    parser = sub.add_parser(
+        "experiment",
+        help="race design variants of the model against the baseline",
+        description="Train the preset and variants of it side by side (same seed, same data, "
+        "interleaved blocks of steps) and compare validation loss, the loss under the real "
+        "causal mask, bits per character and speed. --list names every variant.",
+    )
+    parser.add_argument("--preset", default="tiny", help=f"{', '.join(PRESETS)} (default tiny)")
+    parser.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
+    parser.add_argument("--steps", type=positive_int, default=300, help="steps per variant")
+    parser.add_argument(
+        "--variants",
+        default=DEFAULT_VARIANTS,
+        help=f"comma-separated, raced against the baseline (default {DEFAULT_VARIANTS})",
+    )
+    parser.add_argument("--seed", type=int, help="the seed every variant shares")
+    parser.add_argument("--out", help="results folder (default checkpoints/experiments/NAME)")
+    parser.add_argument("--open", metavar="DIR", help="show a saved race instead of running one")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(func=cmd_experiment)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    if args.list:
+        Console().print(_variant_table())
+        return 0
+    if args.open:
+        report = load_race(args.open)
+        _show(report, args.json)
+        return 0
+    names = parse_variants(args.variants)
+    base = preset(args.preset)
+    if args.seed is not None:
+        base = replace(base, seed=args.seed)
+    text = load_corpus(args.data or default_corpus())
+    name = f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else checkpoints_root() / "experiments" / name
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
+    points: dict[str, RaceProgress] = {}
+    results = ()
+    console.print(
+        f"racing {', '.join(names)} on {args.preset} for {args.steps} steps "
+        "(Ctrl+C stops and keeps what was measured)"
+    )
+    try:
+        with Live(_live_table(names, points, args.steps), console=console) as live:
+            events = race(base, text, names, args.steps, stop=lambda: bool(stopped))
+            for event in events:
+                if isinstance(event, RaceProgress):
+                    points[event.variant] = event
+                    live.update(_live_table(names, points, args.steps))
+                else:
+                    results = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    report = results_to_dict(results, base, args.steps)
+    report["preset"] = args.preset
+    report["stopped"] = bool(stopped)
+    try:
+        path = save_race(out, report)
+    except OSError as error:
+        raise UsageError(f"cannot write into {out}: {error.strerror}; pass another --out") from None
+    _show(report, args.json)
+    console.print(f"saved {path}; reopen with: minigpt experiment --open {out}")
+    return 0
+
+
+def _variant_table() -> Table:
+    table = Table(title="variants (minigpt experiment --variants a,b,...)")
+    for column in ("variant", "question", "what the race shows"):
+        table.add_column(column, overflow="fold")
+    for variant in VARIANTS.values():
+        table.add_row(variant.name, variant.question, variant.shows)
+    return table
+
+
+def _live_table(names: list[str], points: dict[str, RaceProgress], steps: int) -> Table:
+    table = Table(title=f"race: {steps} steps per variant")
+    for column in ("variant", "step", "train loss", "val loss", "causal val loss", "val bpc"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name in names:
+        event = points.get(name)
+        if event is None:
+            table.add_row(name, "-", "-", "-", "-", "-")
+            continue
+        point = event.point
+        table.add_row(
+            name,
+            str(point.step),
+            "-" if point.train_loss != point.train_loss else f"{point.train_loss:.3f}",
+            f"{point.val_loss:.3f}",
+            f"{point.causal_val_loss:.3f}",
+            f"{point.val_bpc:.3f}",
+        )
+    return table
+
+
+def _show(report: dict, as_json: bool) -> None:
+    if as_json:
+        json.dump({"variants": report["variants"], "config": report["config"]}, sys.stdout)
+        sys.stdout.write("\n")
+        return
+    console = Console()
+    console.print(_results_table(report))
+    for variant in report["variants"]:
+        console.print(Text(f"{variant['name']}: ", style="bold"), end="")
+        console.print(repr(variant["sample"][:120]), highlight=False, soft_wrap=True)
+
+
+def _results_table(report: dict) -> Group:
+    table = Table(title=f"race results ({report.get('steps')} steps per variant)")
+    columns = ("variant", "val bpc", "causal val bpc", "val loss", "causal val loss")
+    columns += ("params", "ms/step", "tok/s", "memory MB")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for v in report["variants"]:
+        leak = v["causal_val_loss"] > v["val_loss"] + 0.05
+        table.add_row(
+            v["name"],
+            f"{v['val_bpc']:.3f}",
+            Text(f"{v['causal_val_bpc']:.3f}", style="bold red" if leak else ""),
+            f"{v['val_loss']:.3f}",
+            f"{v['causal_val_loss']:.3f}",
+            f"{v['parameters']:,}",
+            f"{v['ms_per_step']:.2f}",
+            f"{v['tokens_per_second']:,.0f}",
+            f"{v['peak_memory_mb']:.1f}",
+        )
+    notes = Table.grid(padding=(0, 1))
+    for v in report["variants"]:
+        if v["name"] != "baseline":
+            notes.add_row(Text(v["name"], style="bold"), Text(f"{v['question']} {v['shows']}"))
+    return Group(table, notes)

@@ -1,0 +1,239 @@
+"""`minigpt train`: a new or a resumed run, with a progress bar; a stop signal saves first."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from core import (
+    BPE_SAMPLE_CHARS,
+    RunLock,
+    TrainingSession,
+    find_latest_checkpoint,
+    is_checkpoint,
+    load_corpus,
+    set_threads,
+)
+from tui.cli.args import UsageError, config_from_args
+from tui.paths import checkpoints_root, default_corpus
+
+
+def _default_out(preset_name: str) -> Path:
+    return checkpoints_root() / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# what a resumed run may change; every other training flag is fixed by its checkpoint
+RESUME_FLAGS = {"--steps", "--device", "--threads", "--data", "--out", "--resume"}
+RESUME_FLAGS |= {"--allow-other-data", "--recalibrate-precision"}
+STOP_SIGNALS = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+LARGE_CORPUS_BYTES = 4 << 20  # below this, reading and encoding take well under a second
+
+Stage = Callable[[str], Callable[[int, int], None] | None]
+
+
+@contextmanager
+def corpus_progress(console: Console, path: Path) -> Iterator[Stage]:
+    """Progress bars for reading and encoding a large corpus; `stage(label)` gives the
+    callback for one stage (None for a small corpus, which needs none)."""
+    try:
+        large = os.stat(path).st_size >= LARGE_CORPUS_BYTES
+    except OSError:
+        large = False  # load_corpus says what is wrong with it
+    if not large:
+        yield lambda label: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as progress:
+
+        def stage(label: str) -> Callable[[int, int], None]:
+            task = progress.add_task(label, total=None)
+            return lambda done, total: progress.update(task, completed=done, total=total)
+
+        yield stage
+
+
+def _given_flags(argv: list[str]) -> list[str]:
+    return [token.split("=", 1)[0] for token in argv if token.startswith("--")]
+
+
+def _prepare_folder(out: Path):
+    """Create the run folder and claim it for this process (one writer per folder)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(out)
+        lock.acquire()
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into {out}: {error.strerror or error}; choose another --out"
+        ) from None
+    return lock
+
+
+def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
+    """The session this command trains: a new run, or one resumed from its checkpoint."""
+    if args.resume is not None:
+        fixed = [f for f in _given_flags(args.argv) if f not in RESUME_FLAGS]
+        if fixed:
+            raise UsageError(
+                f"{', '.join(dict.fromkeys(fixed))} cannot change when resuming (the "
+                "checkpoint fixes them); drop them, or start a new run with another --out"
+            )
+        resume_dir = Path(args.resume) if isinstance(args.resume, str) else None
+        resume_dir = resume_dir or (
+            Path(args.out) if args.out else find_latest_checkpoint(checkpoints_root())
+        )
+        if resume_dir is None or not is_checkpoint(resume_dir):
+            where = resume_dir or checkpoints_root()
+            raise UsageError(f"no checkpoint to resume in {where}; train one first with --out DIR")
+        lock = _prepare_folder(resume_dir)
+        try:
+            session = TrainingSession.from_checkpoint(
+                resume_dir,
+                text,
+                args.device,
+                max_steps=args.steps,
+                allow_other_corpus=args.allow_other_data,
+                run_lock=lock,
+                progress=stage("encoding the corpus"),
+                recalibrate_precision=args.recalibrate_precision,
+            )
+        except BaseException:
+            lock.release()
+            raise
+        return session, resume_dir
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else _default_out(args.preset)
+    if is_checkpoint(out):
+        raise UsageError(
+            f"{out} already holds a checkpoint; continue it with --resume {out} "
+            "or pass another --out"
+        )
+    lock = _prepare_folder(out)
+    if config.tokenizer == "bpe":
+        sampled = (
+            f", from an evenly spread {BPE_SAMPLE_CHARS:,}-character sample of the corpus"
+            if len(text) > BPE_SAMPLE_CHARS
+            else ""
+        )
+        console.print(
+            f"training a byte-level BPE tokenizer ({config.bpe_vocab_size} tokens{sampled})"
+        )
+    try:
+        session = TrainingSession(
+            config,
+            text,
+            args.device,
+            out,
+            weights_only=args.weights_only,
+            run_lock=lock,
+            recalibrate_precision=args.recalibrate_precision,
+            progress=stage("encoding the corpus"),
+        )
+    except BaseException:
+        lock.release()
+        raise
+    return session, out
+
+
+def _record_command(out: Path, argv: list[str]) -> None:
+    """Append this command to the run's command.txt: every command of the run is kept."""
+    try:
+        with open(out / "command.txt", "a", encoding="utf-8") as f:
+            f.write(shlex.join(["minigpt", *argv]) + "\n")
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into {out}: {error.strerror}; choose another --out"
+        ) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    set_threads(args.threads)
+    path = Path(args.data) if args.data else default_corpus()
+    with corpus_progress(console, path) as stage:
+        text = load_corpus(path, progress=stage("reading the corpus"))
+        session, out = _open_training(args, text, console, stage)
+    try:
+        return _run_training(args, session, out, console)
+    finally:
+        session.run_lock.release()  # steps() lets it go too; this covers every other way out
+
+
+def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
+    config = session.config
+    _record_command(out, args.argv)
+    console.print(
+        f"[bold]{args.preset if args.resume is None else 'resume'}[/]: "
+        f"{session.model.num_parameters():,} parameters, vocab {session.tokenizer.vocab_size} "
+        f"({config.tokenizer}), {session.device}, {set_threads(None)} threads, "
+        f"step {session.step}/{config.max_steps} -> {out}"
+    )
+    console.print(f"precision: {session.precision.reason}", highlight=False)
+
+    received: list[str] = []
+
+    def on_signal(signum, frame) -> None:
+        received.append(STOP_SIGNALS[signum])
+        if signum == signal.SIGHUP:
+            console.quiet = True  # the terminal is gone: writing to it would fail
+        if len(received) > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        session.stop()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("val {task.fields[val]}"),
+        TextColumn("{task.fields[rate]} tok/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    val = "-"
+    try:
+        with progress:
+            task = progress.add_task(
+                "train", total=config.max_steps, completed=session.step, loss="-", val=val, rate="-"
+            )
+            for metrics in session.steps():
+                if metrics.val_loss is not None:
+                    val = f"{metrics.val_loss:.4f}"
+                    progress.console.print(
+                        f"step {metrics.step}: val loss {metrics.val_loss:.4f}  "
+                        f"train loss {metrics.loss:.4f}"
+                    )
+                    if metrics.sample:
+                        progress.console.print(f"[dim]{metrics.sample.strip()[:200]}[/]")
+                progress.update(
+                    task,
+                    completed=metrics.step,
+                    loss=f"{metrics.loss:.4f}",
+                    val=val,
+                    rate=f"{metrics.tokens_per_second:,.0f}",
+                )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if session.stopped:
+        resume = ["minigpt", "train", "--resume", str(out)]
+        if args.data:
+            resume += ["--data", args.data]
+        console.print(
+            f"stopped ({received[0]}) at step {session.step}; saved {out}. Continue with:"
+        )
+        console.print(shlex.join(resume), soft_wrap=True, highlight=False)
+    else:
+        console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}")
+    return 0

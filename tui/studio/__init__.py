@@ -1,0 +1,1 @@
+"""The Textual studio: Train, Generate, Chat and Model screens over `core` sessions."""

@@ -1,0 +1,189 @@
+"""The studio: a Textual app with Train, Generate, Chat and Model screens over `core` sessions."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from core import (
+    find_latest_checkpoint,
+    is_checkpoint,
+    prepare_multiprocessing,
+    preset,
+    set_threads,
+)
+from tui.paths import SHIPPED_CHECKPOINT, checkpoints_root, default_corpus
+from tui.studio.commands import studio_commands
+from tui.studio.messages import ModelLoaded, WeightSource
+from tui.studio.screens.chat import ChatScreen
+from tui.studio.screens.generate import GenerateScreen
+from tui.studio.screens.help import HelpScreen
+from tui.studio.screens.model import ModelScreen
+from tui.studio.screens.train import TrainScreen
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One of the studio's screens: its mode name, keys, label and screen class."""
+
+    name: str
+    key: str
+    function_key: str  # for when a text box takes the number keys
+    label: str
+    screen: type[Screen]
+
+
+# the studio's screens, listed once: keys, mode bar, command palette and help follow this table
+MODES = (
+    Mode("train", "1", "f2", "Train", TrainScreen),
+    Mode("generate", "2", "f3", "Generate", GenerateScreen),
+    Mode("chat", "3", "f4", "Chat", ChatScreen),
+    Mode("model", "4", "f5", "Model", ModelScreen),
+)
+
+
+def initial_weights(checkpoint: str | None, checkpoints_dir: Path) -> WeightSource | None:
+    """--checkpoint, else the shipped checkpoint, else the newest one under checkpoints/."""
+    if checkpoint:
+        return WeightSource(f"checkpoint {Path(checkpoint).name}", checkpoint=str(checkpoint))
+    shipped = checkpoints_dir / SHIPPED_CHECKPOINT
+    found = shipped if is_checkpoint(shipped) else find_latest_checkpoint(checkpoints_dir)
+    if found is None:
+        return None
+    return WeightSource(f"checkpoint {found.name}", checkpoint=str(found))
+
+
+class StudioApp(App):
+    """Train a GPT, watch it learn, step through its generation and chat with it."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "MiniGPT Studio"
+    ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    STUDIO_MODES = MODES  # not Textual's own MODES, which would build each screen bare
+    BINDINGS = [
+        Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("q", "quit", "Quit", show=False),
+        *(
+            Binding(
+                f"{mode.key},{mode.function_key}",
+                f"switch_mode('{mode.name}')",
+                mode.label,
+                show=False,
+            )
+            for mode in MODES
+        ),
+        Binding("question_mark,f1", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        preset_name: str = "small",
+        corpus_path: str | None = None,
+        corpus_text: str | None = None,
+        checkpoint: str | None = None,
+        checkpoints_dir: str | Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__()
+        preset(preset_name)  # a ValueError naming the known presets, before any screen
+        self.checkpoints_dir = Path(checkpoints_dir) if checkpoints_dir else checkpoints_root()
+        self.weights_source = initial_weights(checkpoint, self.checkpoints_dir)
+        self.train_screen = TrainScreen(
+            preset_name,
+            str(corpus_path or default_corpus()),
+            corpus_text=corpus_text,
+            checkpoints_dir=self.checkpoints_dir,
+            threads=threads,
+        )
+        self.help_screen = HelpScreen()
+        self.mode_screens: dict[str, Screen] = {"train": self.train_screen}
+        for mode in MODES:
+            if mode.screen is TrainScreen:
+                self.add_mode(mode.name, lambda: self.train_screen)
+            else:
+                self.add_mode(mode.name, lambda mode=mode: self._make_screen(mode))
+
+    def _make_screen(self, mode: Mode) -> Screen:
+        screen = mode.screen()
+        self.mode_screens[mode.name] = screen
+        return screen
+
+    def on_mount(self) -> None:
+        # installed once: the help text is laid out on the first open, not on every one
+        self.install_screen(self.help_screen, "help")
+        self.switch_mode("train")
+        # a full garbage collection walks every live object (torch's and Textual's included)
+        # and paused the interface for ~90 ms while training; startup's objects are permanent
+        self.call_after_refresh(gc.freeze)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # back to the collector: the process may go on without the studio
+
+    def use_weights(self, source: WeightSource) -> None:
+        """Give Generate, Chat and Model their own copy of these weights."""
+        self.weights_source = source
+        for screen in self.mode_screens.values():
+            if screen is not self.train_screen and screen.is_mounted:
+                screen.load_source(source)
+        self.notify(f"Generate and Chat now sample from {source.label}.")
+
+    @on(ModelLoaded)
+    def describe_weights(self, message: ModelLoaded) -> None:
+        """A screen read the weights: the help follows their tokenizer and sizes."""
+        self.help_screen.describe(message.info)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen("help")
+
+    async def action_quit(self) -> None:
+        """Quit; a running training run is stopped and saved first (a second quit: now)."""
+        train = self.train_screen
+        if train.active and not train.exit_when_stopped:
+            train.stop_and_exit()
+            return
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from studio_commands(self)
+
+    def shutdown_training(self, timeout: float = 60.0) -> None:
+        """Make sure no training child outlives the app (it stops between steps and saves)."""
+        process = self.train_screen.process
+        if process is None or not process.alive:
+            return
+        if process.finished is None:
+            print("minigpt: waiting for the training process to save…", file=sys.stderr)
+        self.train_screen.shutdown(timeout)
+
+
+def run_studio(
+    preset_name: str = "small",
+    corpus_path: str | None = None,
+    checkpoint: str | None = None,
+    threads: int | None = None,
+) -> int:
+    """`minigpt studio`: open the studio; returns the exit code."""
+    prepare_multiprocessing()
+    # generation here is one token at a time; more threads would only fight the trainer's core
+    set_threads(1)
+    app = StudioApp(
+        preset_name=preset_name, corpus_path=corpus_path, checkpoint=checkpoint, threads=threads
+    )
+    try:
+        app.run()
+    finally:
+        app.shutdown_training()
+    return app.return_code or 0

@@ -1,0 +1,42 @@
+"""How numbers, durations and tokens read on the studio's screens."""
+
+from __future__ import annotations
+
+import math
+
+
+def visible_token(text: str) -> str:
+    """A token as it should appear in a list: whitespace made visible."""
+    return (
+        text.replace(" ", "␠")
+        .replace("\n", "↵")
+        .replace("\t", "⇥")
+        .replace("\r", "␍")
+        .replace("\x00", "␀")
+    ) or "∅"
+
+
+def format_count(value: float) -> str:
+    """1834560 -> 1.83M, 12000 -> 12.0k."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return (
+                f"{value / limit:.3g}{suffix}"
+                if value / limit < 100
+                else f"{value / limit:.0f}{suffix}"
+            )
+    return f"{value:.0f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def token_kind(tokenizer: str) -> str:
+    """What one token of this tokenizer kind ("char" or "bpe") is, in words."""
+    return "character" if tokenizer == "char" else "BPE token"

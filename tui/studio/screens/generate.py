@@ -1,0 +1,389 @@
+"""The Generate screen: step through generation one token at a time, with the probabilities."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Input, Label, Static
+
+from core import Distribution, GenerationStep, SamplingConfig
+from tui.studio.formatting import format_count
+from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
+from tui.studio.runner import GenerationRunner
+from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.widgets.probability import ProbabilityPanel, TokenText, probability_legend
+
+DEFAULT_PROMPT = r"JULIET.\nO Romeo, "
+RUN_INTERVAL = 0.08  # seconds between tokens when running, slow enough to watch the panel
+
+
+def prompt_from_input(value: str) -> str:
+    r"""The Input is one line: a typed \n stands for a newline."""
+    return value.replace("\\n", "\n")
+
+
+class GenerateScreen(Screen):
+    """Step through generation: sample, force a candidate, undo, change the sampling live."""
+
+    AUTO_FOCUS = "#probs"  # not the prompt: its text is selected on focus, and keys replace it
+
+    BINDINGS = [
+        Binding("space", "step", "Next token"),
+        Binding("up", "cursor(-1)", "Choose", show=False),
+        Binding("down", "cursor(1)", "Choose", key_display="↑↓"),
+        Binding("enter", "pick", "Pick"),
+        Binding("backspace", "undo", "Undo"),
+        Binding("r", "run", "Run/stop"),
+        Binding("escape", "halt", "Stop", show=False),
+        Binding("t", "temperature(-0.1)", "Temperature", show=False),
+        Binding("T", "temperature(0.1)", "Temperature", key_display="t/T"),
+        Binding("k", "top_k(-1)", "Top-k", show=False),
+        Binding("K", "top_k(1)", "Top-k", key_display="k/K"),
+        Binding("p", "top_p(-0.05)", "Top-p", show=False),
+        Binding("P", "top_p(0.05)", "Top-p", key_display="p/P"),
+        Binding("i", "edit_prompt", "Prompt"),
+    ]
+
+    temperature = reactive(SamplingConfig().temperature, init=False)
+    top_k = reactive(SamplingConfig().top_k or 0, init=False)  # 0 means off
+    top_p = reactive(SamplingConfig().top_p, init=False)
+
+    @dataclass
+    class Started(Message):
+        prompt: str
+        distribution: Distribution
+        prefill_ms: float
+        cache_length: int
+        prompt_tokens: int
+
+    @dataclass
+    class Stepped(Message):
+        steps: tuple[GenerationStep, ...]
+        distribution: Distribution
+        cache_length: int
+
+    @dataclass
+    class Rewound(Message):
+        count: int
+        distribution: Distribution
+        cache_length: int
+
+    @dataclass
+    class Rescored(Message):
+        distribution: Distribution
+        sampling: SamplingConfig
+
+    @dataclass
+    class RunEnded(Message):
+        pass
+
+    def __init__(self) -> None:
+        super().__init__(id="generate")
+        self.runner = GenerationRunner(self, "generation")
+        self.info: ModelInfo | None = None
+        self.prompt_text = ""
+        self.steps: list[GenerationStep] = []
+        self.distribution: Distribution | None = None
+        self.running = False
+        self.prefill_ms = 0.0
+        self.prompt_tokens = 0
+        self.cache_length = 0
+        self.source: WeightSource | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ModeBar("generate")
+        yield Static("", id="gen-source")
+        with Horizontal(id="prompt-row"):
+            yield Label("prompt (i)", id="prompt-label")
+            yield Input(DEFAULT_PROMPT, id="prompt", compact=True, placeholder=r"\n = newline")
+        with Horizontal(id="gen-body"):
+            with Vertical(id="gen-left"):
+                with VerticalScroll(id="gen-text-box"):
+                    yield TokenText("", id="gen-text")
+                yield Static(probability_legend(), id="gen-legend")
+            yield ProbabilityPanel()
+        yield Static("", id="gen-status")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#gen-text-box").border_title = "generated text"
+        panel = self.query_one(ProbabilityPanel)
+        panel.border_title = "next token: top candidates"
+        self.runner.start()
+        self.load_source(self.app.weights_source)
+        panel.focus()
+        self.update_views()
+
+    # --- the weights ------------------------------------------------------------------------
+    def load_source(self, source: WeightSource | None) -> None:
+        self.source = source
+        panel = self.query_one(ProbabilityPanel)
+        if source is None:
+            panel.message = NO_WEIGHTS
+            panel.show(None, None, self.sampling())
+            self.query_one("#gen-source", Static).update(Text(NO_WEIGHTS, style="bold yellow"))
+            return
+        self.running = False
+        self.distribution = None  # nothing to step from until the new weights are read
+        self.runner.stop_stream()
+        sampling = self.sampling()
+        prompt = prompt_from_input(self.query_one("#prompt", Input).value)
+
+        def load() -> None:
+            info = self.runner.load(source, sampling)
+            self.post_message(ModelLoaded(info))
+            try:
+                self._start(prompt)
+            except ValueError as error:  # a prompt this vocabulary cannot spell
+                self.post_message(GenerationRunner.Failed(f"{error}; starting from a newline"))
+                self._start("")
+
+        panel.message = f"loading {source.label}…"
+        panel.show(None, None, sampling)
+        self.runner.submit(load)
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            temperature=self.temperature, top_k=self.top_k or None, top_p=self.top_p
+        )
+
+    # --- commands (run on the runner's thread) ----------------------------------------------
+    def _start(self, prompt: str) -> None:
+        session = self.runner.session
+        distribution = session.start(prompt)
+        shown = session.tokenizer.decode(session.ids[: session.prompt_length])
+        self.post_message(
+            self.Started(
+                shown, distribution, session.prefill_ms, session.cache_length, session.prompt_length
+            )
+        )
+
+    def _step(self, force: int | None = None) -> None:
+        session = self.runner.session
+        step = session.step(force)
+        self.post_message(self.Stepped((step,), session.distribution(), session.cache_length))
+
+    def _run(self) -> None:
+        session = self.runner.session
+        while not self.runner.should_stop():
+            self.runner.drain_urgent()
+            step = session.step()
+            self.post_message(self.Stepped((step,), session.distribution(), session.cache_length))
+            deadline = time.monotonic() + RUN_INTERVAL
+            while time.monotonic() < deadline and not self.runner.should_stop():
+                self.runner.drain_urgent()
+                time.sleep(0.01)
+        self.post_message(self.RunEnded())
+
+    def _rewind(self) -> None:
+        session = self.runner.session
+        if not session.generated:
+            return
+        distribution = session.rewind(1)
+        self.post_message(self.Rewound(1, distribution, session.cache_length))
+
+    # --- actions ----------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.runner.session is not None and self.distribution is not None
+
+    def action_step(self) -> None:
+        if self.ready and not self.running:
+            self.runner.submit(self._step)
+
+    def action_pick(self) -> None:
+        panel = self.query_one(ProbabilityPanel)
+        if self.ready and not self.running and panel.selected is not None:
+            token_id = panel.selected.token_id
+            self.runner.submit(lambda: self._step(force=token_id))
+
+    def action_cursor(self, delta: int) -> None:
+        self.query_one(ProbabilityPanel).cursor += delta
+
+    def action_undo(self) -> None:
+        if self.ready and not self.running:
+            self.runner.submit(self._rewind)
+
+    def action_run(self) -> None:
+        if not self.ready:
+            return
+        if self.running:
+            self.action_halt()
+            return
+        self.running = True
+        self.runner.submit(self._run)
+        self.update_views()
+
+    def action_halt(self) -> None:
+        if self.running:
+            self.runner.stop_stream()
+
+    def action_temperature(self, delta: float) -> None:
+        self.temperature = round(self.temperature + delta, 2)
+
+    def action_top_k(self, delta: int) -> None:
+        # off (0) sits above the largest k: K from 40 turns it off, k from off goes back to 40
+        steps = [1, 2, 3, 5, 10, 20, 40, 0]
+        current = self.top_k if self.top_k in steps else 40
+        index = max(0, min(len(steps) - 1, steps.index(current) + delta))
+        self.top_k = steps[index]
+
+    def action_top_p(self, delta: float) -> None:
+        self.top_p = round(self.top_p + delta, 2)
+
+    def action_edit_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def validate_temperature(self, value: float) -> float:
+        return max(0.0, min(3.0, value))
+
+    def validate_top_p(self, value: float) -> float:
+        return max(0.05, min(1.0, value))
+
+    def watch_temperature(self) -> None:
+        self.rescore()
+
+    def watch_top_k(self) -> None:
+        self.rescore()
+
+    def watch_top_p(self) -> None:
+        self.rescore()
+
+    def rescore(self) -> None:
+        """New settings: re-score the pending step from its kept logits (no forward pass)."""
+        sampling = self.sampling()
+        self.update_views()
+        if self.runner.session is None:
+            return
+
+        def rescore() -> None:
+            session = self.runner.session
+            session.set_sampling(
+                temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p
+            )
+            if session.ids:
+                self.post_message(self.Rescored(session.distribution(), session.sampling))
+
+        self.runner.submit_urgent(rescore)
+
+    @on(Input.Submitted, "#prompt")
+    def prompt_submitted(self, event: Input.Submitted) -> None:
+        if self.runner.session is None:
+            return
+        self.running = False
+        self.runner.stop_stream()
+        prompt = prompt_from_input(event.value)
+        self.runner.submit(lambda: self._start(prompt))
+        self.query_one(ProbabilityPanel).focus()
+
+    # --- results ----------------------------------------------------------------------------
+    @on(ModelLoaded)
+    def loaded(self, message: ModelLoaded) -> None:
+        self.info = message.info
+        self.query_one(ProbabilityPanel).vocab_size = message.info.vocab_size
+        self.update_views()
+
+    @on(Started)
+    def started(self, message: Started) -> None:
+        self.query_one(ProbabilityPanel).cursor = 0  # a new step: back to the likeliest
+        self.prompt_text = message.prompt
+        self.steps = []
+        self.distribution = message.distribution
+        self.prefill_ms = message.prefill_ms
+        self.cache_length = message.cache_length
+        self.prompt_tokens = message.prompt_tokens
+        self.update_views()
+
+    @on(Stepped)
+    def stepped(self, message: Stepped) -> None:
+        self.query_one(ProbabilityPanel).cursor = 0
+        self.steps.extend(message.steps)
+        self.distribution = message.distribution
+        self.cache_length = message.cache_length
+        self.update_views()
+
+    @on(Rewound)
+    def rewound(self, message: Rewound) -> None:
+        self.query_one(ProbabilityPanel).cursor = 0
+        del self.steps[-message.count :]
+        self.distribution = message.distribution
+        self.cache_length = message.cache_length
+        self.update_views()
+
+    @on(Rescored)
+    def rescored(self, message: Rescored) -> None:
+        self.distribution = message.distribution
+        self.update_views()
+
+    @on(RunEnded)
+    def run_ended(self) -> None:
+        self.running = False
+        self.update_views()
+
+    @on(GenerationRunner.Failed)
+    def failed(self, message: GenerationRunner.Failed) -> None:
+        self.running = False
+        self.query_one("#gen-source", Static).update(Text(message.message, style="bold red"))
+        self.query_one(ProbabilityPanel).message = message.message
+        self.notify(message.message, severity="error")
+
+    @property
+    def text(self) -> str:
+        """The prompt and the generated text, as the screen shows it."""
+        return self.prompt_text + "".join(step.text for step in self.steps)
+
+    def update_views(self) -> None:
+        sampling = self.sampling()
+        panel = self.query_one(ProbabilityPanel)
+        panel.show(self.distribution, self.steps[-1] if self.steps else None, sampling)
+        self.query_one(TokenText).show(self.prompt_text, self.steps, self.running)
+        self.query_one("#gen-text-box", VerticalScroll).scroll_end(animate=False)
+        if self.source is None:
+            return
+        info = self.info
+        source = Text()
+        source.append(self.source.label, style="bold")
+        if info is not None:
+            source.append(
+                f"  ({format_count(info.num_parameters)} params, vocab {info.vocab_size})",
+                style="dim",
+            )
+        source.append(
+            f"   temperature {sampling.temperature:.2f} (t/T) · top-k {sampling.top_k or 'off'} "
+            f"(k/K) · top-p {sampling.top_p:.2f} (p/P)"
+        )
+        if self.running:
+            source.append("   ▶ running (r or esc stops)", style="bold green")
+        self.query_one("#gen-source", Static).update(source)
+        self.query_one("#gen-status", Static).update(self.status_text())
+
+    def status_text(self) -> Text:
+        info = self.info
+        if info is None:
+            return Text("")
+        heads, head_dim, layers = info.num_heads, info.head_dim, info.num_layers
+        length = self.cache_length
+        text = Text()
+        text.append(f"{len(self.steps)} tokens generated", style="bold")
+        text.append(f" · KV cache {length}/{info.block_size}", style="bold")
+        text.append(
+            f" · prefill: {self.prompt_tokens} prompt tokens in one pass, "
+            f"{self.prefill_ms:.1f} ms · decode: Q [1,{heads},1,{head_dim}] attends to cached "
+            f"K,V [1,{heads},{length},{head_dim}] in each of {layers} layers"
+        )
+        if self.steps:
+            last = self.steps[-1]
+            text.append(f" · last step {last.forward_ms:.1f} ms")
+            slid = sum(step.slid for step in self.steps)
+            if slid:
+                text.append(f" · window slid {slid}×", style="yellow")
+        return text

@@ -1,0 +1,137 @@
+"""The help screen: what each panel shows, the keys, and the ideas behind them.
+
+Where the loaded model decides a fact (its tokenizer, its FeedForward width), the text says
+what that model has; before any is loaded it describes the presets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+from tui.studio.messages import ModelInfo
+
+CHARACTER_LEVEL = (
+    "The tokenizer is character-level{size}: a tiny vocabulary and no unknown characters, but "
+    "long sequences for the same text and a model that must learn spelling."
+)
+BYTE_LEVEL_BPE = (
+    "The tokenizer is byte-level BPE{size}: frequent byte sequences are merged into one token, "
+    "so the same text needs fewer positions than with characters, for a larger vocabulary (a "
+    "bigger embedding table and softmax) and tokens that need not follow word boundaries."
+)
+TEMPLATE = """\
+# MiniGPT Studio
+
+Keys: {keys} · **?** this help ·
+**ctrl+p** every action · **q** / **ctrl+c** quit (a running training stops and saves first).
+
+## Train
+Fill the form (preset, corpus, steps, batch size, learning rate, grad clip, seed), then **t**
+starts, **p** pauses and resumes, **x** stops (and saves), **s** saves now, **w** copies the
+current weights into Generate and Chat. Training runs in a separate process at a lower
+priority, so this screen stays responsive.
+
+- **Loss**: the cross-entropy of the next token, per step (grey: the min/max band of the
+  raw values, blue: smoothed), and orange dots for the **validation loss** on text the model
+  never trains on. The red line is **ln(vocab_size)**: the loss of a uniform guess, where a
+  fresh model starts. Train and validation drifting apart means overfitting.
+- **Gradient norm before clipping**: the length of the whole gradient. Above the red **clip
+  threshold** the update is scaled down to it (marked x); spikes are clipped so that one bad
+  batch cannot throw the weights far away. Clipping is most common early in training.
+- **Learning rate**: **AdamW** takes steps scaled by running averages of each weight's gradient
+  and squared gradient, so every weight gets its own step size. The schedule warms up linearly
+  (Adam's averages start empty) and then decays along a cosine (grey: the plan).
+- **Samples**: at each evaluation the model writes from the same prompt and seed.
+- **Batch size**: more sequences per step give a less noisy gradient and use the hardware
+  better; each step sees `batch size x block size` tokens (tok/s in the status bar).
+
+## Generate
+The model reads the prompt once (the **prefill**) and then produces one token at a time
+(**decode**): only the **last position's logits** predict the next token; the others predicted
+tokens we already have. **space** samples the next token, **↑↓** choose a candidate and
+**enter** forces it, **backspace** undoes (the KV cache just drops its last row), **r** runs
+until stopped, **i** edits the prompt (type `\\n` for a newline).
+
+- **Next token panel**: the top candidates as bars. The model outputs **logits**, one score per
+  token in the vocabulary; `softmax(logits / temperature)` turns them into probabilities.
+  **Temperature** (t/T) below 1 sharpens, above 1 flattens; at **0** all mass goes to the argmax
+  (greedy). **top-k** (k/K) keeps the k most likely tokens and **top-p** (p/P) the smallest set
+  whose mass reaches p: the long tail of unlikely tokens is cut, because a thousand individually
+  unlikely tokens together get sampled often and derail the text. Changing a setting re-scores
+  the same logits at once: no new forward pass.
+- **Entropy**: how spread the distribution is, in bits; 2^entropy is the number of equally
+  likely choices it is worth.
+- **Text colour**: the probability each token had when it was chosen; underlined tokens were
+  forced by you.
+- **Status line**: the **KV cache**. Keys and values of every past position are kept, so a new
+  token computes only its own query: **Q [1,H,1,D]** against cached **K,V [1,H,S,D]** in each
+  layer. Q is not cached because no later token needs an old query.
+
+## Chat
+Type a line and press enter: it is appended to the context and the model continues, streamed
+token by token through the KV cache, until it ends a speech with a blank line. **esc** stops a
+reply, **↑/↓** change the temperature live, **ctrl+r** starts over. The model was trained only to
+continue text, so it "answers" in the style of its corpus; it has no notion of a conversation.
+Chat and Generate sample from their own copy of the weights (the checkpoint, or a copy made
+with **w** on Train), never from weights that are being trained.
+
+## Model
+The **shape journey** of one forward pass with the loaded checkpoint's real sizes:
+ids [B,T] → Embeddings [B,T,C] (token embedding **plus** position embedding: same width, so
+they add) → one SingleHeadAttention [B,T,D] with D = C/H → MultiHeadAttention [B,T,C]
+(H heads concatenated, then projected) → FeedForward [B,T,C] (expanded to {ffn} with GELU, then
+back; it works on each position separately) → L pre-norm Transformer blocks
+(x + attention(LayerNorm(x)), then x + ffn(LayerNorm(x)): the residual path carries the signal
+and the gradient straight through) → logits [B,T,V]. Attention scores are scaled by
+1/sqrt(D) so softmax does not saturate, and the **causal mask** sets future positions to -inf
+before softmax, so each position sees only the past (the heat map is empty right of the
+diagonal). **l** and **h** pick the layer and head.
+
+{tokenizer}
+
+Press **esc** or **?** to close.
+"""
+
+
+def help_markdown(modes: Sequence, info: ModelInfo | None = None) -> str:
+    """The help text for the app's `STUDIO_MODES` and, once one is loaded, the model's own facts."""
+    keys = " · ".join(f"**{mode.key}** {mode.label}" for mode in modes)
+    if info is None:
+        return TEMPLATE.format(keys=keys, ffn="4C", tokenizer=CHARACTER_LEVEL.format(size=""))
+    times = info.hidden_dim / info.embedding_dim
+    ffn = f"{info.hidden_dim} = {times:g}C" if times.is_integer() else str(info.hidden_dim)
+    if info.tokenizer == "char":
+        tokenizer = CHARACTER_LEVEL.format(size=f" ({info.vocab_size} characters)")
+    else:
+        tokenizer = BYTE_LEVEL_BPE.format(size=f" ({info.vocab_size} tokens)")
+    return TEMPLATE.format(keys=keys, ffn=ffn, tokenizer=tokenizer)
+
+
+class HelpScreen(ModalScreen):
+    """What every panel shows and which keys drive it."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: ModelInfo | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(help_markdown(self.app.STUDIO_MODES, self.info), id="help")
+
+    def describe(self, info: ModelInfo) -> None:
+        """Follow these weights from now on."""
+        if info == self.info:
+            return
+        self.info = info
+        if self.is_mounted:
+            self.query_one(Markdown).update(help_markdown(self.app.STUDIO_MODES, info))

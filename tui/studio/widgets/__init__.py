@@ -1,0 +1,1 @@
+"""Widgets the studio's screens are built from."""
