@@ -1,12 +1,17 @@
 """The generation hot path: one token through the model, over weights gathered by its owner.
 
 `Decoder` is `MiniGPT.forward` for B = T = 1 without dropout, written with functional ops.
-At generation sizes a step costs per-operation overhead and weight streaming rather than
-arithmetic, and every module call adds microseconds. The readable twin is `MiniGPT.forward`
-with a KV cache; tests/core/test_generation.py checks they give the same logits.
+At generation sizes a step is matrix-vector products that stream every weight once, plus
+per-operation overhead. How fast a CPU streams a weight depends on its layout: stored
+(out, in) and multiplied as `W @ x`, or stored transposed (in, out) and multiplied as
+`x @ W_t`; `layout="auto"` measures both at the model's shapes and keeps the faster. The
+readable twin is `MiniGPT.forward` with a KV cache; tests check they give the same logits.
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +19,9 @@ from torch import nn
 
 from core.kv_cache import KVCache
 from core.model import MiniGPT
+
+LAYOUTS = ("rows", "columns")
+_measured: dict[tuple, str] = {}  # shape key -> the layout measured fastest in this process
 
 
 def _norm(module: nn.LayerNorm) -> tuple:
@@ -24,28 +32,57 @@ class Decoder:
     """Next-token logits for one appended token, from a model's weights gathered once.
 
     The owner (a generation session) builds it after the model's weights and device are
-    final and builds a new one if they change: the gathered tensors are the model's own, so
-    in-place updates are seen, but `.to()` or `load_state_dict(assign=True)` are not.
+    final, and builds a new one if they change. With `layout="rows"` the tensors are the
+    model's own; with "columns" they are transposed copies.
     """
 
-    def __init__(self, model: MiniGPT) -> None:
+    def __init__(self, model: MiniGPT, layout: str = "auto") -> None:
+        if layout == "auto":
+            layout = fastest_layout(model)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be auto, rows or columns, got {layout!r}")
+        self.layout = layout
         self.config = model.config
         self.embeddings = model.embeddings
+        matrix = self._matrix
         self.layers = tuple(
             (
                 _norm(block.ln1),
-                block.attention.qkv.weight,
-                block.attention.proj.weight,
+                matrix(block.attention.qkv.weight),
+                matrix(block.attention.proj.weight),
                 _norm(block.ln2),
-                block.ffn.up.weight,
+                matrix(block.ffn.up.weight),
                 block.ffn.up.bias,
-                block.ffn.down.weight,
+                matrix(block.ffn.down.weight),
                 block.ffn.down.bias,
             )
             for block in model.blocks
         )
-        self.head = model.head.weight  # (V, C)
+        self.head = matrix(model.head.weight)  # (V, C) as rows, (C, V) as columns
         self.final_norm = _norm(model.ln_final)
+        self.weight_bytes = (
+            sum(
+                w.numel() * w.element_size()
+                for layer in self.layers
+                for w in (layer[1], layer[2], layer[4], layer[6])
+            )
+            + self.head.numel() * self.head.element_size()
+        )
+
+    def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
+        weight = weight.detach()
+        return weight if self.layout == "rows" else weight.t().contiguous()  # (in, out)
+
+    def _times(self, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """weight x for a weight stored in this decoder's layout: (out,)."""
+        if self.layout == "rows":
+            return torch.mv(weight, x)  # (out,)
+        return x @ weight  # (out,)
+
+    def _affine(self, weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.layout == "rows":
+            return torch.addmv(bias, weight, x)  # (out,)
+        return torch.addmm(bias.view(1, -1), x.view(1, -1), weight).view(-1)  # (out,)
 
     @torch.inference_mode()
     def __call__(self, token_id: int, kv_cache: KVCache) -> torch.Tensor:
@@ -61,12 +98,13 @@ class Decoder:
         kv_cache.allocate(1, num_heads, head_dim, self.head.dtype, self.head.device)
         scale = head_dim**-0.5
         end = position + 1
+        times, affine = self._times, self._affine
         token, positions = self.embeddings.token.weight, self.embeddings.position.weight
         x = token[token_id] + positions[position]  # (C,)
         for (keys, values), (norm1, qkv, proj, norm2, up, up_bias, down, down_bias) in zip(
             kv_cache.first_sequence, self.layers, strict=True
         ):
-            qkv_out = torch.mv(qkv, F.layer_norm(x, *norm1))  # (3C,)
+            qkv_out = times(qkv, F.layer_norm(x, *norm1))  # (3C,)
             q, k, v = qkv_out.view(3, num_heads, 1, head_dim).unbind(0)  # each (H, 1, D)
             keys, values = keys.narrow(1, 0, end), values.narrow(1, 0, end)  # (H, S, D)
             keys.narrow(1, position, 1).copy_(k)
@@ -74,8 +112,38 @@ class Decoder:
             # the one new query sees every cached position: no mask
             scores = torch.bmm(q * scale, keys.transpose(1, 2))  # (H, 1, S)
             out = torch.bmm(torch.softmax(scores, dim=-1), values)  # (H, 1, D)
-            x = x + torch.mv(proj, out.view(-1))  # (C,)
-            hidden = F.gelu(torch.addmv(up_bias, up, F.layer_norm(x, *norm2)))  # (hidden_dim,)
-            x = x + torch.addmv(down_bias, down, hidden)  # (C,)
+            x = x + times(proj, out.view(-1))  # (C,)
+            hidden = F.gelu(affine(up, up_bias, F.layer_norm(x, *norm2)))  # (hidden_dim,)
+            x = x + affine(down, down_bias, hidden)  # (C,)
         kv_cache.advance(1)
-        return torch.mv(self.head, F.layer_norm(x, *self.final_norm))  # (V,)
+        return times(self.head, F.layer_norm(x, *self.final_norm))  # (V,)
+
+
+def fastest_layout(model: MiniGPT, rounds: int = 6) -> str:
+    """The layout whose decode steps ran faster at this model's shapes, measured once per
+    process and shape (alternating steps of each, medians compared)."""
+    config = model.config
+    weight = model.head.weight
+    key = (
+        config.embedding_dim,
+        config.hidden_dim,
+        config.num_layers,
+        model.vocab_size,
+        weight.dtype,
+        weight.device.type,
+        torch.get_num_threads(),
+    )
+    if key not in _measured:
+        decoders = [Decoder(model, layout) for layout in LAYOUTS]
+        caches = [model.new_kv_cache() for _ in decoders]
+        times: list[list[float]] = [[] for _ in decoders]
+        for round_index in range(rounds + 1):
+            for decoder, cache, seen in zip(decoders, caches, times, strict=True):
+                started = time.perf_counter()
+                decoder(0, cache)
+                if round_index:  # the first step of each pays one-off set-up
+                    seen.append(time.perf_counter() - started)
+                cache.reset()
+        medians = [statistics.median(seen) for seen in times]
+        _measured[key] = LAYOUTS[medians.index(min(medians))]
+    return _measured[key]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core.bench.machine import read_bandwidth_gbs
 from core.bench.timing import interleaved_ms
 from core.config import Config, SamplingConfig
 from core.decode import Decoder
@@ -49,6 +50,24 @@ class GenerationResult:
     cached: DecodeRun
     uncached: DecodeRun  # use_cache=False: every step recomputes the whole window
     latencies: tuple[PositionLatency, ...]
+    decode_layout: str  # the weight layout the decoder measured fastest ("rows" or "columns")
+    weight_bytes: int  # the matrices one decode step streams (embeddings are only indexed)
+    read_gbs: float  # this machine's measured memory read bandwidth
+
+    @property
+    def decode_ms(self) -> float:
+        """One cached decode step at the middle position of the measured ones."""
+        return self.latencies[len(self.latencies) // 2].cached_ms
+
+    @property
+    def streamed_gbs(self) -> float:
+        """Weight bytes a decode step streams, over its time."""
+        return self.weight_bytes / (self.decode_ms / 1000) / 1e9
+
+    @property
+    def floor_ms(self) -> float:
+        """The memory-bandwidth floor: weight bytes over the measured read bandwidth."""
+        return self.weight_bytes / (self.read_gbs * 1e9) * 1000
 
     @property
     def prefill_speedup(self) -> float:
@@ -127,7 +146,7 @@ def bench_generation(
         raise ValueError(f"positions must lie in [0, {block_size - 1}], got {positions}")
     generator = torch.Generator().manual_seed(0)
     block = torch.randint(model.vocab_size, (1, block_size), generator=generator).to(device)
-    decoder = Decoder(model)
+    decoder = Decoder(model)  # the layout a session would use: measured fastest here
     prefill_cache = model.new_kv_cache()
 
     def prefill() -> None:
@@ -185,6 +204,9 @@ def bench_generation(
         cached=cached,
         uncached=uncached,
         latencies=latencies,
+        decode_layout=decoder.layout,
+        weight_bytes=decoder.weight_bytes,
+        read_gbs=read_bandwidth_gbs(device=device),
     )
 
 

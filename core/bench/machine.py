@@ -62,3 +62,23 @@ def matmul_peak_gflops(
                 break
         best = max(best, flops * count / elapsed / 1e9)
     return best
+
+
+def read_bandwidth_gbs(
+    megabytes: int = 512, seconds: float = 1.0, device: torch.device | str | None = None
+) -> float:
+    """The best GB/s of summing a buffer far larger than any cache: what streaming weights
+    from memory can reach. The buffer is written first, so no page is the shared zero page."""
+    device = resolve_device(device)
+    buffer = torch.ones(megabytes * 2**20 // 4, device=device)  # (N,)
+    buffer.sum()
+    synchronize(device)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while True:
+        started = time.perf_counter()
+        buffer.sum()
+        synchronize(device)
+        best = max(best, buffer.numel() * 4 / (time.perf_counter() - started) / 1e9)
+        if time.perf_counter() >= deadline:
+            return best

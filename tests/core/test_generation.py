@@ -53,10 +53,11 @@ def test_kv_cache_decode_matches_full_forward() -> None:
     assert session.cache_length == session.context_length <= 16
 
 
-def test_decoder_matches_forward_at_every_position() -> None:
+@pytest.mark.parametrize("layout", ["rows", "columns", "auto"])
+def test_decoder_matches_forward_at_every_position(layout: str) -> None:
     torch.manual_seed(0)
     model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()
-    decoder = Decoder(model)
+    decoder = Decoder(model, layout)
     idx = torch.randint(27, (1, 16))  # (1, T)
     with torch.no_grad():
         expected = model(idx)[0]  # (T, V)
@@ -70,10 +71,10 @@ def test_decoder_matches_forward_at_every_position() -> None:
         decoder(0, cache)
 
 
-def test_decoder_sees_in_place_weight_updates() -> None:
+def test_row_layout_decoder_sees_in_place_weight_updates() -> None:
     torch.manual_seed(0)
     model = MiniGPT(PRESETS["tiny"], 27).eval()
-    decoder = Decoder(model)
+    decoder = Decoder(model, "rows")
     with torch.no_grad():
         model.head.weight.mul_(2.0)
     logits = decoder(1, model.new_kv_cache())  # (V,)

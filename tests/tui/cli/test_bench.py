@@ -36,6 +36,7 @@ TRAIN_RESULT_KEYS = {
     "tokens_per_second",
     "achieved_gflops",
     "flop_utilisation",
+    "precision_reason",
 }
 GENERATE_KEYS = {
     "bench",
@@ -57,6 +58,13 @@ GENERATE_KEYS = {
     "uncached_forward_ms",
     "latency",
     "latency_spread",
+    "decode_layout",
+    "weight_mb",
+    "decode_ms",
+    "streamed_gbs",
+    "read_gbs",
+    "floor_ms",
+    "floor_ratio",
     "peak_memory_mb",
 }
 FAST_TRAIN = ["--preset", "tiny", "--steps", "3", "--untimed-steps", "1", "--peak-seconds", "0"]

@@ -12,7 +12,8 @@ meaning), `machine`: {`torch`, `device`, `threads` (torch intra-op threads), `cp
 `steps` (timed steps per variant), `block_steps` (steps per interleaved block),
 `matmul_peak_gflops` {`fp32`, `bf16`, `size`} (2048x2048 matmuls with the bench's threads; null
 with --peak-seconds 0), and `results`: one entry per variant with `name`, `precision`
-(fp32|bf16), `compile`, `threads`, `parameters`, `flops_per_token` (forward + backward),
+(fp32|bf16), `precision_reason` (why: measured at this shape, asked for, or no bf16 on this
+CPU), `compile`, `threads`, `parameters`, `flops_per_token` (forward + backward),
 `tokens_per_step`, `untimed_seconds` (the warm-up, compilation included), `ms_per_step_median`,
 `ms_per_step_p90`, `ms_per_step_min`, `tokens_per_second` (tokens per step / median step time),
 `achieved_gflops`, `flop_utilisation` (achieved / the peak of its precision; null without one).
@@ -35,7 +36,11 @@ runs, sampling and window slides included), `cache_speedup` (their ratio), `cach
 `uncached_step_ms` (median wall time of one step in those runs, sampling included),
 `cached_forward_ms` / `uncached_forward_ms` (median forward pass per step), `latency`: a list of
 {`position`, `cached_ms`, `uncached_ms`} (one token's forward with `position` tokens before it),
-and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat).
+and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat),
+`decode_layout` ("rows" or "columns": the weight layout measured fastest on this machine),
+`weight_mb` (the matrices one decode step streams), `decode_ms` (one cached step at the middle
+position), `streamed_gbs` (weight_mb over decode_ms), `read_gbs` (the machine's measured memory
+read bandwidth), `floor_ms` (weight_mb over read_gbs) and `floor_ratio` (decode_ms / floor_ms).
 
 `bench studio`: `preset`, `seconds` (each measuring window), `cli_threads` / `studio_threads`
 (the studio trains in a child process with every core unless --threads is given),

@@ -60,6 +60,13 @@ def bench_generate(args: argparse.Namespace) -> dict:
             for x in result.latencies
         ],
         "latency_spread": max(cached) / min(cached),
+        "decode_layout": result.decode_layout,
+        "weight_mb": result.weight_bytes / 1e6,
+        "decode_ms": result.decode_ms,
+        "streamed_gbs": result.streamed_gbs,
+        "read_gbs": result.read_gbs,
+        "floor_ms": result.floor_ms,
+        "floor_ratio": result.decode_ms / result.floor_ms,
         "peak_memory_mb": peak_memory_mb(device),
     }
 
@@ -109,6 +116,12 @@ def print_generate(report: dict) -> None:
         f"{report['prefill_speedup']:.1f}x",
     )
     console.print(summary)
+    console.print(
+        f"decode streams {report['weight_mb']:.1f} MB of weights ({report['decode_layout']} "
+        f"layout, measured fastest) at {report['streamed_gbs']:.1f} GB/s; memory reads at "
+        f"{report['read_gbs']:.1f} GB/s, a floor of {report['floor_ms']:.2f} ms/token: "
+        f"{report['decode_ms']:.2f} ms is {report['floor_ratio']:.2f}x the floor"
+    )
     console.print(
         f"cached latency spread {report['latency_spread']:.2f}x (slowest / fastest position); "
         f"peak memory {report['peak_memory_mb'] or 0:.0f} MiB; {machine['device']}, "

@@ -183,6 +183,7 @@ def bench_train(args: argparse.Namespace) -> dict:
             {
                 "name": result.name,
                 "precision": result.precision,
+                "precision_reason": result.precision_reason,
                 "compile": result.compile,
                 "threads": result.threads,
                 "parameters": result.parameters,
@@ -272,6 +273,8 @@ def print_train(report: dict) -> None:
             f"{comparison['speedup']:.2f}x[/] (ratio of median ms/step, blocks of "
             f"{report['block_steps']} steps interleaved)"
         )
+    for row in report["results"]:
+        notes.append(f"{row['name']}: {row['precision_reason']}")
     for note in notes:
-        console.print(note)
+        console.print(note, highlight=False)
     reporting.print_busy_warning(console, machine)
