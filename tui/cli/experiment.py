@@ -115,8 +115,9 @@ def _variant_table() -> Table:
 
 def _live_table(names: list[str], points: dict[str, RaceProgress], steps: int) -> Table:
     table = Table(title=f"race: {steps} steps per variant")
-    for column in ("variant", "step", "train loss", "val loss", "causal val loss", "val bpc"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    table.add_column("variant", no_wrap=True)
+    for column in ("step", "train loss", "val loss", "causal val loss", "val bpc"):
+        table.add_column(column, justify="right")
     for name in names:
         event = points.get(name)
         if event is None:
@@ -147,11 +148,14 @@ def _show(report: dict, as_json: bool) -> None:
 
 
 def _results_table(report: dict) -> Group:
-    table = Table(title=f"race results ({report.get('steps')} steps per variant)")
-    columns = ("variant", "val bpc", "causal val bpc", "val loss", "causal val loss")
-    columns += ("params", "ms/step", "tok/s", "memory MB")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    table = Table(
+        title=f"race results ({report.get('steps')} steps per variant; validation bits per "
+        "character and loss, also under the real causal mask)"
+    )
+    table.add_column("variant", no_wrap=True)
+    for column in ("bpc", "causal bpc", "loss", "causal loss", "params", "ms/step", "tok/s"):
+        table.add_column(column, justify="right")
+    table.add_column("MB", justify="right")
     for v in report["variants"]:
         leak = v["causal_val_loss"] > v["val_loss"] + 0.05
         table.add_row(

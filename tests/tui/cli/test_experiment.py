@@ -1,0 +1,37 @@
+"""`minigpt experiment`: a race from the command line, saved, reopened, and bad input refused."""
+
+from __future__ import annotations
+
+import json
+
+from tui.cli import main
+
+
+def test_experiment_races_saves_and_reopens(corpus, tmp_path, capsys) -> None:
+    out = tmp_path / "race"
+    args = ["experiment", "--data", str(corpus), "--steps", "6", "--variants", "no-mask"]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [variant["name"] for variant in report["variants"]]
+    assert names == ["baseline", "no-mask"]
+    assert {"val_bpc", "causal_val_loss", "curve", "sample"} <= set(report["variants"][1])
+    assert main(["experiment", "--open", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["variants"] == report["variants"]
+
+
+def test_experiment_lists_every_variant_with_its_question(capsys) -> None:
+    assert main(["experiment", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("mask-zero", "no-scale", "concat-embeddings", "bpe", "wide"):
+        assert name in listed
+
+
+def test_unknown_variant_is_one_line(capsys) -> None:
+    assert main(["experiment", "--variants", "mask-zero,nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown variant nope" in err
+
+
+def test_reopening_a_missing_race_is_one_line(tmp_path, capsys) -> None:
+    assert main(["experiment", "--open", str(tmp_path)]) == 2
+    assert "not a saved race" in capsys.readouterr().err
