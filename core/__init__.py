@@ -27,6 +27,7 @@ from core.events import (
     WeightSnapshot,
 )
 from core.experiments import (
+    DEFAULT_VARIANTS,
     VARIANTS,
     RaceProgress,
     VariantResult,
@@ -91,6 +92,7 @@ from core.trainer import (
 )
 
 __all__ = [
+    "DEFAULT_VARIANTS",
     "VARIANTS",
     "RaceFinished",
     "RaceProcess",

@@ -24,6 +24,7 @@ from core.model import MiniGPT
 from core.trainer import TrainingSession, cross_entropy_for_logits
 
 RESULTS_FILE = "race.json"
+DEFAULT_VARIANTS = "mask-zero,no-scale,post-norm,no-position"  # baseline + 4: ~30 s on tiny
 
 
 @dataclass(frozen=True)

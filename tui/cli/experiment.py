@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core import (
+    DEFAULT_VARIANTS,
     PRESETS,
     VARIANTS,
     RaceProgress,
@@ -29,8 +30,6 @@ from core import (
 )
 from tui.cli.args import UsageError, positive_int
 from tui.paths import checkpoints_root, default_corpus
-
-DEFAULT_VARIANTS = "mask-zero,no-scale,post-norm,no-position"
 
 
 def add_experiment_parser(sub) -> None:

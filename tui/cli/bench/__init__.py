@@ -1,4 +1,4 @@
-"""`minigpt bench train|quality|generate|studio`: speed measurements as a table or stable JSON.
+"""`minigpt bench train|quality|generate|studio|race`: speed measurements as a table or stable JSON.
 
 JSON output (`--json`) has these keys; times are wall-clock, rates per second, memory in MiB.
 
@@ -42,6 +42,10 @@ and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat
 position), `streamed_gbs` (weight_mb over decode_ms), `read_gbs` (the machine's measured memory
 read bandwidth), `floor_ms` (weight_mb over read_gbs) and `floor_ratio` (decode_ms / floor_ms).
 
+`bench race`: `preset`, `steps` (per variant), `seconds` (wall time from the start of the race
+to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,
+`ms_per_step`, `val_bpc`, `causal_val_bpc`}.
+
 `bench studio`: `preset`, `seconds` (each measuring window), `cli_threads` / `studio_threads`
 (the studio trains in a child process with every core unless --threads is given),
 `cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
@@ -61,6 +65,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from core import DEFAULT_VARIANTS
 from tui.cli.args import (
     DEVICES,
     add_model_flags,
@@ -71,6 +76,7 @@ from tui.cli.args import (
     positive_int,
 )
 from tui.cli.bench.generation import bench_generate, print_generate
+from tui.cli.bench.race import bench_race, print_race
 from tui.cli.bench.training import bench_quality, bench_train, print_quality, print_train
 
 
@@ -92,7 +98,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=run_bench)
     sub = parser.add_subparsers(
-        dest="what", required=True, metavar="{train,quality,generate,studio}"
+        dest="what", required=True, metavar="{train,quality,generate,studio,race}"
     )
 
     train = sub.add_parser(
@@ -198,6 +204,17 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     _add_data_and_json(studio)
 
+    race = sub.add_parser(
+        "race",
+        help="the wall time of an experiment race (minigpt experiment), start to results",
+        description="Run a race in this process, as minigpt experiment does, and time it.",
+    )
+    race.add_argument("--preset", default="tiny", help="tiny, small, recipe or seed (tiny)")
+    race.add_argument("--steps", type=positive_int, default=300, help="steps per variant (300)")
+    race.add_argument("--variants", default=DEFAULT_VARIANTS, help="raced against the baseline")
+    race.add_argument("--threads", type=positive_int, help="torch intra-op threads")
+    _add_data_and_json(race)
+
 
 def run_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
@@ -209,6 +226,9 @@ def run_bench(args: argparse.Namespace) -> int:
     elif args.what == "generate":
         report = bench_generate(args)
         emit = print_generate
+    elif args.what == "race":
+        report = bench_race(args)
+        emit = print_race
     else:
         # the studio bench alone needs Textual: the other benches start without loading it
         from tui.studio.bench import bench_studio, print_studio
