@@ -74,6 +74,7 @@ from core.session import (
     GenerationStep,
     generate_text,
 )
+from core.sizing import Sizing, TokenView, size_model, token_lens
 from core.tokenizer import (
     BPE_SAMPLE_CHARS,
     BPETokenizer,
@@ -90,8 +91,26 @@ from core.trainer import (
     cross_entropy_for_logits,
     learning_rate_at,
 )
+from core.xray import (
+    AttentionStages,
+    Probe,
+    Tape,
+    attention_stages,
+    perturbation_probe,
+    prediction_tape,
+)
 
 __all__ = [
+    "AttentionStages",
+    "Probe",
+    "Sizing",
+    "Tape",
+    "TokenView",
+    "attention_stages",
+    "perturbation_probe",
+    "prediction_tape",
+    "size_model",
+    "token_lens",
     "DEFAULT_VARIANTS",
     "VARIANTS",
     "RaceFinished",

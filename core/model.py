@@ -76,22 +76,32 @@ class SingleHeadAttention(nn.Module):
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Scaled, causally masked scores before softmax, (B, T, T)."""
+        return self.stages(x)[2]
+
+    def stages(
+        self, x: torch.Tensor, scale: bool | None = None, mask: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The head's attention step by step, each (B, T, T): raw q . k, scaled, masked, and
+        the softmax weights. `scale` and `mask` override the head's own switches, so the same
+        weights can be seen without scaling or with a 0-filled mask."""
+        scale = self.scale if scale is None else scale
+        mask = self.mask if mask is None else mask
         q = self.query(x)  # (B, T, D)
         k = self.key(x)  # (B, T, D)
-        scores = q @ k.transpose(-2, -1)  # (B, T, T)
-        if self.scale:
-            scores = scores / math.sqrt(self.head_dim)  # (B, T, T)
-        if self.mask == "none":
-            return scores
-        mask = causal_mask(x.shape[1], x.device)  # (T, T)
-        # -inf, not 0: softmax turns it into exactly zero weight on the future
-        fill = float("-inf") if self.mask == "causal" else 0.0
-        return scores.masked_fill(~mask, fill)  # (B, T, T)
+        raw = q @ k.transpose(-2, -1)  # (B, T, T)
+        scaled = raw / math.sqrt(self.head_dim) if scale else raw  # (B, T, T)
+        masked = scaled
+        if mask != "none":
+            allowed = causal_mask(x.shape[1], x.device)  # (T, T)
+            # -inf, not 0: softmax turns it into exactly zero weight on the future
+            fill = float("-inf") if mask == "causal" else 0.0
+            masked = scaled.masked_fill(~allowed, fill)  # (B, T, T)
+        return raw, scaled, masked, torch.softmax(masked, dim=-1)
 
     def forward(
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        weights = torch.softmax(self.scores(x), dim=-1)  # (B, T, T)
+        weights = self.stages(x)[3]  # (B, T, T)
         out = weights @ self.value(x)  # (B, T, D)
         return (out, weights) if return_weights else out
 

@@ -16,6 +16,7 @@ from tui.cli.args import (
 from tui.cli.bench import add_bench_parser
 from tui.cli.experiment import add_experiment_parser
 from tui.cli.generate import cmd_chat, cmd_sample
+from tui.cli.inspect import add_inspect_parser
 from tui.cli.train import cmd_train
 
 EXIT_USAGE = 2
@@ -85,6 +86,7 @@ def build_parser() -> OneLineParser:
 
     add_bench_parser(sub)
     add_experiment_parser(sub)
+    add_inspect_parser(sub)
     return parser
 
 
