@@ -15,6 +15,7 @@ from core.config import PRESETS, Config, SamplingConfig, preset
 from core.dataset import TokenDataset, encode_corpus, load_corpus, split_ids, token_dtype
 from core.decode import Decoder
 from core.device import default_device, resolve_device, set_threads
+from core.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
 from core.errors import UserError
 from core.events import (
     CheckpointSaved,
@@ -54,7 +55,15 @@ from core.process import (
     session_from_snapshot,
 )
 from core.race_process import RaceFinished, RaceProcess
-from core.run_folder import RunFolderBusy, RunLock
+from core.run_folder import (
+    METRICS_FILE,
+    CorpusMismatch,
+    MetricsCursor,
+    RunFolderBusy,
+    RunLock,
+    read_metrics,
+    run_config,
+)
 from core.sampling import (
     apply_min_p,
     apply_repetition_penalty,
@@ -82,9 +91,9 @@ from core.tokenizer import (
     Tokenizer,
     bpe_training_sample,
     build_tokenizer,
+    unescape_prompt,
 )
 from core.trainer import (
-    CorpusMismatch,
     StepMetrics,
     TrainingDiverged,
     TrainingSession,
@@ -101,6 +110,7 @@ from core.xray import (
 )
 
 __all__ = [
+    "unescape_prompt",
     "AttentionStages",
     "Probe",
     "Sizing",
@@ -130,8 +140,16 @@ __all__ = [
     "CheckpointWriteError",
     "CorpusMismatch",
     "NonFiniteWeights",
+    "METRICS_FILE",
+    "MetricsCursor",
+    "RankInfo",
     "RunFolderBusy",
     "RunLock",
+    "launch_ranks",
+    "read_metrics",
+    "run_config",
+    "setup_ranks",
+    "teardown_ranks",
     "UserError",
     "CheckpointSaved",
     "Command",

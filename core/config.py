@@ -18,7 +18,8 @@ class Config:
     num_layers: int = 4
     ffn_dim: int | None = None  # None means 4 x embedding_dim, as in the reference design
     dropout: float = 0.0
-    batch_size: int = 32
+    batch_size: int = 32  # sequences per micro-batch, on each rank
+    grad_accum: int = 1  # micro-batches per optimizer step; the global batch is their product
     learning_rate: float = 1e-3
     min_lr_ratio: float = 0.1  # cosine decay ends at learning_rate * min_lr_ratio
     warmup_steps: int = 100
@@ -53,6 +54,7 @@ class Config:
             "num_heads",
             "num_layers",
             "batch_size",
+            "grad_accum",
             "max_steps",
             "eval_interval",
             "eval_batches",

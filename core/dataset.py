@@ -225,8 +225,11 @@ class TokenDataset:
         """Random chunks, drawn with the given generator: idx and targets, each (B, T)."""
         starts = torch.randint(len(self), (batch_size,), generator=generator)  # (B,)
         chunks = self.ids[starts[:, None] + self._offsets].long()  # (B, T + 1)
+        kind = torch.device(device).type
+        if kind == "cuda":  # one copy from pinned memory, which the GPU reads while Python goes on
+            chunks = chunks.pin_memory().to(device, non_blocking=True)  # (B, T + 1)
         idx, targets = chunks[:, :-1], chunks[:, 1:]  # (B, T), (B, T)
-        if torch.device(device).type != "cpu":
+        if kind not in ("cpu", "cuda"):
             return idx.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         return idx, targets
 

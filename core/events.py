@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 
 from core.config import Config
-from core.trainer import StepMetrics
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_VALID = {
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": _number,
+    "bool": lambda value: isinstance(value, bool),
+    "float | None": lambda value: value is None or _number(value),
+    "str | None": lambda value: value is None or isinstance(value, str),
+}
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One training step's measurements, as plain values."""
+
+    step: int
+    max_steps: int
+    loss: float
+    grad_norm: float  # pre-clip global norm, as clip_grad_norm_ returns it
+    lr: float
+    tokens_per_second: float  # of every rank together
+    elapsed: float  # seconds of training so far, resumed runs included
+    clipped: bool = False  # the update was scaled down to grad_clip
+    val_loss: float | None = None  # set on eval steps only
+    sample: str | None = None  # text from SAMPLE_PROMPT, on eval steps only
+    checkpoint: str | None = None  # folder written at this step, if any
+
+    @classmethod
+    def from_dict(cls, values: object) -> StepMetrics | None:
+        """A metrics.jsonl line's values, or None for a line of another shape (keys this
+        version does not know are ignored)."""
+        if not isinstance(values, dict):
+            return None
+        settings = {}
+        for item in fields(cls):
+            if item.name not in values:
+                if item.default is MISSING:
+                    return None
+                continue
+            value = values[item.name]
+            if not _VALID[item.type](value):
+                return None
+            settings[item.name] = float(value) if item.type == "float" else value
+        return cls(**settings)
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,8 @@ class _Runner:
 
     def result(self) -> VariantResult:
         session, last = self.session, self.curve[-1]
-        median = statistics.median(self.step_seconds)
+        # a race stopped before its first block has timed no step
+        median = statistics.median(self.step_seconds) if self.step_seconds else math.nan
         config = session.config
         return VariantResult(
             name=self.variant.name,

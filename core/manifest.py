@@ -35,6 +35,7 @@ MAX_LAYERS = 1024  # about a second to lay out on the meta device; more would ta
 MAX_COUNT = 10**12  # steps, intervals and batches: beyond any real run
 MAX_BATCH = 1 << 16
 MAX_SEED = (1 << 63) - 1  # the trainer seeds generators with seed + 1 and seed + 2
+MAX_RANKS = 4096  # ranks of a distributed run, and data streams of its checkpoint
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -46,6 +47,17 @@ class ManifestContents:
     tokenizer: Tokenizer
     step: int
     extra: dict
+
+
+def rng_names(rank: int) -> tuple[str, str]:
+    """The RNG states of one rank's stream (its dropout and its batches) in a checkpoint:
+    rank 0's keep the single-process names."""
+    return ("torch", "data") if rank == 0 else (f"torch.{rank}", f"data.{rank}")
+
+
+def data_streams(extra: dict) -> int:
+    """How many ranks' data streams a checkpoint holds (1 before distributed runs)."""
+    return extra.get("data_streams", 1)
 
 
 def is_tensor_file_name(name: object) -> bool:
@@ -129,6 +141,10 @@ def check_manifest(manifest: dict, directory: Path, with_state: bool) -> Manifes
     elapsed = extra.get("elapsed", 0.0)
     if not is_number(elapsed) or elapsed < 0:
         raise invalid(path, "extra.elapsed", "a number of seconds, 0 or more", elapsed)
+    for name in ("world_size", "data_streams"):
+        value = extra.get(name, 1)
+        if not is_int(value) or not 1 <= value <= MAX_RANKS:
+            raise invalid(path, f"extra.{name}", f"an integer from 1 to {MAX_RANKS}", value)
     return ManifestContents(config, tokenizer, step, extra)
 
 
@@ -157,6 +173,7 @@ def _check_limits(config: Config, path: Path) -> None:
         "eval_interval": MAX_COUNT,
         "eval_batches": MAX_COUNT,
         "log_interval": MAX_COUNT,
+        "grad_accum": MAX_BATCH,
         "bpe_vocab_size": MAX_VOCAB,
     }
     for name, limit in limits.items():

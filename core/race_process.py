@@ -40,6 +40,7 @@ class RaceProcess:
         out_dir: str | Path,
         text_path: str | Path,
         threads: int | None = None,
+        preset_name: str | None = None,
     ) -> None:
         self.variants = parse_variants(variants)
         self.base, self.steps = base, steps
@@ -59,6 +60,7 @@ class RaceProcess:
                 str(self.out_dir),
                 self.text_path,
                 self.threads,
+                preset_name,
                 os.getpid(),
                 self._events,
                 self._stop,
@@ -108,6 +110,7 @@ def _race_main(
     out_dir: str,
     text_path: str,
     threads: int,
+    preset_name: str | None,
     parent_pid: int,
     events: multiprocessing.Queue,
     stop: multiprocessing.synchronize.Event,
@@ -133,6 +136,7 @@ def _race_main(
                 results = event
         report = results_to_dict(results, base, steps)
         report["stopped"] = stopped()
+        report["preset"] = preset_name
         path = save_race(out_dir, report)
         events.put(RaceFinished(report, str(path), report["stopped"]))
     except Exception as error:  # the UI shows the message; the traceback goes to the log

@@ -92,8 +92,7 @@ class GenerationSession:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.sampling = sampling or SamplingConfig()
-        self.use_cache = use_cache
-        self.seed = seed
+        self.use_cache, self.seed = use_cache, seed
         self.generator = torch.Generator().manual_seed(seed)
         self.device = next(model.parameters()).device
         block_size = model.config.block_size
@@ -106,12 +105,11 @@ class GenerationSession:
         self.prefill_ms = 0.0
         self.checkpoint_step: int | None = None
         self.last_reply_complete = True  # the last `reply` ended at a blank line, not the limit
-        self.last_prefill = 0  # positions the last start or extend ran through the model
-        self.last_dropped = 0  # tokens the last extend slid out of the window (0: none)
+        # positions the last start or extend ran through the model, and slid out of the window
+        self.last_prefill, self.last_dropped = 0, 0
         self._window_start = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        # the undo history: one entry per point rewind can return to (the last is the present),
-        # at most UNDO_STEPS + 1, so one fewer step records
+        # the undo history: a point per step rewind can return to (the last is the present)
         self._logits: list[torch.Tensor] = []  # next-token logits at each point, (V,)
         self._window_starts: list[int] = []  # window start at each point
         self._utf8_states: list[tuple[bytes, int]] = []  # pending partial UTF-8 at each point
@@ -233,6 +231,10 @@ class GenerationSession:
     def token_text(self, token_id: int) -> str:
         return self._token_texts[token_id]
 
+    def pending_logits(self) -> torch.Tensor:
+        """The raw next-token logits (V,) the pending step samples from (for the views)."""
+        return self._logits[-1]  # (V,)
+
     @torch.inference_mode()
     def step(self, force: int | None = None) -> GenerationStep:
         """Sample (or append `force`) one token, then compute the next distribution."""
@@ -348,9 +350,7 @@ class GenerationSession:
 
     def reset(self) -> None:
         """Forget the conversation: no tokens, an empty cache, nothing to undo."""
-        self.ids = []
-        self.prompt_length = 0
-        self._window_start = 0
+        self.ids, self.prompt_length, self._window_start = [], 0, 0
         if self.cache is not None:
             self.cache.reset()
         self._logits, self._window_starts, self._utf8_states, self._steps = [], [], [], []

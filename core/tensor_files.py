@@ -13,7 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from core.config import Config
-from core.manifest import MANIFEST
+from core.manifest import MANIFEST, data_streams, rng_names
 from core.model_layout import optimizer_groups, optimizer_states, parameter_shapes
 from core.safe_files import is_int, load_json, open_regular, refuse, shown
 
@@ -24,7 +24,7 @@ DTYPES = {"F32": torch.float32, "U8": torch.uint8}
 def _state_layout(manifest: dict, config: Config, vocab_size: int) -> dict[str, tuple]:
     """Every tensor a state file may hold, as (dtype, shape)."""
     rng = tuple(torch.get_rng_state().shape)
-    layout: dict[str, tuple] = {"rng.torch": ("U8", rng), "rng.data": ("U8", rng)}
+    layout: dict[str, tuple] = {f"rng.{name}": ("U8", rng) for name in _rng_tensors(manifest)}
     if manifest.get("optimizer") is not None:
         names = optimizer_states(config, {"amsgrad": True})
         shapes = [shape for group in optimizer_groups(config, vocab_size) for shape in group]
@@ -32,6 +32,12 @@ def _state_layout(manifest: dict, config: Config, vocab_size: int) -> dict[str, 
             for name in names:
                 layout[f"optimizer.{index}.{name}"] = ("F32", () if name == "step" else shape)
     return layout
+
+
+def _rng_tensors(manifest: dict) -> list[str]:
+    """Both RNG states of each data stream the manifest's `extra.data_streams` counts."""
+    streams = data_streams(manifest.get("extra", {}))
+    return [name for rank in range(streams) for name in rng_names(rank)]
 
 
 def _read_header(file: BinaryIO, size: int, path: Path) -> tuple[dict[str, tuple], int]:
@@ -91,10 +97,14 @@ def _check_layout(entries: dict, layout: dict, data_size: int, path: Path, exact
 
 
 def _check_state_names(names: list[str], manifest: dict, config: Config, path: Path) -> None:
-    """Both RNG states or neither; every optimizer state of a parameter, or none of them."""
+    """Every stream's RNG states or none; every optimizer state of a parameter, or none."""
     rng = {name for name in names if name.startswith("rng.")}
-    if rng and rng != {"rng.torch", "rng.data"}:
-        raise refuse(path, f"holds only {sorted(rng)[0]} of the two random-number states")
+    expected = {f"rng.{name}" for name in _rng_tensors(manifest)}
+    if rng and rng != expected:
+        if len(expected) == 2:
+            raise refuse(path, f"holds only {sorted(rng)[0]} of the two random-number states")
+        missing = sorted(expected - rng)[0]
+        raise refuse(path, f"lacks {missing} of its {len(expected)} random-number states")
     optimizer = manifest.get("optimizer")
     if optimizer is None:
         return
@@ -138,8 +148,8 @@ def read_tensors(directory: Path, manifest: dict, role: str) -> dict[str, torch.
     loaded = {key: (tensor.dtype, tuple(tensor.shape)) for key, tensor in tensors.items()}
     if loaded != {key: (DTYPES[dtype], shape) for key, (dtype, shape, *_) in entries.items()}:
         raise refuse(path, "changed while it was read", "load it when nothing writes to it")
-    for key in ("rng.torch", "rng.data"):
-        if key in tensors:
+    for key in tensors:
+        if key.startswith("rng."):
             try:
                 torch.Generator().set_state(tensors[key])
             except RuntimeError:

@@ -201,3 +201,9 @@ def tokenizer_from_dict(values: dict) -> Tokenizer:
             raise UserError(f"the BPE description is not JSON ({error})") from None
         return BPETokenizer(values["serialized"])
     raise UserError(f"unknown or incomplete tokenizer description (kind {kind!r})")
+
+
+def unescape_prompt(value: str) -> str:
+    r"""A prompt typed on one line: the two characters \n stand for a newline (as in the
+    studio's prompt field and `minigpt sample --prompt`)."""
+    return value.replace("\\n", "\n")

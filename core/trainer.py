@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from core.checkpoint import (
-    CheckpointError,
-    CheckpointWriteError,
-    NonFiniteWeights,
-    load_checkpoint,
-    save_checkpoint,
-)
+from core import distributed
+from core.checkpoint import CheckpointError, NonFiniteWeights, load_checkpoint, save_checkpoint
 from core.config import Config, SamplingConfig
 from core.dataset import encode_corpus, split_ids
 from core.device import resolve_device
 from core.errors import UserError
+from core.events import StepMetrics
 from core.model import MiniGPT
 from core.optimizer import learning_rate_at, make_optimizer
 from core.precision import choose_precision
-from core.run_folder import METRICS_FILE, RunLock, corpus_fingerprint, trim_metrics
+from core.run_control import LoopControl
+from core.run_folder import (
+    METRICS_FILE,
+    MetricsLog,
+    RunLock,
+    check_resume_corpus,
+    corpus_fingerprint,
+    trim_metrics,
+)
 from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
 
@@ -36,29 +38,8 @@ SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
 SAMPLE_TOKENS = 120
 
 
-@dataclass(frozen=True)
-class StepMetrics:
-    """One training step's measurements, as plain values."""
-
-    step: int
-    max_steps: int
-    loss: float
-    grad_norm: float  # pre-clip global norm, as clip_grad_norm_ returns it
-    lr: float
-    tokens_per_second: float
-    elapsed: float  # seconds of training so far, resumed runs included
-    clipped: bool = False  # the update was scaled down to grad_clip
-    val_loss: float | None = None  # set on eval steps only
-    sample: str | None = None  # text from SAMPLE_PROMPT, on eval steps only
-    checkpoint: str | None = None  # folder written at this step, if any
-
-
 class TrainingDiverged(UserError):
     """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
-
-
-class CorpusMismatch(UserError):
-    """A run resumed on another corpus than the one it was trained on."""
 
 
 def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -66,11 +47,12 @@ def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> tor
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
 
-class TrainingSession:
+class TrainingSession(LoopControl):
     """Owns a model, its optimizer and data; `steps()` trains and yields `StepMetrics`.
 
     `pause`, `resume`, `stop`, `request_save` and `snapshot` may be called from another
-    thread; they take effect between steps, never in the middle of one.
+    thread; they take effect between steps, never in the middle of one. In a process group
+    (core.distributed) it is one rank of a data-parallel run; only rank 0 writes.
     """
 
     def __init__(
@@ -85,36 +67,39 @@ class TrainingSession:
         recalibrate_precision: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        self.ranks = distributed.current_ranks()
+        super().__init__(distributed.StepAgreement(self.ranks) if self.ranks.distributed else None)
         self.config = config
         self.weights_only = weights_only  # saves skip optimizer and RNG: smaller, not resumable
-        self.device = resolve_device(device)
+        self.device = distributed.rank_device(resolve_device(device), self.ranks)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.tokenizer = tokenizer or build_tokenizer(config.tokenizer, text, config.bpe_vocab_size)
         ids = encode_corpus(self.tokenizer, text, progress)  # (N,), the smallest int dtype
         self.train_data, self.val_data = split_ids(ids, config.block_size)
         torch.manual_seed(config.seed)
         self.model = MiniGPT(config, self.tokenizer.vocab_size).to(self.device)
+        distributed.seed_dropout(config.seed, self.ranks)
         self.optimizer = make_optimizer(self.model, config, self.device)
-        self.data_generator = torch.Generator().manual_seed(config.seed + 1)
+        self.data_generator = distributed.data_generator(config.seed, self.ranks)
+        self.idle_streams: dict[int, distributed.Stream] = {}  # streams no rank here continues
         self.step = 0
         self.elapsed_before = 0.0
-        self.precision = choose_precision(
-            config, self.tokenizer.vocab_size, self.device, recalibrate_precision
-        )
+        vocab, choice = self.tokenizer.vocab_size, None
+        if self.ranks.is_main:  # it measures alone: two ranks measuring at once skew both
+            choice = choose_precision(config, vocab, self.device, recalibrate_precision)
+        self.precision = distributed.from_main(choice, self.ranks)
         self.autocast_dtype = self.precision.dtype
-        self.forward_model = torch.compile(self.model) if config.compile else self.model
-        self._lock = threading.Lock()  # held for a whole step: between steps is consistent
-        self._save_lock = threading.Lock()  # one save at a time (the loop's, or a requested one)
-        self._running = threading.Event()
-        self._running.set()
-        self._stop = threading.Event()
-        self._save_requested = threading.Event()
+        self._wrapped = distributed.wrap_model(self.model, self.ranks, self.device, config.standard)
+        self.forward_model = torch.compile(self._wrapped) if config.compile else self._wrapped
+        # a GPU runs ahead of Python until a value is read: read them on logged steps only
+        self._defer_reads = self.device.type == "cuda" and config.log_interval > 1
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
-        self._metrics_file = None
+        self._metrics_file: MetricsLog | None = None
         self.corpus = corpus_fingerprint(text)
         self._clock_start: float | None = None  # perf_counter at the start of training
-        if run_lock is None and self.out_dir is not None:
+        self._span_start: tuple[int, float] | None = None  # (step, time) of the last read
+        if run_lock is None and self.out_dir is not None and self.ranks.is_main:
             run_lock = RunLock(self.out_dir)
         self.run_lock = run_lock
 
@@ -130,35 +115,21 @@ class TrainingSession:
         run_lock: RunLock | None = None,
         progress: Callable[[int, int], None] | None = None,
         recalibrate_precision: bool = False,
+        grad_accum: int | None = None,
     ) -> TrainingSession:
         """Continue a saved run exactly where it stopped (same data order, RNG and moments).
 
         A corpus other than the one the checkpoint was trained on is refused unless
         `allow_other_corpus`; the run folder's metrics log is trimmed back to the checkpoint.
+        Each rank continues its own data stream (see core.distributed.restore_rng): exactly
+        the saved run when the world size is the same.
         """
         checkpoint = load_checkpoint(directory)
         if checkpoint.optimizer_state is None or "data" not in checkpoint.rng_state:
             raise CheckpointError(f"{directory} holds weights only; it cannot resume training")
-        config = checkpoint.config
-        if max_steps is not None:
-            config = replace(config, max_steps=max_steps)
-        saved_corpus = checkpoint.extra.get("corpus")
-        same_corpus = saved_corpus == corpus_fingerprint(text)
-        if not same_corpus:  # the corpus it was trained on always fits its vocabulary
-            try:
-                encode_corpus(checkpoint.tokenizer, text)
-            except ValueError as error:
-                raise CorpusMismatch(
-                    f"the corpus does not fit the checkpoint's vocabulary ({error}); resume "
-                    "with the corpus it was trained on"
-                ) from None
-        if isinstance(saved_corpus, dict) and not allow_other_corpus:
-            if not same_corpus:
-                raise CorpusMismatch(
-                    f"{directory} was trained on another corpus ({saved_corpus.get('characters')}"
-                    f" characters, this one has {len(text)}); resume with that corpus, or allow "
-                    "the change (minigpt train --allow-other-data)"
-                )
+        changes = {"max_steps": max_steps, "grad_accum": grad_accum}
+        config = replace(checkpoint.config, **{k: v for k, v in changes.items() if v is not None})
+        check_resume_corpus(checkpoint, text, allow_other_corpus)
         session = cls(
             config,
             text,
@@ -173,37 +144,17 @@ class TrainingSession:
         session.optimizer.load_state_dict(checkpoint.optimizer_state)
         session.step = checkpoint.step
         session.elapsed_before = float(checkpoint.extra.get("elapsed", 0.0))
-        torch.set_rng_state(checkpoint.rng_state["torch"])
-        session.data_generator.set_state(checkpoint.rng_state["data"])
+        session.idle_streams = distributed.restore_rng(
+            checkpoint.rng_state, session.ranks, session.data_generator
+        )
         session.last_checkpoint = Path(directory)
         session._saved_step = checkpoint.step
-        if session.out_dir is not None:
+        if session.out_dir is not None and session.ranks.is_main:
             session.lock()  # before the trim: never cut the log of a run that is still going
             trim_metrics(session.out_dir / METRICS_FILE, checkpoint.step)
         return session
 
-    # --- control from other threads -------------------------------------------------------
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def request_save(self) -> None:
-        self._save_requested.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
+    # --- control from other threads (and LoopControl's) ------------------------------------
     def lock(self) -> None:
         """Claim the output folder for this run (RunFolderBusy if another process has it).
 
@@ -232,37 +183,37 @@ class TrainingSession:
     def steps(self) -> Iterator[StepMetrics]:
         """Train until max_steps or stop(); saves at each evaluation and at the end."""
         config = self.config
-        self._clock_start = time.perf_counter()
-        started = self._clock_start
+        started = self._clock_start = time.perf_counter()
+        self._span_start = (self.step, started)
         self.lock()
         try:
             self.model.train()
             while self.step < config.max_steps:
-                if not self._running.is_set():
-                    self._running.wait()
-                if self._stop.is_set():
+                self.wait_while_paused()
+                if self.stopped:
                     break
-                metrics = self.train_step()
+                metrics = self.train_step(not self._defer_reads or self._reports(self.step + 1))
+                if metrics is None:
+                    continue  # a GPU step whose values stay on the device
                 last = self.step >= config.max_steps
-                if self.step % config.eval_interval == 0 or last:
+                evaluating = self.step % config.eval_interval == 0 or last
+                if evaluating and self.ranks.is_main:
                     val_loss = self.evaluate()
                     if not math.isfinite(val_loss):
                         raise self._diverged(f"the validation loss became {val_loss}")
                     metrics = replace(metrics, val_loss=val_loss, sample=self.sample_text())
-                saving = self.out_dir is not None and (
-                    metrics.val_loss is not None or self._save_requested.is_set()
-                )
+                saving = self.out_dir is not None and (evaluating or self.save_asked())
                 if saving:
-                    self._save_requested.clear()
+                    self.save_taken()
                     metrics = replace(metrics, checkpoint=str(self.out_dir))
                 # logged before the save: a kill in between leaves a line past the checkpoint,
                 # which a resume drops, never a checkpointed step without its line
                 self._log(metrics)
                 if saving:
                     self.save(metrics.elapsed)
-                if self.step % config.log_interval == 0 or metrics.val_loss is not None or last:
+                if self.step % config.log_interval == 0 or evaluating:
                     yield metrics
-            if self._stop.is_set() and self.out_dir is not None and self.step > 0:
+            if self.stopped and self.out_dir is not None and self.step > 0:
                 elapsed = self.elapsed_before + time.perf_counter() - started
                 if self.last_checkpoint is None or self._saved_step != self.step:
                     self.save(elapsed)
@@ -271,25 +222,40 @@ class TrainingSession:
             if self.run_lock is not None:
                 self.run_lock.release()
 
-    def train_step(self) -> StepMetrics:
-        """One optimizer step, without evaluation or save; TrainingDiverged on a NaN loss."""
+    def _reports(self, step: int) -> bool:
+        """`step` is logged, evaluated or the last one."""
         config = self.config
-        if self._clock_start is None:
-            self._clock_start = time.perf_counter()
+        logged = step % config.log_interval == 0 or step % config.eval_interval == 0
+        return logged or step >= config.max_steps
+
+    def train_step(self, read: bool = True) -> StepMetrics | None:
+        """One optimizer step, without evaluation or save; TrainingDiverged on a NaN loss.
+        With `read` False its values stay on the device (no GPU sync) and None is returned."""
+        config = self.config
         step_started = time.perf_counter()
+        if self._clock_start is None:
+            self._clock_start = step_started
         with self._lock:
-            loss, grad_norm, lr = self._train_step()
+            loss, grad_norm, lr = self._train_step(read)
         self.step += 1
+        if loss is None:
+            return None
         if not math.isfinite(loss):
             raise self._diverged(f"the loss became {loss}")
         now = time.perf_counter()
+        seconds = now - step_started
+        tokens = config.batch_size * config.block_size * config.grad_accum * self.ranks.world_size
+        if self._defer_reads:  # the steps since the last read ran in the time since then
+            since_step, since = self._span_start or (self.step - 1, step_started)
+            seconds = (now - since) / max(1, self.step - since_step)
+            self._span_start = (self.step, now)
         return StepMetrics(
             step=self.step,
             max_steps=config.max_steps,
             loss=loss,
             grad_norm=grad_norm,
             lr=lr,
-            tokens_per_second=config.batch_size * config.block_size / max(now - step_started, 1e-9),
+            tokens_per_second=tokens / max(seconds, 1e-9),
             elapsed=self.elapsed_before + now - self._clock_start,
             clipped=config.grad_clip > 0 and grad_norm > config.grad_clip,
         )
@@ -304,23 +270,42 @@ class TrainingSession:
             f"{what} at step {self.step}; {kept}; lower --lr or keep --grad-clip above 0"
         )
 
-    def _train_step(self) -> tuple[float, float, float]:
+    def _train_step(self, read: bool = True) -> tuple[float | None, float | None, float]:
         config = self.config
         lr = learning_rate_at(self.step, config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        idx, targets = self.train_data.batch(config.batch_size, self.data_generator, self.device)
-        with self._autocast():
-            logits = self.forward_model(idx)  # (B, T, V)
-        loss = cross_entropy_for_logits(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = self._accumulate()  # (), the mean over micro-batches
         max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        loss_value, norm_value = loss.item(), grad_norm.item()
+        if not read:  # a NaN shows at the next read, before anything is saved
+            self.optimizer.step()
+            return None, None, lr
+        if self.agreement is None:
+            loss_value = loss.item()
+        else:  # every rank's mean, and whether any rank was asked to stop or save
+            loss_value = self.agreement.combine(loss, *self.requests())
+        norm_value = grad_norm.item()
         if math.isfinite(loss_value):
             self.optimizer.step()
         return loss_value, norm_value, lr
+
+    def _accumulate(self) -> torch.Tensor:
+        """Forward and backward over grad_accum micro-batches; DDP averages the gradients
+        across ranks on the last one."""
+        config = self.config
+        count, device = config.grad_accum, self.device
+        losses = []
+        for micro in range(count):
+            idx, targets = self.train_data.batch(config.batch_size, self.data_generator, device)
+            with distributed.gradient_sync(self._wrapped, sync=micro == count - 1):
+                with self._autocast():
+                    logits = self.forward_model(idx)  # (B, T, V)
+                loss = cross_entropy_for_logits(logits, targets)
+                (loss / count if count > 1 else loss).backward()
+            losses.append(loss.detach())
+        return losses[0] if count == 1 else torch.stack(losses).mean()
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -334,7 +319,9 @@ class TrainingSession:
         weights under another design switch)."""
         config = self.config
         generator = torch.Generator().manual_seed(config.seed + 2)
-        forward = model if model is not None else self.forward_model
+        # rank 0 evaluates alone: through the bare model, which no other rank waits on
+        forward = self.model if self.ranks.distributed else self.forward_model
+        forward = model if model is not None else forward
         self.model.eval()
         forward.eval()
         losses = []
@@ -364,10 +351,18 @@ class TrainingSession:
         return self.out_dir
 
     def _save(self, elapsed: float | None) -> None:
-        rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()}
+        rng = distributed.gather_rng(self.ranks, self.data_generator, self.idle_streams)
+        if self.ranks.is_main:  # the other ranks only hand rank 0 their RNG states
+            self._write(elapsed, rng)
+        distributed.barrier(self.ranks)  # every rank goes on once the checkpoint is whole
+        self.last_checkpoint, self._saved_step = self.out_dir, self.step
+
+    def _write(self, elapsed: float | None, rng: dict[str, torch.Tensor]) -> None:
         extra = {
             "elapsed": elapsed if elapsed is not None else self.elapsed_before,
             "corpus": self.corpus,
+            "world_size": self.ranks.world_size,
+            "data_streams": 1 if self.weights_only else len(rng) // 2,
         }
         claimed = self.run_lock is not None and not self.run_lock.held
         if claimed:
@@ -388,24 +383,13 @@ class TrainingSession:
         finally:
             if claimed:
                 self.run_lock.release()
-        self.last_checkpoint = self.out_dir
-        self._saved_step = self.step
 
     def _log(self, metrics: StepMetrics) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.ranks.is_main:
             return
-        path = self.out_dir / METRICS_FILE
-        try:
-            if self._metrics_file is None:
-                self.out_dir.mkdir(parents=True, exist_ok=True)
-                # line-buffered: each step is on disk when the next begins, without a reopen
-                self._metrics_file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            self._metrics_file.write(json.dumps(asdict(metrics)) + "\n")
-        except OSError as error:
-            raise CheckpointWriteError(
-                f"cannot write {path}: {error.strerror or error}; free space or choose another "
-                f"folder (the checkpoint of step {self._saved_step} is intact)"
-            ) from None
+        if self._metrics_file is None:
+            self._metrics_file = MetricsLog(self.out_dir / METRICS_FILE)
+        self._metrics_file.write(metrics, self._saved_step)
 
     def _close_metrics(self) -> None:
         if self._metrics_file is not None:

@@ -207,3 +207,11 @@ def test_race_process_reports_progress_and_saves_the_race(tmp_path, text) -> Non
     assert {e.variant for e in events[:-1]} == {"baseline", "no-scale"}
     saved = load_race(tmp_path / "race")
     assert [v["name"] for v in saved["variants"]] == ["baseline", "no-scale"]
+
+
+def test_a_race_stopped_before_its_first_block_still_reports(text) -> None:
+    base = replace(PRESETS["tiny"], eval_batches=1)
+    events = list(race(base, text, ["no-scale"], 12, stop=lambda: True))
+    results = events[-1]
+    assert [r.name for r in results] == ["baseline", "no-scale"]
+    assert all(r.curve[-1].step == 0 and math.isnan(r.ms_per_step) for r in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import replace
@@ -123,3 +124,18 @@ def test_bpe_training_runs_end_to_end(tiny_config, text) -> None:
     events = list(session.steps())
     assert events[-1].step == 4 and session.tokenizer.kind == "bpe"
     assert isinstance(events[-1].sample, str)
+
+
+def test_deferred_reads_log_only_the_logged_steps_with_the_same_losses(
+    tiny_config, text, tmp_path
+) -> None:
+    # the CUDA path with log_interval > 1 reads values back on logged steps only; forced here
+    config = replace(tiny_config, log_interval=5)
+    every = {event.step: event.loss for event in TrainingSession(config, text, "cpu").steps()}
+    session = TrainingSession(config, text, "cpu", tmp_path / "run")
+    session._defer_reads = True
+    deferred = {event.step: event.loss for event in session.steps()}
+    assert list(deferred) == [5, 10, 15, 20, 25, 30]
+    assert deferred == {step: every[step] for step in deferred}
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(deferred)

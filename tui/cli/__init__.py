@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core import UserError
@@ -26,7 +27,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     # Textual loads only for the studio: train, sample and chat start without it
     from tui.studio.app import run_studio
 
-    return run_studio(args.preset, args.data, args.checkpoint, args.threads)
+    return run_studio(args.preset, args.data, args.checkpoint, args.threads, args.watch)
 
 
 def build_parser() -> OneLineParser:
@@ -60,6 +61,12 @@ def build_parser() -> OneLineParser:
         action="store_true",
         help="save weights and tokenizer only (a third of the size; cannot be resumed)",
     )
+    train.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train on N processes of this machine (data-parallel, under torchrun)",
+    )
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")
@@ -82,12 +89,23 @@ def build_parser() -> OneLineParser:
     studio.add_argument(
         "--threads", type=positive_int, help="torch threads for training (default: every core)"
     )
+    studio.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="follow the run training into DIR (its metrics.jsonl), read-only",
+    )
     studio.set_defaults(func=cmd_studio)
 
     add_bench_parser(sub)
     add_experiment_parser(sub)
     add_inspect_parser(sub)
     return parser
+
+
+def _who() -> str:
+    """`minigpt`, or `minigpt (rank R)` in a process torchrun started as rank R > 0."""
+    rank = os.environ.get("RANK", "0")
+    return "minigpt" if rank == "0" else f"minigpt (rank {rank})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = argv
         return args.func(args)
     except UsageError as error:
-        print(f"minigpt: error: {error}", file=sys.stderr)
+        print(f"{_who()}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except UserError as error:  # core's messages say what to change
-        print(f"minigpt: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        print(f"{_who()}: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("minigpt: interrupted", file=sys.stderr)

@@ -65,6 +65,8 @@ MODEL_FLAGS = {
     # flag dest -> Config field
     "steps": "max_steps",
     "batch_size": "batch_size",
+    "grad_accum": "grad_accum",
+    "log_interval": "log_interval",
     "lr": "learning_rate",
     **{name: name for name in SHAPE_FLAGS},
     "dropout": "dropout",
@@ -94,7 +96,19 @@ def add_model_flags(
     """Flags that override single fields of a preset (shared by train and bench)."""
     parser.add_argument("--preset", default="small", help="tiny, small, recipe or seed")
     parser.add_argument("--steps", type=positive_int, help=steps_help)
-    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--batch-size", type=positive_int, help="sequences per micro-batch")
+    parser.add_argument(
+        "--grad-accum",
+        type=positive_int,
+        metavar="K",
+        help="micro-batches per optimizer step (global batch: batch size x K x processes)",
+    )
+    parser.add_argument(
+        "--log-interval",
+        type=positive_int,
+        help="steps per progress update; on a GPU only these steps are read back and logged "
+        "(each read waits for the GPU)",
+    )
     parser.add_argument("--lr", type=positive_float, help="peak learning rate")
     add_shape_flags(parser)
     parser.add_argument("--dropout", type=non_negative_float)
@@ -134,6 +148,9 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repetition-penalty", type=positive_float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=DEVICES)
+    parser.add_argument(
+        "--threads", type=positive_int, help="torch threads (1 is fastest on a busy machine)"
+    )
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from core import GenerationSession, UserError, find_latest_checkpoint
+from core import GenerationSession, UserError, find_latest_checkpoint, set_threads, unescape_prompt
 from tui.cli.args import UsageError, sampling_from_args
 from tui.paths import checkpoints_root
 
@@ -26,20 +26,26 @@ def resolve_checkpoint(path: str | None) -> Path:
 
 
 def open_session(args: argparse.Namespace, use_cache: bool = True):
-    return GenerationSession.from_checkpoint(
-        resolve_checkpoint(args.checkpoint),
-        sampling_from_args(args),
-        args.device,
-        seed=args.seed,
-        use_cache=use_cache,
+    """The session over the checkpoint asked for (or the newest)."""
+    set_threads(args.threads)
+    folder = resolve_checkpoint(args.checkpoint)
+    session = GenerationSession.from_checkpoint(
+        folder, sampling_from_args(args), args.device, seed=args.seed, use_cache=use_cache
     )
+    session.folder = folder
+    return session
+
+
+def _say_checkpoint(session) -> None:
+    print(f"checkpoint {session.folder} (step {session.checkpoint_step})", file=sys.stderr)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     session = open_session(args, use_cache=not args.no_cache)
     out = sys.stdout
-    stream = session.stream(args.prompt, args.max_new_tokens)
+    stream = session.stream(unescape_prompt(args.prompt), args.max_new_tokens)
     first = next(stream)  # the prefill runs here, so a bad prompt fails before any output
+    _say_checkpoint(session)
     out.write(session.tokenizer.decode(session.ids[: session.prompt_length]))
     # only the report lines are kept (and only when asked for): memory stays flat otherwise
     report: list[str] = []
@@ -61,6 +67,7 @@ CHAT_HELP = "/temp T  /topk K  /topp P  /reset  /quit   (Ctrl+C stops a reply)"
 
 def cmd_chat(args: argparse.Namespace) -> int:
     session = open_session(args)
+    _say_checkpoint(session)
     print(f"chatting with {session.checkpoint_step or 0}-step model. {CHAT_HELP}")
     while True:
         try:

@@ -16,12 +16,16 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from core import (
     BPE_SAMPLE_CHARS,
+    RankInfo,
     RunLock,
     TrainingSession,
     find_latest_checkpoint,
     is_checkpoint,
+    launch_ranks,
     load_corpus,
     set_threads,
+    setup_ranks,
+    teardown_ranks,
 )
 from tui.cli.args import UsageError, config_from_args
 from tui.paths import checkpoints_root, default_corpus
@@ -33,7 +37,7 @@ def _default_out(preset_name: str) -> Path:
 
 # what a resumed run may change; every other training flag is fixed by its checkpoint
 RESUME_FLAGS = {"--steps", "--device", "--threads", "--data", "--out", "--resume"}
-RESUME_FLAGS |= {"--allow-other-data", "--recalibrate-precision"}
+RESUME_FLAGS |= {"--allow-other-data", "--recalibrate-precision", "--nproc", "--grad-accum"}
 STOP_SIGNALS = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 LARGE_CORPUS_BYTES = 4 << 20  # below this, reading and encoding take well under a second
 
@@ -78,8 +82,9 @@ def _prepare_folder(out: Path):
     return lock
 
 
-def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
-    """The session this command trains: a new run, or one resumed from its checkpoint."""
+def _open_training(args: argparse.Namespace, text: str, console, stage: Stage, ranks: RankInfo):
+    """The session this command trains: a new run, or one resumed from its checkpoint. Only
+    rank 0 creates and locks the folder; the other ranks never write to it."""
     if args.resume is not None:
         fixed = [f for f in _given_flags(args.argv) if f not in RESUME_FLAGS]
         if fixed:
@@ -94,7 +99,7 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
         if resume_dir is None or not is_checkpoint(resume_dir):
             where = resume_dir or checkpoints_root()
             raise UsageError(f"no checkpoint to resume in {where}; train one first with --out DIR")
-        lock = _prepare_folder(resume_dir)
+        lock = _prepare_folder(resume_dir) if ranks.is_main else None
         try:
             session = TrainingSession.from_checkpoint(
                 resume_dir,
@@ -105,9 +110,11 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
                 run_lock=lock,
                 progress=stage("encoding the corpus"),
                 recalibrate_precision=args.recalibrate_precision,
+                grad_accum=args.grad_accum,
             )
         except BaseException:
-            lock.release()
+            if lock is not None:
+                lock.release()
             raise
         return session, resume_dir
     config = config_from_args(args)
@@ -117,7 +124,7 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
             f"{out} already holds a checkpoint; continue it with --resume {out} "
             "or pass another --out"
         )
-    lock = _prepare_folder(out)
+    lock = _prepare_folder(out) if ranks.is_main else None
     if config.tokenizer == "bpe":
         sampled = (
             f", from an evenly spread {BPE_SAMPLE_CHARS:,}-character sample of the corpus"
@@ -139,44 +146,76 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage):
             progress=stage("encoding the corpus"),
         )
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     return session, out
 
 
-def _record_command(out: Path, argv: list[str]) -> None:
+def _record_command(out: Path, argv: list[str], comment: str = "") -> None:
     """Append this command to the run's command.txt: every command of the run is kept."""
     try:
         with open(out / "command.txt", "a", encoding="utf-8") as f:
-            f.write(shlex.join(["minigpt", *argv]) + "\n")
+            f.write(shlex.join(["minigpt", *argv]) + comment + "\n")
     except OSError as error:
         raise UsageError(
             f"cannot write into {out}: {error.strerror}; choose another --out"
         ) from None
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """--nproc N: this same command as N ranks of one machine, under torchrun."""
+    if "WORLD_SIZE" in os.environ:
+        raise UsageError("--nproc starts torchrun itself; under torchrun, drop --nproc")
+    argv, skip = [], False
+    for token in args.argv:
+        if not skip and token != "--nproc" and not token.startswith("--nproc="):
+            argv.append(token)
+        skip = token == "--nproc"
+    return launch_ranks("tui.cli", argv, args.nproc)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    set_threads(args.threads)
-    path = Path(args.data) if args.data else default_corpus()
-    with corpus_progress(console, path) as stage:
-        text = load_corpus(path, progress=stage("reading the corpus"))
-        session, out = _open_training(args, text, console, stage)
+    if args.nproc is not None and args.nproc > 1:
+        return _launch(args)
+    ranks = setup_ranks(args.device)  # a no-op outside torchrun
     try:
-        return _run_training(args, session, out, console)
+        console = Console(stderr=True, quiet=not ranks.is_main)  # rank 0 speaks for all
+        set_threads(args.threads)
+        path = Path(args.data) if args.data else default_corpus()
+        with corpus_progress(console, path) as stage:
+            text = load_corpus(path, progress=stage("reading the corpus"))
+            session, out = _open_training(args, text, console, stage, ranks)
+        try:
+            return _run_training(args, session, out, console)
+        finally:
+            if session.run_lock is not None:  # steps() lets it go too; this is every other way
+                session.run_lock.release()
     finally:
-        session.run_lock.release()  # steps() lets it go too; this covers every other way out
+        teardown_ranks()
 
 
 def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
-    config = session.config
-    _record_command(out, args.argv)
+    config, ranks = session.config, session.ranks
+    world = ranks.world_size
+    # the same run again on this machine: --nproc; on several, the same torchrun commands
+    nproc = ["--nproc", str(world)] if world > 1 and ranks.one_machine else []
+    again = "" if ranks.one_machine else f"  # rank 0 of {world}, under torchrun"
+    if ranks.is_main:
+        _record_command(out, [*args.argv, *nproc], again)
     console.print(
         f"[bold]{args.preset if args.resume is None else 'resume'}[/]: "
         f"{session.model.num_parameters():,} parameters, vocab {session.tokenizer.vocab_size} "
-        f"({config.tokenizer}), {session.device}, {set_threads(None)} threads, "
+        f"({config.tokenizer}), {session.device}, {set_threads(None)} threads"
+        f"{f' x {world} processes' if world > 1 else ''}, "
         f"step {session.step}/{config.max_steps} -> {out}"
     )
+    if world > 1 or config.grad_accum > 1:
+        console.print(
+            f"global batch: {config.batch_size * config.grad_accum * world} sequences "
+            f"({config.batch_size} a micro-batch x {config.grad_accum} a step x {world} "
+            "processes)"
+        )
     console.print(f"precision: {session.precision.reason}", highlight=False)
 
     received: list[str] = []
@@ -200,6 +239,7 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=console.quiet,
     )
     val = "-"
     try:
@@ -227,13 +267,12 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if session.stopped:
-        resume = ["minigpt", "train", "--resume", str(out)]
+        resume = ["minigpt", "train", "--resume", str(out), *nproc]
         if args.data:
             resume += ["--data", args.data]
-        console.print(
-            f"stopped ({received[0]}) at step {session.step}; saved {out}. Continue with:"
-        )
-        console.print(shlex.join(resume), soft_wrap=True, highlight=False)
+        why = received[0] if received else "another process was stopped"
+        console.print(f"stopped ({why}) at step {session.step}; saved {out}. Continue with:")
+        console.print(shlex.join(resume) + again, soft_wrap=True, highlight=False)
     else:
         console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}")
     return 0

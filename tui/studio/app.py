@@ -1,4 +1,5 @@
-"""The studio: a Textual app with Train, Generate, Chat and Model screens over `core` sessions."""
+"""The studio: a Textual app with Train, Generate, Chat, Model and Experiments screens over
+`core` sessions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gc
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from textual import on
@@ -24,10 +26,12 @@ from tui.paths import SHIPPED_CHECKPOINT, checkpoints_root, default_corpus
 from tui.studio.commands import studio_commands
 from tui.studio.messages import ModelLoaded, WeightSource
 from tui.studio.screens.chat import ChatScreen
+from tui.studio.screens.experiments import ExperimentsScreen
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.screens.help import HelpScreen
 from tui.studio.screens.model import ModelScreen
 from tui.studio.screens.train import TrainScreen
+from tui.studio.screens.watch import WatchScreen
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ MODES = (
     Mode("generate", "2", "f3", "Generate", GenerateScreen),
     Mode("chat", "3", "f4", "Chat", ChatScreen),
     Mode("model", "4", "f5", "Model", ModelScreen),
+    Mode("experiments", "5", "f6", "Experiments", ExperimentsScreen),
 )
 
 
@@ -94,12 +99,15 @@ class StudioApp(App):
         checkpoint: str | None = None,
         checkpoints_dir: str | Path | None = None,
         threads: int | None = None,
+        watch: str | None = None,
     ) -> None:
         super().__init__()
         preset(preset_name)  # a ValueError naming the known presets, before any screen
         self.checkpoints_dir = Path(checkpoints_dir) if checkpoints_dir else checkpoints_root()
         self.weights_source = initial_weights(checkpoint, self.checkpoints_dir)
-        self.train_screen = TrainScreen(
+        # --watch DIR: the Train screen follows a run trained elsewhere, read-only
+        train = TrainScreen if watch is None else partial(WatchScreen, watch)
+        self.train_screen = train(
             preset_name,
             str(corpus_path or default_corpus()),
             corpus_text=corpus_text,
@@ -147,20 +155,33 @@ class StudioApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen("help")
 
+    @property
+    def experiments_screen(self) -> ExperimentsScreen | None:
+        """The Experiments screen, once it has been opened."""
+        return self.mode_screens.get("experiments")
+
     async def action_quit(self) -> None:
-        """Quit; a running training run is stopped and saved first (a second quit: now)."""
-        train = self.train_screen
-        if train.active and not train.exit_when_stopped:
-            train.stop_and_exit()
-            return
-        self.exit()
+        """Quit; a running training run or race is stopped and saved first (a second quit: now)."""
+        stopping = [
+            screen
+            for screen in (self.train_screen, self.experiments_screen)
+            if screen is not None and screen.active and not screen.exit_when_stopped
+        ]
+        for screen in stopping:
+            screen.stop_and_exit()
+        if not stopping:
+            self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from studio_commands(self)
 
     def shutdown_training(self, timeout: float = 60.0) -> None:
-        """Make sure no training child outlives the app (it stops between steps and saves)."""
+        """Make sure no training or race child outlives the app (each stops and saves)."""
+        experiments = self.experiments_screen
+        if experiments is not None and experiments.active:
+            print("minigpt: waiting for the race process to save…", file=sys.stderr)
+            experiments.shutdown(timeout)
         process = self.train_screen.process
         if process is None or not process.alive:
             return
@@ -174,13 +195,18 @@ def run_studio(
     corpus_path: str | None = None,
     checkpoint: str | None = None,
     threads: int | None = None,
+    watch: str | None = None,
 ) -> int:
     """`minigpt studio`: open the studio; returns the exit code."""
     prepare_multiprocessing()
     # generation here is one token at a time; more threads would only fight the trainer's core
     set_threads(1)
     app = StudioApp(
-        preset_name=preset_name, corpus_path=corpus_path, checkpoint=checkpoint, threads=threads
+        preset_name=preset_name,
+        corpus_path=corpus_path,
+        checkpoint=checkpoint,
+        threads=threads,
+        watch=watch,
     )
     try:
         app.run()

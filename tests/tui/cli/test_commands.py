@@ -61,7 +61,8 @@ def test_sample_show_probs_writes_candidates_to_stderr(corpus, tmp_path, capsys)
     _train(corpus, run, "--steps", "5")
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(run), "--max-new-tokens", "3", "--show-probs"]) == 0
-    assert len(capsys.readouterr().err.strip().splitlines()) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("checkpoint ") and len(err) == 1 + 3  # which checkpoint, 3 steps
 
 
 @pytest.mark.parametrize(
@@ -180,3 +181,14 @@ def test_chat_streams_replies_and_takes_commands(corpus, tmp_path, capsys, monke
     assert "[temperature = 0.5]" in out
     assert "error: top_k must be an integer >= 1" in out
     assert "tok/s" in out and "[conversation reset]" in out
+
+
+def test_sample_names_its_checkpoint_and_reads_a_typed_newline(corpus, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "tiny", "--data", str(corpus), "--out", str(run)]) == 0
+    capsys.readouterr()
+    args = ["sample", "--checkpoint", str(run), "--prompt", r"All:\nSpeak", "--threads", "1"]
+    assert main([*args, "--max-new-tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("All:\nSpeak")
+    assert f"checkpoint {run} (step 40)" in captured.err

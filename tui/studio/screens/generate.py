@@ -1,4 +1,5 @@
-"""The Generate screen: step through generation one token at a time, with the probabilities."""
+"""The Generate screen: step through generation one token at a time, with the probabilities,
+the prediction tape, the sampling lab and the cache race beside the text."""
 
 from __future__ import annotations
 
@@ -16,14 +17,22 @@ from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
 from core import Distribution, GenerationStep, SamplingConfig
-from tui.studio.formatting import format_count
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.probability import ProbabilityPanel, TokenText, probability_legend
+from tui.studio.widgets.cache_race import CacheRace
+from tui.studio.widgets.probability import (
+    ProbabilityPanel,
+    TokenText,
+    probability_legend,
+    source_line,
+    status_line,
+)
+from tui.studio.widgets.side_panel import SidePanel
 
 DEFAULT_PROMPT = r"JULIET.\nO Romeo, "
 RUN_INTERVAL = 0.08  # seconds between tokens when running, slow enough to watch the panel
+MAX_TEMPERATURE = 10.0
 
 
 def prompt_from_input(value: str) -> str:
@@ -51,6 +60,10 @@ class GenerateScreen(Screen):
         Binding("p", "top_p(-0.05)", "Top-p", show=False),
         Binding("P", "top_p(0.05)", "Top-p", key_display="p/P"),
         Binding("i", "edit_prompt", "Prompt"),
+        Binding("v", "view", "View"),
+        Binding("c", "race", "Cache race"),
+        Binding("pagedown", "scroll_view(1)", "Scroll", show=False),
+        Binding("pageup", "scroll_view(-1)", "Scroll", show=False),
     ]
 
     temperature = reactive(SamplingConfig().temperature, init=False)
@@ -110,7 +123,7 @@ class GenerateScreen(Screen):
                 with VerticalScroll(id="gen-text-box"):
                     yield TokenText("", id="gen-text")
                 yield Static(probability_legend(), id="gen-legend")
-            yield ProbabilityPanel()
+            yield SidePanel(self.runner)
         yield Static("", id="gen-status")
         yield KeyBar()
 
@@ -226,8 +239,24 @@ class GenerateScreen(Screen):
     def action_halt(self) -> None:
         if self.running:
             self.runner.stop_stream()
+        elif isinstance(self.focused, Input):  # esc leaves the prompt
+            self.query_one(ProbabilityPanel).focus()
+
+    def action_view(self) -> None:
+        self.query_one(SidePanel).switch()
+        self.update_views()
+
+    def action_scroll_view(self, pages: int) -> None:
+        self.query_one(SidePanel).scroll_view(pages)
+
+    def action_race(self) -> None:
+        self.query_one(SidePanel).switch("gen-race")
+        if self.ready and not self.running:
+            self.query_one(CacheRace).compute()
 
     def action_temperature(self, delta: float) -> None:
+        if self.temperature + delta > 2 or (self.temperature > 2 and delta < 0):
+            delta *= 5  # 0.5 steps between 2 and 10: flat distributions, quickly
         self.temperature = round(self.temperature + delta, 2)
 
     def action_top_k(self, delta: int) -> None:
@@ -244,7 +273,7 @@ class GenerateScreen(Screen):
         self.query_one("#prompt", Input).focus()
 
     def validate_temperature(self, value: float) -> float:
-        return max(0.0, min(3.0, value))
+        return max(0.0, min(MAX_TEMPERATURE, value))
 
     def validate_top_p(self, value: float) -> float:
         return max(0.05, min(1.0, value))
@@ -347,43 +376,13 @@ class GenerateScreen(Screen):
         panel.show(self.distribution, self.steps[-1] if self.steps else None, sampling)
         self.query_one(TokenText).show(self.prompt_text, self.steps, self.running)
         self.query_one("#gen-text-box", VerticalScroll).scroll_end(animate=False)
-        if self.source is None:
-            return
-        info = self.info
-        source = Text()
-        source.append(self.source.label, style="bold")
-        if info is not None:
-            source.append(
-                f"  ({format_count(info.num_parameters)} params, vocab {info.vocab_size})",
-                style="dim",
+        if self.source is not None:
+            line = source_line(self.source.label, self.info, sampling, self.running)
+            self.query_one("#gen-source", Static).update(line)
+            status = status_line(
+                self.info, self.steps, self.cache_length, self.prompt_tokens, self.prefill_ms
             )
-        source.append(
-            f"   temperature {sampling.temperature:.2f} (t/T) · top-k {sampling.top_k or 'off'} "
-            f"(k/K) · top-p {sampling.top_p:.2f} (p/P)"
-        )
-        if self.running:
-            source.append("   ▶ running (r or esc stops)", style="bold green")
-        self.query_one("#gen-source", Static).update(source)
-        self.query_one("#gen-status", Static).update(self.status_text())
-
-    def status_text(self) -> Text:
-        info = self.info
-        if info is None:
-            return Text("")
-        heads, head_dim, layers = info.num_heads, info.head_dim, info.num_layers
-        length = self.cache_length
-        text = Text()
-        text.append(f"{len(self.steps)} tokens generated", style="bold")
-        text.append(f" · KV cache {length}/{info.block_size}", style="bold")
-        text.append(
-            f" · prefill: {self.prompt_tokens} prompt tokens in one pass, "
-            f"{self.prefill_ms:.1f} ms · decode: Q [1,{heads},1,{head_dim}] attends to cached "
-            f"K,V [1,{heads},{length},{head_dim}] in each of {layers} layers"
-        )
-        if self.steps:
-            last = self.steps[-1]
-            text.append(f" · last step {last.forward_ms:.1f} ms")
-            slid = sum(step.slid for step in self.steps)
-            if slid:
-                text.append(f" · window slid {slid}×", style="yellow")
-        return text
+            self.query_one("#gen-status", Static).update(status)
+        view = self.query_one(SidePanel).following()
+        if view is not None and self.ready:
+            view.request_update()

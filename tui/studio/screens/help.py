@@ -28,8 +28,8 @@ BYTE_LEVEL_BPE = (
 TEMPLATE = """\
 # MiniGPT Studio
 
-Keys: {keys} · **?** this help ·
-**ctrl+p** every action · **q** / **ctrl+c** quit (a running training stops and saves first).
+Keys: {keys} · **?** this help · **ctrl+p** every action ·
+**q** / **ctrl+c** quit (a running training or race stops and saves first).
 
 ## Train
 Fill the form (preset, corpus, steps, batch size, learning rate, grad clip, seed), then **t**
@@ -72,6 +72,15 @@ until stopped, **i** edits the prompt (type `\\n` for a newline).
 - **Status line**: the **KV cache**. Keys and values of every past position are kept, so a new
   token computes only its own query: **Q [1,H,1,D]** against cached **K,V [1,H,S,D]** in each
   layer. Q is not cached because no later token needs an old query.
+- **v** changes the panel beside the text. **Prediction tape**: the text so far as input row
+  and target row (the input shifted by one), each position's p(target), top guess and -log p;
+  their mean is the training loss on that chunk. One forward pass makes all T predictions;
+  generation uses only the last. **Sampling lab**: the pending step's whole vocabulary by raw
+  logit, through temperature (up to 10), the top-k cut and the top-p cut, renormalised, with
+  the mass each cut removed and how many tokens it kept. **Cache race** (**c**): greedy tokens
+  from the prompt with the KV cache and without it (the whole window recomputed each step), on
+  the same weights: ms per token against position, the cache's bytes, and a check that both
+  gave the same tokens.
 
 ## Chat
 Type a line and press enter: it is appended to the context and the model continues, streamed
@@ -93,7 +102,45 @@ and the gradient straight through) → logits [B,T,V]. Attention scores are scal
 before softmax, so each position sees only the past (the heat map is empty right of the
 diagonal). **l** and **h** pick the layer and head.
 
+X-ray views, on any text (a field; by default the Generate screen's text); **o** comes back:
+- **x Attention X-ray**: one head's row for a query (**↑↓**) through the four stages, aligned:
+  raw q·k, scaled by 1/sqrt(D) (with the spread), masked (the future at -inf) and the softmax
+  weights (with the row's entropy in bits), then the head's weights as a map or every head of
+  the layer (**g**). **l**/**h** pick layer and head. **n** drops the scale (the spread grows
+  and softmax saturates); **m** fills the mask with 0 instead of -inf, and the future gets
+  weight: the leak. · marks a weight of exactly 0. A text longer than the block is cropped to
+  its last block_size tokens (marked ✂).
+- **p Perturbation probe**: swap the token at a position (**←→**) and see how far each position
+  moved in the first attention output, the first FeedForward alone and the whole model's
+  logits: exactly 0 left of it (**causality**), and the FeedForward only at it (**position
+  independence**).
+- **s Sizing lens**: edit width, layers, heads, block, FFN width, batch or tokenizer and press
+  enter: parameters per part before → after, memory of weights, gradients, optimizer state and
+  activations per batch, KV cache per token, FLOPs per token and a measured step; below, a
+  text's tokens under char and BPE (fitted once to the studio's corpus) with their counts.
+
 {tokenizer}
+
+## Experiments
+An **ablation race**: the preset's baseline and variants of it, each with one design choice
+switched off or swapped (the mask set to 0 instead of -inf, no 1/sqrt(D) scale, post-norm, no
+residual, one head, no FeedForward, SGD, no clipping, ...), trained side by side in a separate
+process with the same seed and the same batches, in interleaved blocks of steps. Pick a preset
+and the steps, tick variants (**space**; the baseline always runs), **t** starts, **x** stops
+between blocks and saves what was measured, **o** reopens a saved race, **s** switches the
+x axis between steps and training seconds, **f** hides or shows the form.
+
+- **Curves**: validation **bits per character** (comparable across tokenizers), one colour per
+  variant. A dotted line in the same colour is that variant's weights evaluated under the real
+  causal mask: where it differs (mask-zero, no-mask) the future leaked, and the low loss was a
+  cheat.
+- **Table**: final val bpc, causal val bpc (red: a leak), val loss, parameters, ms/step
+  (median), tokens/s, the memory of a step, and val bpc **at the same step** (the latest all
+  have reached) and **at the same time** (each curve interpolated at the shortest training
+  time among them): fewer steps in the same seconds can beat more, slower ones.
+- Under the table: the question of the reference design each variant answers and what the race
+  shows; at the end, each variant's sample. Races are saved as race.json under
+  checkpoints/experiments/ (`minigpt experiment --open DIR` shows one in the terminal).
 
 Press **esc** or **?** to close.
 """

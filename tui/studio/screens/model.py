@@ -1,4 +1,5 @@
-"""The Model screen: the shape journey of a forward pass, parameter counts and attention maps."""
+"""The Model screen: the shape journey of a forward pass, parameter counts and attention maps,
+and the X-ray views (attention stage by stage, the perturbation probe) on any text."""
 
 from __future__ import annotations
 
@@ -12,17 +13,29 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import ContentSwitcher, Input, Static
 
-from core import ShapeStage, attention_maps, parameter_counts, shape_journey
+from core import Config, ShapeStage, attention_maps, parameter_counts, shape_journey
 from tui.studio.formatting import format_count, token_kind, visible_token
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.widgets.cells import shade_cell
+from tui.studio.widgets.probe import ProbeView
+from tui.studio.widgets.runner_view import TextView
+from tui.studio.widgets.sizing import SizingView
+from tui.studio.widgets.xray import AttentionXray
 
 ATTENTION_TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?"
+XRAY_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
 MAX_ATTENTION_TOKENS = 24
-SHADES = "·░▒▓█"  # the weight shows in plain text too, not only in colour
+# the screen's views: id, key, label
+VIEWS = (
+    ("overview", "o", "Overview"),
+    ("attention", "x", "Attention X-ray"),
+    ("probe", "p", "Perturbation probe"),
+    ("sizing", "s", "Sizing lens"),
+)
 
 
 def _spells(tokenizer, text: str) -> bool:
@@ -34,27 +47,28 @@ def _spells(tokenizer, text: str) -> bool:
     return True
 
 
-def heat_color(weight: float) -> str:
-    """Dark for no attention, through blue to bright yellow for all of it."""
-    level = min(1.0, max(0.0, weight)) ** 0.5  # spreads out the many small weights
-    red = int(25 + 230 * level)
-    green = int(25 + 200 * level)
-    blue = int(60 + 120 * (1 - abs(2 * level - 1)))
-    return f"rgb({red},{green},{blue})"
+class Overview(Horizontal):
+    """The shape journey beside the attention maps; l and h page the maps."""
+
+    BINDINGS = [
+        Binding("l", "screen.layer(1)", "Next layer"),
+        Binding("h", "screen.head(1)", "Next head"),
+    ]
 
 
 class ModelScreen(Screen):
     """What the loaded weights are: real shapes at each stage, where the parameters sit."""
 
     BINDINGS = [
-        Binding("l", "layer(1)", "Next layer"),
-        Binding("h", "head(1)", "Next head"),
+        *(Binding(key, f"view('{name}')", label, show=False) for name, key, label in VIEWS),
+        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     @dataclass
     class Described(Message):
         stages: tuple[ShapeStage, ...]
         parameters: tuple[tuple[str, int], ...]
+        config: Config
 
     @dataclass
     class Attention(Message):
@@ -74,11 +88,16 @@ class ModelScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ModeBar("model")
-        with Horizontal(id="model-body"):
-            with VerticalScroll(id="journey-box"):
-                yield Static("loading…", id="journey")
-            with VerticalScroll(id="attention-box"):
-                yield Static("", id="attention")
+        yield Static("", id="model-views")
+        with ContentSwitcher(initial="model-body", id="model-switcher"):
+            with Overview(id="model-body"):
+                with VerticalScroll(id="journey-box"):
+                    yield Static("loading…", id="journey")
+                with VerticalScroll(id="attention-box"):
+                    yield Static("", id="attention")
+            yield AttentionXray(self.runner)
+            yield ProbeView(self.runner)
+            yield SizingView()
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -86,6 +105,57 @@ class ModelScreen(Screen):
         self.query_one("#attention-box").border_title = "attention weights"
         self.runner.start()
         self.load_source(self.app.weights_source)
+        self.show_views()
+
+    # --- the views --------------------------------------------------------------------------
+    @property
+    def view(self) -> str:
+        current = self.query_one(ContentSwitcher).current
+        return "overview" if current == "model-body" else current.removeprefix("xray-")
+
+    def xray_views(self) -> list[TextView]:
+        return list(self.query(TextView))
+
+    def action_view(self, name: str) -> None:
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = "model-body" if name == "overview" else f"xray-{name}"
+        self.show_views()
+        if name == "overview":
+            self.query_one("#journey-box").focus()
+            return
+        view = self.query_one(f"#xray-{name}")
+        if isinstance(view, TextView) and not view.text:
+            for each in self.xray_views():
+                each.set_text(self.default_text())
+        view.focus()
+        view.update_data()
+
+    def default_text(self) -> str:
+        """The Generate screen's text if it has one, else a sample sentence."""
+        generate = self.app.mode_screens.get("generate")
+        text = getattr(generate, "text", "") if generate is not None else ""
+        return text or XRAY_TEXT
+
+    def show_views(self) -> None:
+        current = self.view
+        line = Text()
+        for name, key, label in VIEWS:
+            style = "reverse bold" if name == current else ""
+            line.append(f" {key} {label} ", style=style)
+            line.append(" ")
+        line.append(" esc leaves a text field", style="dim")
+        self.query_one("#model-views", Static).update(line)
+
+    def action_leave_field(self) -> None:
+        if isinstance(self.focused, Input):
+            view = self.query_one(ContentSwitcher).visible_content
+            (self.query_one("#journey-box") if view is None else view).focus()
+
+    @on(TextView.TextChosen)
+    def text_chosen(self, message: TextView.TextChosen) -> None:
+        for view in self.xray_views():
+            if view.text != message.text:
+                view.set_text(message.text)
 
     def load_source(self, source: WeightSource | None) -> None:
         if source is None:
@@ -95,7 +165,8 @@ class ModelScreen(Screen):
         def describe() -> None:
             self.post_message(ModelLoaded(self.runner.load(source, None)))
             model = self.runner.session.model
-            self.post_message(self.Described(shape_journey(model), parameter_counts(model)))
+            stages, parameters = shape_journey(model), parameter_counts(model)
+            self.post_message(self.Described(stages, parameters, model.config))
             self._attention(0)
 
         self.runner.submit(describe)
@@ -123,12 +194,23 @@ class ModelScreen(Screen):
     @on(ModelLoaded)
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
+        xray = self.query_one(AttentionXray)
+        xray.num_layers = message.info.num_layers
+        xray.layer = min(xray.layer, message.info.num_layers - 1)
+        for view in self.xray_views():
+            view.stale = True  # new weights: each view computes again when next shown
+            if view.id == f"xray-{self.view}":
+                view.update_data()
 
     @on(Described)
     def described(self, message: Described) -> None:
         self.stages = message.stages
         self.parameters = message.parameters
         self.query_one("#journey", Static).update(self.journey())
+        sizing = self.query_one(SizingView)
+        sizing.set_base(message.config, self.info.vocab_size, self.info.tokenizer)
+        if self.view == "sizing":
+            sizing.update_data()
 
     @on(Attention)
     def attention_ready(self, message: Attention) -> None:
@@ -188,20 +270,15 @@ class ModelScreen(Screen):
             style="bold",
         )
         text.append(
-            "row: a position (query); columns: the positions it reads (keys). Causal: nothing "
-            "right of the diagonal. Each row sums to 1.\n\n",
+            "row: a position (query); columns: the positions it reads (keys). Each row sums to "
+            "1; · is a weight of exactly 0, so the causal mask shows right of the diagonal. "
+            "x: the attention X-ray on any text.\n\n",
             style="dim",
         )
         for row, token in enumerate(tokens):
             text.append(visible_token(token)[:1].rjust(2) + " ")
             for column in range(len(tokens)):
-                weight = weights[offset + row][offset + column]
-                if column > row:
-                    text.append("  ", style="dim")
-                    continue
-                level = min(1.0, max(0.0, weight)) ** 0.5
-                shade = SHADES[min(len(SHADES) - 1, int(level * len(SHADES)))]
-                text.append(shade * 2, style=heat_color(weight))
+                text.append_text(shade_cell(weights[offset + row][offset + column], 2))
             text.append("\n")
         text.append("   " + "".join(visible_token(t)[:1].ljust(2) for t in tokens), style="dim")
         self.query_one("#attention", Static).update(text)

@@ -11,7 +11,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core import Distribution, GenerationStep, SamplingConfig
-from tui.studio.formatting import visible_token
+from tui.studio.formatting import format_count, visible_token
+from tui.studio.messages import ModelInfo
 
 
 def probability_color(prob: float) -> str:
@@ -170,3 +171,50 @@ class TokenText(Static):
             text.append(shown, style=style)
         text.append("▌" if not running else "▍", style="blink" if running else "")
         self.update(text)
+
+
+def source_line(
+    label: str, info: ModelInfo | None, sampling: SamplingConfig, running: bool
+) -> Text:
+    """The Generate screen's top line: the weights and the sampling settings."""
+    source = Text()
+    source.append(label, style="bold")
+    if info is not None:
+        source.append(
+            f"  ({format_count(info.num_parameters)} params, vocab {info.vocab_size})",
+            style="dim",
+        )
+    source.append(
+        f"   temperature {sampling.temperature:.2f} (t/T) · top-k {sampling.top_k or 'off'} "
+        f"(k/K) · top-p {sampling.top_p:.2f} (p/P)"
+    )
+    if running:
+        source.append("   ▶ running (r or esc stops)", style="bold green")
+    return source
+
+
+def status_line(
+    info: ModelInfo | None,
+    steps: list[GenerationStep],
+    cache_length: int,
+    prompt_tokens: int,
+    prefill_ms: float,
+) -> Text:
+    """The Generate screen's bottom line: the KV cache, prefill and decode."""
+    if info is None:
+        return Text("")
+    heads, head_dim, layers = info.num_heads, info.head_dim, info.num_layers
+    text = Text()
+    text.append(f"{len(steps)} tokens generated", style="bold")
+    text.append(f" · KV cache {cache_length}/{info.block_size}", style="bold")
+    text.append(
+        f" · prefill: {prompt_tokens} prompt tokens in one pass, "
+        f"{prefill_ms:.1f} ms · decode: Q [1,{heads},1,{head_dim}] attends to cached "
+        f"K,V [1,{heads},{cache_length},{head_dim}] in each of {layers} layers"
+    )
+    if steps:
+        text.append(f" · last step {steps[-1].forward_ms:.1f} ms")
+        slid = sum(step.slid for step in steps)
+        if slid:
+            text.append(f" · window slid {slid}×", style="yellow")
+    return text

@@ -1,0 +1,366 @@
+"""The Experiments screen: race the baseline against design variants and see what each is for."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Input, SelectionList, Static
+from textual.worker import get_current_worker
+
+from core import VARIANTS, RaceFinished, RaceProcess, RaceProgress, UserError, load_race, preset
+from tui.studio.formatting import format_duration
+from tui.studio.messages import TrainState
+from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.widgets.plots import PlotBuilder
+from tui.studio.widgets.race import (
+    Lane,
+    Point,
+    RacePlot,
+    RaceTable,
+    lanes_from_report,
+    new_lanes,
+    race_notes,
+    same_step,
+)
+from tui.studio.widgets.race_form import DEFAULT_PRESET, DEFAULT_STEPS, RaceForm, RacePicker
+from tui.studio.widgets.training import RunForm, StatusBar
+
+RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
+STATE_LABELS = {
+    TrainState.IDLE: ("○ ready", "dim"),
+    TrainState.STARTING: ("◌ starting the race process…", "yellow"),
+    TrainState.RUNNING: ("▶ racing", "bold green"),
+    TrainState.STOPPING: ("■ stopping after this block, saving…", "bold yellow"),
+    TrainState.FINISHED: ("✓ finished", "bold green"),
+    TrainState.FAILED: ("✗ failed", "bold red"),
+}
+
+
+class ExperimentsScreen(Screen):
+    """Train the baseline and variants side by side in a child process, and compare them."""
+
+    AUTO_FOCUS = "#exp-variants"  # space ticks a variant at once; t starts
+
+    BINDINGS = [
+        Binding("t", "start", "Start race"),
+        Binding("x", "stop", "Stop"),
+        Binding("o", "open", "Open saved"),
+        Binding("s", "axis", "x: steps/seconds"),
+        Binding("f", "toggle_form", "Form"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    @dataclass
+    class Progress(Message):
+        """Events from the race process, batched about ten times a second."""
+
+        events: tuple
+
+    def __init__(self) -> None:
+        super().__init__(id="experiments")
+        self.process: RaceProcess | None = None
+        self.state = TrainState.IDLE
+        self.lanes: list[Lane] = []
+        self.steps = DEFAULT_STEPS
+        self.preset_name = DEFAULT_PRESET
+        self.out_dir: Path | None = None
+        self.finished: RaceFinished | None = None
+        self.report: dict | None = None  # the race shown, once finished or opened
+        self.exit_when_stopped = False
+        self._started_at = 0.0
+        self._stop_pending = False
+        self._builder: PlotBuilder | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ModeBar("experiments")
+        yield StatusBar("", id="exp-status")
+        with Horizontal(id="exp-body"):
+            yield RaceForm(id="exp-form")
+            with Vertical(id="exp-main"):
+                yield RacePlot(id="race-plot")
+                yield RaceTable(id="race-table")
+                with VerticalScroll(id="race-notes"):
+                    yield Static("", id="race-notes-text")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        notes = self.query_one("#race-notes")
+        notes.border_title = "what each variant shows (the question it answers)"
+        self._builder = PlotBuilder([self.query_one(RacePlot)])
+        self.build_plots()
+        self.set_interval(1.0, self.tick)
+        self.preview_variants()
+        self.update_status()
+        self.update_buttons()
+
+    def tick(self) -> None:
+        if self.active:  # the elapsed time, between batches of progress
+            self.update_status()
+
+    @work(thread=True, exclusive=True, group="race-plots", name="race-plot-builder")
+    def build_plots(self) -> None:
+        worker = get_current_worker()
+        self._builder.run(lambda: worker.is_cancelled)
+
+    # --- the form ---------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """A race process exists and has not finished."""
+        return self.process is not None and self.state.active
+
+    def set_race(self, preset_name: str, steps: int, variants: list[str]) -> None:
+        """The form's next race, as if chosen by hand."""
+        self.query_one(RaceForm).set_race(preset_name, steps, variants)
+
+    def corpus(self) -> tuple[str | None, str]:
+        """The studio's corpus: its text if the app holds it in memory, else its path."""
+        train = self.app.train_screen
+        if train.corpus_text is not None:
+            return train.corpus_text, ""
+        try:  # what the Train form names now, so both screens learn from the same text
+            return None, train.query_one(RunForm).corpus_path() or train.corpus_path
+        except NoMatches:
+            return None, train.corpus_path
+
+    @on(SelectionList.SelectedChanged, "#exp-variants")
+    def preview_variants(self) -> None:
+        """Before any race is shown, the notes describe the ticked variants."""
+        if not self.lanes:
+            lanes = new_lanes(self.query_one(RaceForm).variants(), {})
+            self.query_one("#race-notes-text", Static).update(race_notes(lanes))
+
+    @on(Input.Submitted, "#exp-steps")
+    def steps_submitted(self) -> None:
+        self.query_one("#exp-start", Button).focus()
+
+    def action_leave_field(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one("#exp-variants").focus()
+
+    # --- actions ----------------------------------------------------------------------------
+    def action_start(self) -> None:
+        if self.active:
+            self.notify("A race is already running; stop it first (x).", severity="warning")
+            return
+        form = self.query_one(RaceForm)
+        try:
+            preset_name, steps, names = form.race()
+        except ValueError as error:
+            form.show_error(str(error))
+            return
+        base = preset(preset_name)
+        corpus_text, corpus_path = self.corpus()
+        if corpus_text is None and not Path(corpus_path).is_file():
+            form.show_error(f"corpus file {corpus_path!r} does not exist (set it on Train)")
+            return
+        form.show_error("")
+        self.out_dir = self.results_folder(preset_name)
+        if corpus_text is not None:  # the child reads a file: keep the text with the results
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            corpus_path = str(self.out_dir / "corpus.txt")
+            Path(corpus_path).write_text(corpus_text, encoding="utf-8")
+        self.process = RaceProcess(
+            base,
+            names,
+            steps,
+            self.out_dir,
+            corpus_path,
+            self.app.train_screen.threads,
+            preset_name=preset_name,
+        )
+        self.process.start()
+        self.state, self.finished, self.report = TrainState.STARTING, None, None
+        self._stop_pending = False
+        self.steps, self.preset_name, self._started_at = steps, preset_name, time.monotonic()
+        per_step = {
+            name: VARIANTS[name].change(base).batch_size * base.block_size for name in names
+        }
+        self.show_lanes(new_lanes(names, per_step))
+        if self.has_class("-narrow"):  # the race needs the room; f brings the form back
+            self.add_class("-form-hidden")
+        if self.app.train_screen.active:
+            self.notify("Training is running too: both share the cores and run slower.")
+        self.relay(self.process)
+        self.update_status()
+        self.update_buttons()
+
+    def results_folder(self, preset_name: str) -> Path:
+        root = self.app.checkpoints_dir / "experiments"
+        name = f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder, count = root / name, 1
+        while folder.exists():  # two races started within one second
+            count += 1
+            folder = root / f"{name}-{count}"
+        return folder
+
+    def action_stop(self) -> None:
+        """Stop between two blocks; the race so far is saved."""
+        if self.process is not None and self.active and self.state is not TrainState.STOPPING:
+            # a race stopped before its first block has no step times to report and fails:
+            # the stop waits for the untrained evaluations, after which the race asks for it
+            # (the next time, after one block)
+            if self.lanes and all(lane.points for lane in self.lanes):
+                self.process.stop()
+            else:
+                self._stop_pending = True
+            self.state = TrainState.STOPPING
+            self.update_status()
+            self.update_buttons()
+
+    def stop_and_exit(self) -> None:
+        """Stop the race, wait for it to be saved, then quit the app."""
+        self.exit_when_stopped = True
+        self.action_stop()
+        self.notify("Stopping the race and saving it… (press q again to quit now)")
+
+    def action_toggle_form(self) -> None:
+        self.toggle_class("-form-hidden")
+
+    def action_axis(self) -> None:
+        self.query_one(RacePlot).toggle_axis()
+        self.wake_builder()
+
+    def action_open(self) -> None:
+        if self.active:
+            self.notify(
+                "A race is running; stop it (x) before opening another.", severity="warning"
+            )
+            return
+        self.app.push_screen(RacePicker(self.app.checkpoints_dir / "experiments"), self.open_race)
+
+    def open_race(self, folder: Path | None) -> None:
+        """Show a saved race in the plot, the table and the notes."""
+        if folder is None:
+            return
+        try:
+            report = load_race(folder)
+            lanes = lanes_from_report(report)
+        except (UserError, KeyError, TypeError, ValueError) as error:
+            self.notify(f"cannot open {folder}: {error}", severity="error")
+            return
+        self.report, self.out_dir, self.finished = report, Path(folder), None
+        self.steps = int(report.get("steps") or 0)
+        self.preset_name = str(report.get("preset") or Path(folder).name.split("-")[0])
+        self.state = TrainState.IDLE
+        self.show_lanes(lanes)
+        self.update_status()
+
+    @on(Button.Pressed)
+    def button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"exp-start": self.action_start, "exp-stop": self.action_stop}
+        actions.get(event.button.id, self.action_open)()
+
+    # --- events from the child --------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="race", name="race-relay")
+    def relay(self, process: RaceProcess) -> None:
+        worker = get_current_worker()
+        pending: list = []
+        flushed = time.monotonic()
+        while not worker.is_cancelled and process.finished is None:
+            events = process.poll(0.05)
+            pending.extend(events)
+            urgent = any(isinstance(event, RaceFinished) for event in events)
+            if pending and (urgent or time.monotonic() - flushed >= RELAY_INTERVAL):
+                self.post_message(self.Progress(tuple(pending)))
+                pending, flushed = [], time.monotonic()
+        if pending:
+            self.post_message(self.Progress(tuple(pending)))
+
+    @on(Progress)
+    def show_progress(self, message: Progress) -> None:
+        lanes = {lane.name: lane for lane in self.lanes}
+        for event in message.events:
+            if isinstance(event, RaceProgress) and event.variant in lanes:
+                p = event.point
+                lanes[event.variant].points.append(
+                    Point(p.step, p.seconds, p.val_loss, p.val_bpc, p.causal_val_loss)
+                )
+                if self.state is TrainState.STARTING:
+                    self.state = TrainState.RUNNING
+                if self._stop_pending and all(lane.points for lane in self.lanes):
+                    self._stop_pending = False
+                    self.process.stop()
+            elif isinstance(event, RaceFinished):
+                self.on_finished(event)
+                return
+        self.show_lanes(self.lanes, notes=False)  # the notes change at the start and the end
+        self.update_status()
+        self.update_buttons()
+
+    def on_finished(self, event: RaceFinished) -> None:
+        self.finished = event
+        if event.error or event.report is None:
+            self.state = TrainState.FAILED
+            self.query_one(RaceForm).show_error(f"the race failed: {event.error}")
+            self.notify(f"The race failed: {event.error}", severity="error")
+        else:
+            self.state = TrainState.FINISHED
+            self.report = event.report
+            tokens = {lane.name: lane.tokens_per_step for lane in self.lanes}
+            lanes = lanes_from_report(event.report)
+            for lane in lanes:
+                lane.tokens_per_step = tokens.get(lane.name)
+            self.show_lanes(lanes)
+        if self.process is not None:
+            self.process.join(timeout=0)
+        self.update_status()
+        self.update_buttons()
+        if self.exit_when_stopped and not self.app.train_screen.active:
+            self.app.exit()
+
+    # --- views ------------------------------------------------------------------------------
+    def show_lanes(self, lanes: list[Lane], notes: bool = True) -> None:
+        self.lanes = lanes
+        self.query_one(RacePlot).show(lanes)
+        self.query_one(RaceTable).show(lanes)
+        if notes:
+            self.query_one("#race-notes-text", Static).update(race_notes(lanes))
+        self.wake_builder()
+
+    def wake_builder(self) -> None:
+        if self._builder is not None:
+            self._builder.wake.set()
+
+    def update_buttons(self) -> None:
+        self.query_one(RaceForm).show_active(self.active, self.state is TrainState.STOPPING)
+
+    def update_status(self) -> None:
+        label, style = STATE_LABELS[self.state]
+        finished = self.finished
+        if self.state is TrainState.FINISHED and finished is not None and finished.stopped:
+            label, style = "■ stopped early", "bold yellow"
+        text = Text(f"{label} ", style=style)
+        step = same_step(self.lanes)
+        if self.lanes:
+            names = len(self.lanes)
+            text.append(f" {self.preset_name}, {names} variant{'s' * (names > 1)}", style="bold")
+            text.append(f"  step {step if step is not None else 0}/{self.steps}")
+        if self.active:
+            text.append(f"  elapsed {format_duration(time.monotonic() - self._started_at)}")
+        if self.state is TrainState.FAILED and finished is not None:
+            text.append(f"  {finished.error}", style="red")
+        elif finished is not None and finished.path:
+            text.append(f"  saved in {Path(finished.path).parent}", style="green")
+        elif self.report is not None and self.out_dir is not None:
+            text.append(f"  opened {self.out_dir}", style="dim")
+        elif self.out_dir is not None and self.active:
+            text.append(f"  → {self.out_dir.name}", style="dim")
+        if not self.lanes:
+            text.append(" tick variants, then t starts a race; o opens a saved one", style="dim")
+        self.query_one(StatusBar).show(text)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the child and wait for it to save the race (the app is exiting)."""
+        if self.process is not None and self.process.finished is None:
+            self.process.stop()
+            self.process.join(timeout)
