@@ -111,48 +111,27 @@ class ChatScreen(Screen):
     # --- on the runner's thread -------------------------------------------------------------
     def _reply(self, line: str) -> None:
         session = self.runner.session
-        started = time.perf_counter()
-        flushed = started
+        started = flushed = time.perf_counter()
         tokens, pending = 0, ""
+
+        def flush(done: bool, stopped: bool = False, cut: bool = False) -> None:
+            rate = tokens / max(time.perf_counter() - started, 1e-9)
+            figures = (session.cache_length, session.last_prefill, session.last_dropped)
+            self.post_message(self.Streamed(pending, tokens, rate, *figures, done, stopped, cut))
+
         turn = session.reply(line, MAX_REPLY_TOKENS)  # the one chat rule, shared with the CLI
         for step in turn:
             tokens += 1
             pending += step.text
-            now = time.perf_counter()
-            if now - flushed >= STREAM_INTERVAL:
-                rate = tokens / max(now - started, 1e-9)
-                self.post_message(
-                    self.Streamed(
-                        pending,
-                        tokens,
-                        rate,
-                        session.cache_length,
-                        session.last_prefill,
-                        session.last_dropped,
-                        False,
-                    )
-                )
-                pending, flushed = "", now
+            if time.perf_counter() - flushed >= STREAM_INTERVAL:
+                flush(done=False)
+                pending, flushed = "", time.perf_counter()
             if self.runner.should_stop():
                 break
             self.runner.drain_urgent()
         turn.close()
-        rate = tokens / max(time.perf_counter() - started, 1e-9)
         stopped = self.runner.should_stop()
-        cut = not stopped and not session.last_reply_complete
-        self.post_message(
-            self.Streamed(
-                pending,
-                tokens,
-                rate,
-                session.cache_length,
-                session.last_prefill,
-                session.last_dropped,
-                True,
-                stopped,
-                cut,
-            )
-        )
+        flush(done=True, stopped=stopped, cut=not stopped and not session.last_reply_complete)
 
     # --- actions ----------------------------------------------------------------------------
     @on(Input.Submitted, "#chat-input")
