@@ -270,7 +270,7 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         resume = ["minigpt", "train", "--resume", str(out), *nproc]
         if args.data:
             resume += ["--data", args.data]
-        why = received[0] if received else "another process was stopped"
+        why = received[0] if received else "another rank was told to stop"
         console.print(f"stopped ({why}) at step {session.step}; saved {out}. Continue with:")
         console.print(shlex.join(resume) + again, soft_wrap=True, highlight=False)
     else:
