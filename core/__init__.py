@@ -100,6 +100,7 @@ from core.trainer import (
     cross_entropy_for_logits,
     learning_rate_at,
 )
+from core.training_xray import TrainingXray
 from core.xray import (
     AttentionStages,
     Probe,
@@ -174,6 +175,7 @@ __all__ = [
     "Tokenizer",
     "TrainingDiverged",
     "TrainingFinished",
+    "TrainingXray",
     "TrainingProcess",
     "TrainingSession",
     "TrainingStarted",

@@ -18,7 +18,19 @@ _VALID = {
     "bool": lambda value: isinstance(value, bool),
     "float | None": lambda value: value is None or _number(value),
     "str | None": lambda value: value is None or isinstance(value, str),
+    "TrainingXray | None": lambda value: value is None,  # never logged: the studio's view only
 }
+
+
+@dataclass(frozen=True)
+class TrainingXray:
+    """One evaluation step's look inside the model; every tuple has one entry per layer."""
+
+    grad_norms: tuple[float, ...]  # pre-clip L2 norm of each block's gradients
+    update_ratios: tuple[float, ...]  # |Δw| / |w| of this step's optimizer update, per block
+    residual_norms: tuple[float, ...]  # RMS of each block's output on the probe text
+    probe_tokens: tuple[str, ...]  # the probe text, one string per token
+    attention: tuple  # attention[layer][head][query][key], floats; rows sum to 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,7 @@ class StepMetrics:
     val_loss: float | None = None  # set on eval steps only
     sample: str | None = None  # text from SAMPLE_PROMPT, on eval steps only
     checkpoint: str | None = None  # folder written at this step, if any
+    xray: TrainingXray | None = None  # per-layer look inside, on eval steps of a studio run
 
     @classmethod
     def from_dict(cls, values: object) -> StepMetrics | None:

@@ -10,7 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from core.checkpoint import Checkpoint, CheckpointWriteError, write_atomic
@@ -153,7 +153,7 @@ class MetricsLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # line-buffered: each step is on disk when the next begins, without a reopen
                 self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            self._file.write(json.dumps(asdict(metrics)) + "\n")
+            self._file.write(json.dumps(asdict(replace(metrics, xray=None))) + "\n")
         except OSError as error:
             raise CheckpointWriteError(
                 f"cannot write {self.path}: {error.strerror or error}; free space or choose "

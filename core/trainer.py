@@ -33,6 +33,7 @@ from core.run_folder import (
 )
 from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
+from core.training_xray import XrayCapture
 
 SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
 SAMPLE_TOKENS = 120
@@ -93,6 +94,7 @@ class TrainingSession(LoopControl):
         self.forward_model = torch.compile(self._wrapped) if config.compile else self._wrapped
         # a GPU runs ahead of Python until a value is read: read them on logged steps only
         self._defer_reads = self.device.type == "cuda" and config.log_interval > 1
+        self.xray = XrayCapture(self)  # reads the model on the steps that evaluate only
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
         self._metrics_file: MetricsLog | None = None
@@ -195,13 +197,13 @@ class TrainingSession(LoopControl):
                 metrics = self.train_step(not self._defer_reads or self._reports(self.step + 1))
                 if metrics is None:
                     continue  # a GPU step whose values stay on the device
-                last = self.step >= config.max_steps
-                evaluating = self.step % config.eval_interval == 0 or last
+                evaluating = self.step % config.eval_interval == 0 or self.step >= config.max_steps
                 if evaluating and self.ranks.is_main:
                     val_loss = self.evaluate()
                     if not math.isfinite(val_loss):
                         raise self._diverged(f"the validation loss became {val_loss}")
-                    metrics = replace(metrics, val_loss=val_loss, sample=self.sample_text())
+                    sample, xray = self.sample_text(), self.xray.result()
+                    metrics = replace(metrics, val_loss=val_loss, sample=sample, xray=xray)
                 saving = self.out_dir is not None and (evaluating or self.save_asked())
                 if saving:
                     self.save_taken()
@@ -277,6 +279,7 @@ class TrainingSession(LoopControl):
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._accumulate()  # (), the mean over micro-batches
+        self.xray.before_clip(self.step + 1)
         max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         if not read:  # a NaN shows at the next read, before anything is saved
@@ -289,6 +292,7 @@ class TrainingSession(LoopControl):
         norm_value = grad_norm.item()
         if math.isfinite(loss_value):
             self.optimizer.step()
+            self.xray.after_update()
         return loss_value, norm_value, lr
 
     def _accumulate(self) -> torch.Tensor:
@@ -308,9 +312,8 @@ class TrainingSession(LoopControl):
         return losses[0] if count == 1 else torch.stack(losses).mean()
 
     def _autocast(self):
-        if self.autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        dtype = self.autocast_dtype
+        return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     @torch.no_grad()
     def evaluate(self, batches: int | None = None, model: torch.nn.Module | None = None) -> float:
@@ -387,8 +390,7 @@ class TrainingSession(LoopControl):
     def _log(self, metrics: StepMetrics) -> None:
         if self.out_dir is None or not self.ranks.is_main:
             return
-        if self._metrics_file is None:
-            self._metrics_file = MetricsLog(self.out_dir / METRICS_FILE)
+        self._metrics_file = self._metrics_file or MetricsLog(self.out_dir / METRICS_FILE)
         self._metrics_file.write(metrics, self._saved_step)
 
     def _close_metrics(self) -> None:

@@ -33,6 +33,7 @@ from tui.studio.series import Smoother
 from tui.studio.widgets.bars import KeyBar, ModeBar
 from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot, PlotBuilder
 from tui.studio.widgets.training import RunForm, StatusBar
+from tui.studio.widgets.training_xray import TrainingXrayView
 
 RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
 
@@ -46,6 +47,7 @@ class TrainScreen(Screen):
         Binding("x", "stop", "Stop"),
         Binding("s", "save", "Save"),
         Binding("w", "use_weights", "Weights→Generate/Chat"),
+        Binding("v", "xray", "X-ray"),
     ]
 
     @dataclass
@@ -92,6 +94,7 @@ class TrainScreen(Screen):
                     yield GradNormPlot(id="grad-plot")
                     yield LearningRatePlot(id="lr-plot")
                 yield RichLog(id="samples", wrap=True, markup=False, max_lines=400, min_width=20)
+            yield TrainingXrayView(id="training-xray")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -206,6 +209,10 @@ class TrainScreen(Screen):
         else:
             self.notify("Train first (t): there are no weights to copy yet.", severity="warning")
 
+    def action_xray(self) -> None:
+        """Show the Training X-ray in place of the plots, or the plots again."""
+        self.query_one(TrainingXrayView).toggle_on(self)
+
     def stop_and_exit(self) -> None:
         """Stop training, wait for the checkpoint, then quit the app."""
         self.exit_when_stopped = True
@@ -260,6 +267,7 @@ class TrainScreen(Screen):
                 if event.val_loss is not None:
                     self.last_val = event.val_loss
                     self.write_sample(log, event)
+                    self.query_one(TrainingXrayView).add(event)
                 if self.state is TrainState.STARTING:
                     self.state = TrainState.RUNNING
             elif isinstance(event, TrainingStarted):

@@ -30,6 +30,7 @@ from tui.studio.screens.train import TrainScreen
 from tui.studio.widgets.bars import KeyBar, ModeBar
 from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot, PlotBuilder
 from tui.studio.widgets.training import StatusBar
+from tui.studio.widgets.training_xray import TrainingXrayView
 
 POLL_SECONDS = 0.25  # between two reads of the log: at most four messages a second
 QUIET_SECONDS = 10.0  # no new step for this long: the status bar says so
@@ -73,12 +74,14 @@ class WatchScreen(TrainScreen):
     def compose(self) -> ComposeResult:
         yield ModeBar("train")
         yield StatusBar("", id="train-status")
-        with Horizontal(id="train-body"), Vertical(id="train-plots"):
-            yield LossPlot(id="loss-plot")
-            with Horizontal(id="small-plots"):
-                yield GradNormPlot(id="grad-plot")
-                yield LearningRatePlot(id="lr-plot")
-            yield RichLog(id="samples", wrap=True, markup=False, max_lines=400, min_width=20)
+        with Horizontal(id="train-body"):
+            with Vertical(id="train-plots"):
+                yield LossPlot(id="loss-plot")
+                with Horizontal(id="small-plots"):
+                    yield GradNormPlot(id="grad-plot")
+                    yield LearningRatePlot(id="lr-plot")
+                yield RichLog(id="samples", wrap=True, markup=False, max_lines=400, min_width=20)
+            yield TrainingXrayView(id="training-xray")
         yield KeyBar()
 
     def on_mount(self) -> None:
