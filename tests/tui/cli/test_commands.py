@@ -192,3 +192,9 @@ def test_sample_names_its_checkpoint_and_reads_a_typed_newline(corpus, tmp_path,
     captured = capsys.readouterr()
     assert captured.out.startswith("All:\nSpeak")
     assert f"checkpoint {run} (step 40)" in captured.err
+
+
+def test_watching_a_missing_run_folder_is_one_line(tmp_path, capsys) -> None:
+    assert main(["studio", "--watch", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a run folder" in err
