@@ -12,7 +12,14 @@ from core.checkpoint import (
     save_checkpoint,
 )
 from core.config import PRESETS, Config, SamplingConfig, preset
-from core.dataset import TokenDataset, encode_corpus, load_corpus, split_ids, token_dtype
+from core.dataset import (
+    TokenDataset,
+    ValidationChunks,
+    encode_corpus,
+    load_corpus,
+    split_ids,
+    token_dtype,
+)
 from core.decode import Decoder
 from core.device import default_device, resolve_device, set_threads
 from core.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
@@ -55,6 +62,7 @@ from core.process import (
     session_from_snapshot,
 )
 from core.race_process import RaceFinished, RaceProcess
+from core.ranking import Ranking
 from core.run_folder import (
     METRICS_FILE,
     CorpusMismatch,
@@ -63,6 +71,18 @@ from core.run_folder import (
     RunLock,
     read_metrics,
     run_config,
+)
+from core.runs import (
+    COMMAND_FILE,
+    LossCurves,
+    RunStatus,
+    RunSummary,
+    checkpoint_problem,
+    list_runs,
+    preset_name,
+    read_curves,
+    read_run,
+    resume_refusal,
 )
 from core.sampling import (
     apply_min_p,
@@ -108,6 +128,7 @@ from core.xray import (
     attention_stages,
     perturbation_probe,
     prediction_tape,
+    prediction_tape_of_ids,
 )
 
 __all__ = [
@@ -120,6 +141,7 @@ __all__ = [
     "attention_stages",
     "perturbation_probe",
     "prediction_tape",
+    "prediction_tape_of_ids",
     "size_model",
     "token_lens",
     "DEFAULT_VARIANTS",
@@ -127,6 +149,7 @@ __all__ = [
     "RaceFinished",
     "RaceProcess",
     "RaceProgress",
+    "Ranking",
     "VariantResult",
     "load_race",
     "parse_variants",
@@ -149,6 +172,16 @@ __all__ = [
     "launch_ranks",
     "read_metrics",
     "run_config",
+    "COMMAND_FILE",
+    "LossCurves",
+    "RunStatus",
+    "RunSummary",
+    "checkpoint_problem",
+    "list_runs",
+    "preset_name",
+    "read_curves",
+    "read_run",
+    "resume_refusal",
     "setup_ranks",
     "teardown_ranks",
     "UserError",
@@ -172,6 +205,7 @@ __all__ = [
     "SingleHeadAttention",
     "StepMetrics",
     "TokenDataset",
+    "ValidationChunks",
     "Tokenizer",
     "TrainingDiverged",
     "TrainingFinished",

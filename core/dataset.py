@@ -248,3 +248,22 @@ def split_ids(ids: torch.Tensor | list[int], block_size: int) -> tuple[TokenData
     cut = int(count * TRAIN_FRACTION)
     cut = min(max(cut, block_size + 1), count - (block_size + 1))
     return TokenDataset(data[:cut], block_size), TokenDataset(data[cut:], block_size)
+
+
+class ValidationChunks:
+    """A corpus's validation split, as training makes it, cut into chunks of block_size + 1
+    tokens one after another: chunk `index` is what a validation batch could draw."""
+
+    def __init__(self, tokenizer: Tokenizer, text: str, block_size: int) -> None:
+        _, validation = split_ids(encode_corpus(tokenizer, text), block_size)
+        self.ids = validation.ids  # (N,)
+        self.block_size = block_size
+
+    def __len__(self) -> int:
+        return self.ids.numel() // (self.block_size + 1)
+
+    def chunk(self, index: int) -> list[int]:
+        """Chunk `index` (taken modulo the count): block_size + 1 token ids, whose first
+        block_size are a model input and whose last block_size are its targets."""
+        start = (index % len(self)) * (self.block_size + 1)
+        return self.ids[start : start + self.block_size + 1].tolist()

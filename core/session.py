@@ -22,28 +22,13 @@ from core.device import resolve_device
 from core.errors import UserError
 from core.kv_cache import KVCache
 from core.model import MiniGPT
+from core.ranking import Candidate, Distribution, rank_vocabulary
 from core.sampling import _greedy_fallback, _ranked_stages, entropy_of, sample_next
 from core.tokenizer import Tokenizer
 
 TURN_END = "\n\n"  # a chat reply ends at its first blank line
 UNDO_STEPS = 1000  # generated tokens `rewind` can undo; older history is dropped, so memory
 # stays bounded however long a session runs (each step keeps its logits, V floats)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    token_id: int
-    text: str  # the token as readable text (partial UTF-8 shown escaped)
-    prob: float
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """The distribution of the pending step under the current settings (no forward pass)."""
-
-    candidates: tuple[Candidate, ...]  # most likely first, from the sampled distribution
-    entropy: float  # bits
-    greedy: bool
 
 
 @dataclass(frozen=True)
@@ -55,6 +40,8 @@ class _Ranked:
     ids: list[int]
     candidates: tuple[Candidate, ...]
     entropy: float
+    id_tensor: torch.Tensor  # (K,)
+    penalized: torch.Tensor  # (V,): the logits after the repetition penalty
 
 
 @dataclass(frozen=True)
@@ -68,6 +55,7 @@ class GenerationStep:
     candidates: tuple[Candidate, ...]
     entropy: float  # bits, of the sampled distribution
     forced: bool  # picked by the user rather than sampled
+    rank: int  # 1 for the likeliest token of the ranking it was drawn (or forced) from
     position: int  # index of this token in the whole sequence (prompt included)
     cache_length: int  # positions held in the KV cache after this step (0 uncached)
     forward_ms: float  # time of the forward pass that produced this step's logits
@@ -205,8 +193,12 @@ class GenerationSession:
 
     def distribution(self) -> Distribution:
         """The pending step's candidates under the current settings, from the kept logits."""
-        ranked = self._ranked()
-        return Distribution(ranked.candidates, ranked.entropy, self.sampling.temperature == 0)
+        ranked, sampling = self._ranked(), self.sampling
+        logits, texts = self._logits[-1], self._token_texts  # (V,)
+        ranking = rank_vocabulary(
+            ranked.probs, ranked.id_tensor, logits, ranked.penalized, sampling, texts
+        )
+        return Distribution(ranked.candidates, ranked.entropy, sampling.temperature == 0, ranking)
 
     def _ranked(self) -> _Ranked:
         if not self._logits:
@@ -226,7 +218,7 @@ class GenerationSession:
             for p, i in zip(prob_list[:count], id_list[:count], strict=True)
             if p > 0
         )
-        return _Ranked(probs, prob_list, id_list, candidates, entropy_of(probs))
+        return _Ranked(probs, prob_list, id_list, candidates, entropy_of(probs), ids, penalized)
 
     def token_text(self, token_id: int) -> str:
         return self._token_texts[token_id]
@@ -241,7 +233,7 @@ class GenerationSession:
         ranked = self._ranked()
         if force is None:
             index = sample_next(ranked.probs, self.generator)
-            token_id, prob = ranked.ids[index], ranked.prob_list[index]
+            token_id, prob, rank = ranked.ids[index], ranked.prob_list[index], index + 1
         else:
             vocab_size = self.model.vocab_size
             if not 0 <= force < vocab_size:
@@ -250,6 +242,8 @@ class GenerationSession:
             # a token outside the ranking had probability 0 under these settings
             ranking = dict(zip(ranked.ids, ranked.prob_list, strict=True))
             prob = ranking.get(token_id, 0.0)
+            higher = int((ranked.penalized > ranked.penalized[token_id]).sum())
+            rank = ranked.ids.index(token_id) + 1 if token_id in ranking else higher + 1
         self.ids.append(token_id)
         slid = len(self.ids) - self._window_start > self.model.config.block_size
         started = time.perf_counter()
@@ -271,6 +265,7 @@ class GenerationSession:
             candidates=ranked.candidates,
             entropy=ranked.entropy,
             forced=force is not None,
+            rank=rank,
             position=len(self.ids) - 1,
             cache_length=self.cache_length,
             forward_ms=forward_ms,

@@ -152,10 +152,16 @@ class Tape:
     mean_loss: float  # their mean: cross_entropy_for_logits on the same chunk
 
 
-@torch.inference_mode()
 def prediction_tape(model: MiniGPT, tokenizer: Tokenizer, text: str) -> Tape:
     """Every position's prediction of the next token of `text` (cut to block_size + 1)."""
-    ids = tokenizer.encode(text)[-(model.config.block_size + 1) :]
+    return prediction_tape_of_ids(model, tokenizer, tokenizer.encode(text))
+
+
+@torch.inference_mode()
+def prediction_tape_of_ids(model: MiniGPT, tokenizer: Tokenizer, ids: list[int]) -> Tape:
+    """The tape of token ids as they are (a chunk of a split: no decoding and re-encoding),
+    the last block_size + 1 of them."""
+    ids = ids[-(model.config.block_size + 1) :]
     if len(ids) < 2:
         raise UserError("the tape needs at least two tokens of text")
     device = next(model.parameters()).device

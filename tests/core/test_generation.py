@@ -53,7 +53,7 @@ def test_kv_cache_decode_matches_full_forward() -> None:
     assert session.cache_length == session.context_length <= 16
 
 
-@pytest.mark.parametrize("layout", ["rows", "columns", "auto"])
+@pytest.mark.parametrize("layout", ["rows", "columns", "numpy", "auto"])
 def test_decoder_matches_forward_at_every_position(layout: str) -> None:
     torch.manual_seed(0)
     model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()

@@ -1,5 +1,5 @@
-"""The studio: a Textual app with Train, Generate, Chat, Model and Experiments screens over
-`core` sessions."""
+"""The studio: a Textual app with Train, Generate, Chat, Model, Experiments and Runs screens
+over `core` sessions."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import AwaitMount
 
 from core import (
     find_latest_checkpoint,
@@ -25,13 +26,17 @@ from core import (
 from tui.paths import SHIPPED_CHECKPOINT, checkpoints_root, default_corpus
 from tui.studio.commands import studio_commands
 from tui.studio.messages import ModelLoaded, WeightSource
+from tui.studio.screens.base import StudioScreen
 from tui.studio.screens.chat import ChatScreen
 from tui.studio.screens.experiments import ExperimentsScreen
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.screens.help import HelpScreen
 from tui.studio.screens.model import ModelScreen
+from tui.studio.screens.quit import QuitQuestion, quit_question
+from tui.studio.screens.runs import RunsScreen
 from tui.studio.screens.train import TrainScreen
 from tui.studio.screens.watch import WatchScreen
+from tui.studio.widgets.race import same_step
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ MODES = (
     Mode("chat", "3", "f4", "Chat", ChatScreen),
     Mode("model", "4", "f5", "Model", ModelScreen),
     Mode("experiments", "5", "f6", "Experiments", ExperimentsScreen),
+    Mode("runs", "6", "f7", "Runs", RunsScreen),
 )
 
 
@@ -127,6 +133,14 @@ class StudioApp(App):
         self.mode_screens[mode.name] = screen
         return screen
 
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Show a mode's screen with focus on its entry widget, each time it is shown (before
+        the next key is read: a key typed just after the switch lands there too)."""
+        mounted = super().switch_mode(mode)
+        if isinstance(self.screen, StudioScreen) and self.screen.is_mounted:
+            self.screen.focus_entry()
+        return mounted
+
     def on_mount(self) -> None:
         # installed once: the help text is laid out on the first open, not on every one
         self.install_screen(self.help_screen, "help")
@@ -142,7 +156,8 @@ class StudioApp(App):
         """Give Generate, Chat and Model their own copy of these weights."""
         self.weights_source = source
         for screen in self.mode_screens.values():
-            if screen is not self.train_screen and screen.is_mounted:
+            # the screens that sample (Experiments and Runs hold no weights)
+            if screen.is_mounted and hasattr(screen, "load_source"):
                 screen.load_source(source)
         self.notify(f"Generate and Chat now sample from {source.label}.")
 
@@ -160,16 +175,36 @@ class StudioApp(App):
         """The Experiments screen, once it has been opened."""
         return self.mode_screens.get("experiments")
 
-    async def action_quit(self) -> None:
-        """Quit; a running training run or race is stopped and saved first (a second quit: now)."""
-        stopping = [
+    def running_screens(self) -> list[TrainScreen | ExperimentsScreen]:
+        """The screens whose training run or race goes on, not yet stopping to quit."""
+        return [
             screen
             for screen in (self.train_screen, self.experiments_screen)
             if screen is not None and screen.active and not screen.exit_when_stopped
         ]
-        for screen in stopping:
+
+    async def action_quit(self) -> None:
+        """Quit; while a run trains or a race runs, ask first: y stops and saves them, then
+        quits. Asked again (ctrl+c on the question, q while saving), it quits at once."""
+        running = self.running_screens()
+        if not running or isinstance(self.screen, QuitQuestion):
+            self.exit()  # what still runs is stopped and saved on the way out
+            return
+        train, race = self.train_screen, self.experiments_screen
+        question = quit_question(
+            (train.last.step if train.last else 0) if train in running else None,
+            (same_step(race.lanes) or 0) if race in running else None,
+        )
+        self.push_screen(QuitQuestion(question), self.quit_answered)
+
+    def quit_answered(self, stop: bool | None) -> None:
+        """y: stop and save each run, then quit once they are saved."""
+        if not stop:
+            return
+        running = self.running_screens()
+        for screen in running:
             screen.stop_and_exit()
-        if not stopping:
+        if not running:  # it finished while the question was shown
             self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -38,13 +38,13 @@ async def test_escape_stops_a_reply(tiny_app, wait_until):
         screen.query_one("#chat-input").value = "Romeo"
         await pilot.press("enter")
         assert screen.replying
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the first leaves the input
         gate.set()
         await wait_until(pilot, lambda: not screen.replying)
         assert screen.reply_tokens < MAX_REPLY_TOKENS
         assert "[stopped]" in str(screen.reply.render())
         screen.query_one("#chat-input").value = "Juliet"
-        await pilot.press("enter")  # the next line is answered as usual
+        await pilot.press("i", "enter")  # back in the input, the next line is answered as usual
         await wait_until(pilot, lambda: not screen.replying)
         assert screen.reply_tokens > 0 and "[stopped]" not in str(screen.reply.render())
 

@@ -87,7 +87,7 @@ async def test_quit_while_racing_stops_and_saves_the_race_first(tiny_app, wait_u
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _experiments(tiny_app, pilot)
         screen.set_race("tiny", 100_000, ["no-scale"])
-        await pilot.press("t", "q")  # before the child has trained a step
+        await pilot.press("t", "q", "y")  # before the child has trained a step; y: stop, save
         assert tiny_app.is_running  # still waiting for the race to be saved
         await wait_until(pilot, lambda: screen.finished is not None, timeout=90)
     assert screen.finished.error is None, screen.finished.error

@@ -81,8 +81,8 @@ async def test_studio_in_a_real_terminal(tmp_path, studio_corpus, tiny_checkpoin
     studio = TmuxStudio(tmp_path, args)
     try:
         await studio.wait_for("Press t to train")  # written after the first refresh
-        for keys in (["Tab", "Tab"], ["C-u"], ["1000000"], ["Enter"], ["t"]):
-            studio.keys(*keys)  # one burst at a time, as typed: tab to steps, replace, start
+        for keys in (["Tab", "Tab", "Tab"], ["C-u"], ["1000000"], ["Enter"], ["t"]):
+            studio.keys(*keys)  # one burst at a time, as typed: tab (from the samples) to steps
             await asyncio.sleep(0.2)
         screen = await studio.wait_for("▶ training")
         await studio.wait_for("/1000000")
@@ -98,7 +98,9 @@ async def test_studio_in_a_real_terminal(tmp_path, studio_corpus, tiny_checkpoin
         studio.keys("Romeo", "Enter")
         await studio.wait_for("tok/s")
 
-        studio.keys("C-c")  # quits from anywhere, stopping and saving the training run
+        studio.keys("C-c")  # quits from anywhere, asking first while a run trains
+        await studio.wait_for("Stop and save it, then quit?")
+        studio.keys("y")  # stops and saves the training run, then quits
         assert await studio.wait_exit() == 0
         assert "1 Train" not in studio.screen()  # the terminal is restored
     finally:

@@ -75,7 +75,7 @@ async def test_quit_while_training_stops_and_saves_first(tiny_app, wait_until):
         train.set_steps(100000)
         await pilot.press("t")
         await wait_until(pilot, lambda: train.last is not None)
-        await pilot.press("q")
+        await pilot.press("q", "y")  # the studio asks first; y stops, saves, then quits
         assert tiny_app.is_running  # still waiting for the checkpoint
         await wait_until(pilot, lambda: train.finished is not None)
     assert train.finished.stopped

@@ -12,14 +12,15 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from core import SamplingConfig
 from tui.studio.formatting import format_count
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
-from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.screens.base import StudioScreen
+from tui.studio.weights_check import weights_problem
+from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
 
 MAX_REPLY_TOKENS = 400
 STREAM_INTERVAL = 0.1  # seconds between batched messages while a reply streams
@@ -29,13 +30,14 @@ class Turn(Static):
     """One turn of the conversation."""
 
 
-class ChatScreen(Screen):
+class ChatScreen(StudioScreen):
     """Type a line; the model continues the text until a blank line, token by token."""
 
-    AUTO_FOCUS = "#chat-input"
+    ENTRY_FOCUS = ("#chat-input",)  # a screen for typing: its input, every time it is shown
+    MAIN_FOCUS = ("#conversation",)
 
     BINDINGS = [
-        Binding("escape", "halt", "Stop reply / leave the input"),
+        Binding("escape", "escape", "Leave the input / stop reply"),
         Binding("i", "edit", "Type"),
         Binding("up", "temperature(0.1)", "Temperature", show=False),
         Binding("down", "temperature(-0.1)", "Temperature", key_display="↑↓"),
@@ -76,7 +78,7 @@ class ChatScreen(Screen):
         yield ModeBar("chat")
         yield Static("", id="chat-source")
         yield VerticalScroll(id="conversation")
-        yield Static("", id="chat-status")
+        yield FitLine(id="chat-status", wide_lines=2)
         yield Input(id="chat-input", placeholder="say something and press enter", compact=True)
         yield KeyBar()
 
@@ -84,7 +86,6 @@ class ChatScreen(Screen):
         self.query_one("#conversation").border_title = "conversation"
         self.runner.start()
         self.load_source(self.app.weights_source)
-        self.query_one("#chat-input", Input).focus()
         self.add_turn(
             Text(
                 "This model was trained only to continue text, here plays by Shakespeare: it "
@@ -96,9 +97,12 @@ class ChatScreen(Screen):
         )
 
     def load_source(self, source: WeightSource | None) -> None:
-        self.source = source
-        if source is None:
-            self.query_one("#chat-source", Static).update(Text(NO_WEIGHTS, style="bold yellow"))
+        problem = weights_problem(source, self.app)  # a missing or damaged checkpoint
+        self.source = None if problem else source
+        if source is None or problem:
+            self.query_one("#chat-source", Static).update(
+                Text(problem or NO_WEIGHTS, style="bold yellow")
+            )
             return
         self.runner.stop_stream()
         sampling = SamplingConfig(temperature=self.temperature)
@@ -143,7 +147,10 @@ class ChatScreen(Screen):
             self.notify("No weights loaded yet.", severity="warning")
             return
         if self.replying:
-            self.notify("The model is still replying; esc stops it.", severity="warning")
+            self.notify(
+                "The model is still replying; esc leaves the input, a second esc stops it.",
+                severity="warning",
+            )
             return
         event.input.value = ""
         self.add_turn(Text(line, style="bold"), "user")
@@ -153,12 +160,10 @@ class ChatScreen(Screen):
         self.runner.submit(lambda: self._reply(line))
         self.update_status()
 
-    def action_halt(self) -> None:
-        """Stop the reply; when none is running, leave the input so 1-4 switch screens."""
+    def escape_job(self) -> None:
+        """Outside the input, esc stops the reply."""
         if self.replying:
             self.runner.stop_stream()
-        else:
-            self.query_one("#conversation").focus()
 
     def action_edit(self) -> None:
         self.query_one("#chat-input", Input).focus()
@@ -242,10 +247,14 @@ class ChatScreen(Screen):
         text = Text()
         text.append(f"temperature {self.temperature:.1f} (↑/↓)", style="bold")
         if info is not None:
-            state = "replying (esc stops)" if self.replying else "your turn"
+            stop = "esc esc" if self.focused is self.query_one("#chat-input") else "esc"
+            state = f"replying ({stop} stops)" if self.replying else "your turn"
             text.append(f" · {state}", style="green" if self.replying else "dim")
             text.append(f" · {self.tokens_per_second:.0f} tok/s · {self.reply_tokens} tokens")
             text.append(f" · KV cache {self.cache_length}/{info.block_size}", style="bold")
+            short = text.copy()  # for a narrow terminal: one line
+            if self.dropped_tokens:
+                short.append(f" · slid, {self.dropped_tokens} dropped", style="yellow")
             text.append(
                 f" · your line: prefill of {self.prefill_tokens} tokens"
                 + (
@@ -258,4 +267,6 @@ class ChatScreen(Screen):
                 f"[1,{info.num_heads},{self.cache_length},{info.head_dim}]",
                 style="dim",
             )
-        self.query_one("#chat-status", Static).update(text)
+            self.query_one("#chat-status", FitLine).show(text, short)
+            return
+        self.query_one("#chat-status", FitLine).show(text)

@@ -13,13 +13,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
 from core import VARIANTS, RaceFinished, RaceProcess, RaceProgress, UserError, load_race, preset
 from tui.studio.formatting import format_duration
 from tui.studio.messages import TrainState
+from tui.studio.screens.base import StudioScreen
 from tui.studio.widgets.bars import KeyBar, ModeBar
 from tui.studio.widgets.plots import PlotBuilder
 from tui.studio.widgets.race import (
@@ -46,10 +46,10 @@ STATE_LABELS = {
 }
 
 
-class ExperimentsScreen(Screen):
+class ExperimentsScreen(StudioScreen):
     """Train the baseline and variants side by side in a child process, and compare them."""
 
-    AUTO_FOCUS = "#exp-variants"  # space ticks a variant at once; t starts
+    MAIN_FOCUS = ("#exp-variants", "#race-table")  # space ticks a variant at once; t starts
 
     BINDINGS = [
         Binding("t", "start", "Start race"),
@@ -57,7 +57,6 @@ class ExperimentsScreen(Screen):
         Binding("o", "open", "Open saved"),
         Binding("s", "axis", "x: steps/seconds"),
         Binding("f", "toggle_form", "Form"),
-        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     @dataclass
@@ -142,10 +141,6 @@ class ExperimentsScreen(Screen):
     @on(Input.Submitted, "#exp-steps")
     def steps_submitted(self) -> None:
         self.query_one("#exp-start", Button).focus()
-
-    def action_leave_field(self) -> None:
-        if isinstance(self.focused, Input):
-            self.query_one("#exp-variants").focus()
 
     # --- actions ----------------------------------------------------------------------------
     def action_start(self) -> None:

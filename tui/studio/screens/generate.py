@@ -13,20 +13,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
 from core import Distribution, GenerationStep, SamplingConfig
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
-from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.screens.base import StudioScreen
+from tui.studio.weights_check import weights_problem
+from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
 from tui.studio.widgets.cache_race import CacheRace
 from tui.studio.widgets.probability import (
     ProbabilityPanel,
     TokenText,
     probability_legend,
-    source_line,
-    status_line,
+    source_lines,
+    status_lines,
 )
 from tui.studio.widgets.side_panel import SidePanel
 
@@ -40,10 +41,11 @@ def prompt_from_input(value: str) -> str:
     return value.replace("\\n", "\n")
 
 
-class GenerateScreen(Screen):
+class GenerateScreen(StudioScreen):
     """Step through generation: sample, force a candidate, undo, change the sampling live."""
 
-    AUTO_FOCUS = "#probs"  # not the prompt: its text is selected on focus, and keys replace it
+    # the shown side panel, not the prompt: its text is selected on focus, and keys replace it
+    MAIN_FOCUS = ("#gen-switcher > *", "#gen-text-box")
 
     BINDINGS = [
         Binding("space", "step", "Next token"),
@@ -52,7 +54,7 @@ class GenerateScreen(Screen):
         Binding("enter", "pick", "Pick"),
         Binding("backspace", "undo", "Undo"),
         Binding("r", "run", "Run/stop"),
-        Binding("escape", "halt", "Stop", show=False),
+        Binding("escape", "escape", "Stop", show=False),
         Binding("t", "temperature(-0.1)", "Temperature", show=False),
         Binding("T", "temperature(0.1)", "Temperature", key_display="t/T"),
         Binding("k", "top_k(-1)", "Top-k", show=False),
@@ -114,7 +116,7 @@ class GenerateScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ModeBar("generate")
-        yield Static("", id="gen-source")
+        yield FitLine(id="gen-source")
         with Horizontal(id="prompt-row"):
             yield Label("prompt (i)", id="prompt-label")
             yield Input(DEFAULT_PROMPT, id="prompt", compact=True, placeholder=r"\n = newline")
@@ -122,28 +124,31 @@ class GenerateScreen(Screen):
             with Vertical(id="gen-left"):
                 with VerticalScroll(id="gen-text-box"):
                     yield TokenText("", id="gen-text")
-                yield Static(probability_legend(), id="gen-legend")
+                yield FitLine(id="gen-legend")
             yield SidePanel(self.runner)
-        yield Static("", id="gen-status")
+        yield FitLine(id="gen-status", wide_lines=2)
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#gen-text-box").border_title = "generated text"
         panel = self.query_one(ProbabilityPanel)
-        panel.border_title = "next token: top candidates"
+        panel.border_title = "next token: the ranked vocabulary"
+        self.query_one("#gen-legend", FitLine).show(*probability_legend())
         self.runner.start()
         self.load_source(self.app.weights_source)
-        panel.focus()
         self.update_views()
 
     # --- the weights ------------------------------------------------------------------------
     def load_source(self, source: WeightSource | None) -> None:
-        self.source = source
+        problem = weights_problem(source, self.app)  # a missing or damaged checkpoint
+        self.source = None if problem else source
         panel = self.query_one(ProbabilityPanel)
-        if source is None:
-            panel.message = NO_WEIGHTS
+        if source is None or problem:
+            panel.message = problem or NO_WEIGHTS
             panel.show(None, None, self.sampling())
-            self.query_one("#gen-source", Static).update(Text(NO_WEIGHTS, style="bold yellow"))
+            self.query_one("#gen-source", Static).update(
+                Text(problem or NO_WEIGHTS, style="bold yellow")
+            )
             return
         self.running = False
         self.distribution = None  # nothing to step from until the new weights are read
@@ -239,15 +244,20 @@ class GenerateScreen(Screen):
     def action_halt(self) -> None:
         if self.running:
             self.runner.stop_stream()
-        elif isinstance(self.focused, Input):  # esc leaves the prompt
-            self.query_one(ProbabilityPanel).focus()
+
+    def escape_job(self) -> None:
+        """Outside the prompt, esc stops a run."""
+        self.action_halt()
 
     def action_view(self) -> None:
         self.query_one(SidePanel).switch()
         self.update_views()
 
     def action_scroll_view(self, pages: int) -> None:
-        self.query_one(SidePanel).scroll_view(pages)
+        if self.query_one(SidePanel).current == "probs":
+            self.query_one(ProbabilityPanel).page(pages)
+        else:
+            self.query_one(SidePanel).scroll_view(pages)
 
     def action_race(self) -> None:
         self.query_one(SidePanel).switch("gen-race")
@@ -312,7 +322,7 @@ class GenerateScreen(Screen):
         self.runner.stop_stream()
         prompt = prompt_from_input(event.value)
         self.runner.submit(lambda: self._start(prompt))
-        self.query_one(ProbabilityPanel).focus()
+        self.set_focus(self.main_widget())
 
     # --- results ----------------------------------------------------------------------------
     @on(ModelLoaded)
@@ -377,12 +387,12 @@ class GenerateScreen(Screen):
         self.query_one(TokenText).show(self.prompt_text, self.steps, self.running)
         self.query_one("#gen-text-box", VerticalScroll).scroll_end(animate=False)
         if self.source is not None:
-            line = source_line(self.source.label, self.info, sampling, self.running)
-            self.query_one("#gen-source", Static).update(line)
-            status = status_line(
+            lines = source_lines(self.source.label, self.info, sampling, self.running)
+            self.query_one("#gen-source", FitLine).show(*lines)
+            status = status_lines(
                 self.info, self.steps, self.cache_length, self.prompt_tokens, self.prefill_ms
             )
-            self.query_one("#gen-status", Static).update(status)
+            self.query_one("#gen-status", FitLine).show(*status)
         view = self.query_one(SidePanel).following()
         if view is not None and self.ready:
             view.request_update()

@@ -34,8 +34,9 @@ Keys: {keys} · **?** this help · **ctrl+p** every action ·
 ## Train
 Fill the form (preset, corpus, steps, batch size, learning rate, grad clip, seed), then **t**
 starts, **p** pauses and resumes, **x** stops (and saves), **s** saves now, **w** copies the
-current weights into Generate and Chat. Training runs in a separate process at a lower
-priority, so this screen stays responsive.
+current weights into Generate and Chat. After a stop, **t** resumes the stopped run in its own
+folder from its last checkpoint and **n** starts a new run. Training runs in a separate process
+at a lower priority, so this screen stays responsive.
 
 - **Loss**: the cross-entropy of the next token, per step (grey: the min/max band of the
   raw values, blue: smoothed), and orange dots for the **validation loss** on text the model
@@ -141,6 +142,18 @@ x axis between steps and training seconds, **f** hides or shows the form.
 - Under the table: the question of the reference design each variant answers and what the race
   shows; at the end, each variant's sample. Races are saved as race.json under
   checkpoints/experiments/ (`minigpt experiment --open DIR` shows one in the terminal).
+
+## Runs
+Every run folder and saved race under the checkpoints folder, newest first: its shape (layers x
+width, heads, block, tokenizer), steps done of those planned, the last training loss, the best
+validation loss, the tokens seen, and its state: finished, stopped at step N, running (another
+process holds the folder's lock) or damaged (with what is wrong). A race is listed with its
+variants under it. Below: the highlighted run's settings, its command.txt and its loss curves.
+**r** resumes a stopped run on the Train screen, in its folder and up to the steps its
+checkpoint planned (a finished run is trained further with `minigpt train --resume DIR --steps
+N`); **l** loads its weights into Generate, Chat and Model; **g** draws its loss faintly on the
+Train loss plot as a **ghost** to compare the next run against, **c** clears it; **u** reads the
+folder again. Nothing here deletes a run.
 
 Press **esc** or **?** to close.
 """

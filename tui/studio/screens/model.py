@@ -12,14 +12,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Input, Static
+from textual.widgets import ContentSwitcher, Static
 
 from core import Config, ShapeStage, attention_maps, parameter_counts, shape_journey
 from tui.studio.formatting import format_count, token_kind, visible_token
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
-from tui.studio.widgets.bars import KeyBar, ModeBar
+from tui.studio.screens.base import StudioScreen
+from tui.studio.weights_check import weights_problem
+from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
 from tui.studio.widgets.cells import shade_cell
 from tui.studio.widgets.probe import ProbeView
 from tui.studio.widgets.runner_view import TextView
@@ -36,6 +37,7 @@ VIEWS = (
     ("probe", "p", "Perturbation probe"),
     ("sizing", "s", "Sizing lens"),
 )
+SHORT_LABELS = {"attention": "Attention", "probe": "Probe", "sizing": "Sizing"}  # narrow
 
 
 def _spells(tokenizer, text: str) -> bool:
@@ -56,12 +58,15 @@ class Overview(Horizontal):
     ]
 
 
-class ModelScreen(Screen):
+class ModelScreen(StudioScreen):
     """What the loaded weights are: real shapes at each stage, where the parameters sit."""
+
+    MAIN_FOCUS = ("#model-switcher > *", "#journey-box")  # the view shown (its text field aside)
 
     BINDINGS = [
         *(Binding(key, f"view('{name}')", label, show=False) for name, key, label in VIEWS),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("pagedown", "scroll_view(1)", "Scroll", show=False),
+        Binding("pageup", "scroll_view(-1)", "Scroll", show=False),
     ]
 
     @dataclass
@@ -88,7 +93,7 @@ class ModelScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ModeBar("model")
-        yield Static("", id="model-views")
+        yield FitLine(id="model-views")
         with ContentSwitcher(initial="model-body", id="model-switcher"):
             with Overview(id="model-body"):
                 with VerticalScroll(id="journey-box"):
@@ -116,12 +121,19 @@ class ModelScreen(Screen):
     def xray_views(self) -> list[TextView]:
         return list(self.query(TextView))
 
+    def action_scroll_view(self, pages: int) -> None:
+        """Page the shown view's scrolling part: what a short terminal cannot show at once."""
+        view = self.query_one(ContentSwitcher).visible_content
+        for body in [view, *view.query(VerticalScroll)] if view is not None else []:
+            if isinstance(body, VerticalScroll) and body.max_scroll_y:
+                (body.scroll_page_down if pages > 0 else body.scroll_page_up)(animate=False)
+
     def action_view(self, name: str) -> None:
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "model-body" if name == "overview" else f"xray-{name}"
         self.show_views()
         if name == "overview":
-            self.query_one("#journey-box").focus()
+            self.set_focus(self.main_widget())
             return
         view = self.query_one(f"#xray-{name}")
         if isinstance(view, TextView) and not view.text:
@@ -138,18 +150,15 @@ class ModelScreen(Screen):
 
     def show_views(self) -> None:
         current = self.view
-        line = Text()
+        line, short = Text(), Text()
         for name, key, label in VIEWS:
             style = "reverse bold" if name == current else ""
             line.append(f" {key} {label} ", style=style)
             line.append(" ")
+            short.append(f" {key} {SHORT_LABELS.get(name, label)} ", style=style)
         line.append(" esc leaves a text field", style="dim")
-        self.query_one("#model-views", Static).update(line)
-
-    def action_leave_field(self) -> None:
-        if isinstance(self.focused, Input):
-            view = self.query_one(ContentSwitcher).visible_content
-            (self.query_one("#journey-box") if view is None else view).focus()
+        short.append(" esc leaves a field", style="dim")
+        self.query_one("#model-views", FitLine).show(line, short)
 
     @on(TextView.TextChosen)
     def text_chosen(self, message: TextView.TextChosen) -> None:
@@ -158,8 +167,11 @@ class ModelScreen(Screen):
                 view.set_text(message.text)
 
     def load_source(self, source: WeightSource | None) -> None:
-        if source is None:
-            self.query_one("#journey", Static).update(Text(NO_WEIGHTS, style="bold yellow"))
+        problem = weights_problem(source, self.app)  # a missing or damaged checkpoint
+        if source is None or problem:
+            self.query_one("#journey", Static).update(
+                Text(problem or NO_WEIGHTS, style="bold yellow")
+            )
             return
 
         def describe() -> None:

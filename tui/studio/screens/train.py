@@ -6,14 +6,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, Input, RichLog
+from textual.widgets import Button, Input
 from textual.worker import get_current_worker
 
 from core import (
@@ -27,27 +25,38 @@ from core import (
     WeightSnapshot,
 )
 from tui.paths import checkpoints_root
-from tui.studio.formatting import format_count, format_duration
+from tui.studio.formatting import format_count
 from tui.studio.messages import TrainState, WeightSource
-from tui.studio.series import Smoother
+from tui.studio.run_clock import RunClock, run_status
+from tui.studio.run_resume import RunResume
+from tui.studio.screens.base import StudioScreen
 from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot, PlotBuilder
+from tui.studio.widgets.sample_log import SampleLog
 from tui.studio.widgets.training import RunForm, StatusBar
+from tui.studio.widgets.training_plots import TrainingPlots
 from tui.studio.widgets.training_xray import TrainingXrayView
+from tui.studio.widgets.validation_tape import ValidationTapeView, Weights
 
 RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
 
 
-class TrainScreen(Screen):
+class TrainScreen(StudioScreen):
     """Train a model in a child process and watch it learn."""
+
+    # the view shown in place of the plots, else the samples; not the form: t would land there
+    MAIN_FOCUS = ("#training-xray", "#validation-tape", "#samples")
 
     BINDINGS = [
         Binding("t", "start", "Start"),
+        Binding("n", "new_run", "New run"),
         Binding("p", "pause", "Pause/resume"),
         Binding("x", "stop", "Stop"),
         Binding("s", "save", "Save"),
         Binding("w", "use_weights", "Weights→Generate/Chat"),
         Binding("v", "xray", "X-ray"),
+        Binding("e", "tape", "Val tape"),
+        Binding("a", "axis", "x: steps/tokens/time"),
+        Binding("f", "toggle_form", "Form"),
     ]
 
     @dataclass
@@ -78,9 +87,9 @@ class TrainScreen(Screen):
         self.last_val: float | None = None
         self.last_checkpoint: str | None = None
         self.exit_when_stopped = False
-        self._rate = Smoother(0.9)
-        self._first_seen: tuple[int, float] | None = None  # (step, elapsed) at the first event
-        self._builder: PlotBuilder | None = None
+        self.clock = RunClock()
+        self._weights_wanted = 0  # snapshots asked for by w; the others feed the tape
+        self.resume = RunResume()  # what t starts: a new run, or a stopped one resumed
         self._buttons_shown: tuple[TrainState, bool] | None = None  # (state, active) last shown
 
     def compose(self) -> ComposeResult:
@@ -88,42 +97,19 @@ class TrainScreen(Screen):
         yield StatusBar("", id="train-status")
         with Horizontal(id="train-body"):
             yield RunForm(self.preset, self.corpus_path if self.corpus_text is None else "")
-            with Vertical(id="train-plots"):
-                yield LossPlot(id="loss-plot")
-                with Horizontal(id="small-plots"):
-                    yield GradNormPlot(id="grad-plot")
-                    yield LearningRatePlot(id="lr-plot")
-                yield RichLog(id="samples", wrap=True, markup=False, max_lines=400, min_width=20)
+            yield TrainingPlots()
             yield TrainingXrayView(id="training-xray")
+            yield ValidationTapeView()
         yield KeyBar()
 
     def on_mount(self) -> None:
-        log = self.query_one("#samples", RichLog)
-        log.border_title = "samples at each evaluation (same prompt and seed)"
-        # written once the log has a width, so the line wraps instead of being cut
-        self.call_after_refresh(
-            log.write,
-            Text(
-                "Press t to train. Every evaluation writes a sample from the same prompt and "
-                "seed here, so you can watch the text improve.",
-                style="dim",
-            ),
-        )
-        self._builder = PlotBuilder(
-            [
-                self.query_one(LossPlot),
-                self.query_one(GradNormPlot),
-                self.query_one(LearningRatePlot),
-            ]
-        )
-        self.build_plots()
+        self.query_one(SampleLog).hint()
         self.update_status()
         self.update_buttons()
 
-    @work(thread=True, exclusive=True, group="plots", name="plot-builder")
-    def build_plots(self) -> None:
-        worker = get_current_worker()
-        self._builder.run(lambda: worker.is_cancelled)
+    def notify(self, message: str, *, severity: str = "information", **_) -> None:
+        """On this screen a notice is a line of the status bar, never a toast over a plot."""
+        self.query_one(StatusBar).notice(message, severity)
 
     # --- actions ----------------------------------------------------------------------------
     @property
@@ -156,26 +142,26 @@ class TrainScreen(Screen):
             form.show_error(str(error))
             return
         form.show_error("")
-        out_dir = self.checkpoints_dir / f"studio-{form.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.process = TrainingProcess(
-            config, out_dir, text=text, text_path=text_path, threads=self.threads
-        )
+        self.process, config, note = self.resume.launch(self, config, form.preset, text, text_path)
         self.process.start()
         self.state, self.started, self.finished, self.last = TrainState.STARTING, None, None, None
-        self.last_val, self._first_seen = None, None
-        self._rate.reset()
-        self.query_one(LossPlot).reset(None)
-        self.query_one(GradNormPlot).reset(config.grad_clip)
-        self.query_one(LearningRatePlot).reset(config)
-        self.query_one("#samples", RichLog).write(
-            Text(f"starting a {form.preset} run in a child process → {out_dir}", style="dim")
-        )
+        self.last_val = None
+        self.clock.reset()
+        self.query_one(TrainingPlots).reset(config)
+        self.query_one(SampleLog).note(note)
+        self.query_one(ValidationTapeView).new_run(text, text_path)
         self.relay(self.process)
         self.update_status()
         self.update_buttons()
 
+    def action_new_run(self) -> None:
+        if not self.active:
+            self.resume.forget()
+        self.action_start()
+
     def action_pause(self) -> None:
         if self.process is None or not self.state.steppable:
+            self.notify("Nothing to pause: no run is training (t starts one).")
             return
         if self.state is TrainState.PAUSED:
             self.process.resume_training()
@@ -188,6 +174,8 @@ class TrainScreen(Screen):
             self.state = TrainState.STOPPING
             self.update_status()
             self.update_buttons()
+        else:
+            self.notify("Nothing to stop: no run is training.")
 
     def action_save(self) -> None:
         if self.process is not None and self.state.steppable:
@@ -199,6 +187,7 @@ class TrainScreen(Screen):
         """Copy the training weights into Generate and Chat (a snapshot, or the final save)."""
         if self.process is not None and self.state.steppable:
             self.process.snapshot()
+            self._weights_wanted += 1
             self.notify("Copying the current weights to Generate and Chat…")
         elif self.last_checkpoint is not None:
             self.app.use_weights(
@@ -211,7 +200,32 @@ class TrainScreen(Screen):
 
     def action_xray(self) -> None:
         """Show the Training X-ray in place of the plots, or the plots again."""
+        self.remove_class("-tape")
         self.query_one(TrainingXrayView).toggle_on(self)
+
+    def action_tape(self) -> None:
+        """Show the prediction tape of a validation chunk in place of the plots, or hide it."""
+        self.query_one(ValidationTapeView).toggle_on(self)
+
+    def action_axis(self) -> None:
+        """The plots' x axis: steps, tokens seen, training time."""
+        mode = self.query_one(TrainingPlots).cycle_axis()
+        self.notify(f"x axis: {mode}")
+
+    def action_toggle_form(self) -> None:
+        """Show or hide the run form (a narrow terminal hides it while a run trains)."""
+        shown = self.query_one(RunForm).display
+        self.set_class(shown, "-form-hidden")
+        self.set_class(not shown, "-form-shown")
+
+    @on(Input.Changed, "#grad-clip")
+    def grad_clip_changed(self, event: Input.Changed) -> None:
+        """Until a run starts, the clip line is the one the form would train with."""
+        if not self.active:
+            try:
+                self.query_one(TrainingPlots).set_clip(max(0.0, float(event.value)))
+            except ValueError:
+                pass
 
     def stop_and_exit(self) -> None:
         """Stop training, wait for the checkpoint, then quit the app."""
@@ -251,36 +265,29 @@ class TrainScreen(Screen):
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
-        loss_plot = self.query_one(LossPlot)
-        grad_plot = self.query_one(GradNormPlot)
-        lr_plot = self.query_one(LearningRatePlot)
-        log = self.query_one("#samples", RichLog)
+        plots = self.query_one(TrainingPlots)
+        log = plots.samples
         for event in message.events:
             if isinstance(event, StepMetrics):
                 self.last = event
-                loss_plot.add(event.step, event.loss, event.val_loss)
-                grad_plot.add(event.step, event.grad_norm, event.clipped)
-                lr_plot.add(event.step, event.lr)
-                self._rate.update(event.tokens_per_second)
-                if self._first_seen is None:
-                    self._first_seen = (event.step, event.elapsed)
+                plots.add(event)
+                self.clock.add(event)
                 if event.val_loss is not None:
                     self.last_val = event.val_loss
-                    self.write_sample(log, event)
+                    log.sample(event)
                     self.query_one(TrainingXrayView).add(event)
+                    self.evaluated(event)
                 if self.state is TrainState.STARTING:
                     self.state = TrainState.RUNNING
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 self.state = TrainState.RUNNING
-                loss_plot.reset(event.vocab_size)
-                log.write(
-                    Text(
-                        f"training {format_count(event.num_parameters)} parameters on "
-                        f"{event.device} with {event.threads} thread(s); the child's output goes "
-                        f"to {event.log_path}",
-                        style="dim",
-                    )
+                plots.reset(event.config, event.vocab_size)
+                self.resume.replay(self)  # a resumed run's steps so far
+                log.note(
+                    f"training {format_count(event.num_parameters)} parameters on "
+                    f"{event.device} with {event.threads} thread(s); the child's output goes "
+                    f"to {event.log_path}"
                 )
             elif isinstance(event, TrainingState):
                 self.state = TrainState[event.state.name]  # core's RunState, by name
@@ -288,43 +295,45 @@ class TrainScreen(Screen):
                 self.notify(event.message, severity="error")
             elif isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
-                log.write(
-                    Text(f"step {event.step}: checkpoint saved in {event.path}", style="green")
-                )
+                log.note(f"step {event.step}: checkpoint saved in {event.path}", style="green")
             elif isinstance(event, WeightSnapshot):
-                self.app.use_weights(
-                    WeightSource(f"training weights at step {event.step}", snapshot=event)
-                )
+                self.query_one(ValidationTapeView).take_weights(Weights(event.step, event))
+                if self._weights_wanted:
+                    self._weights_wanted -= 1
+                    self.app.use_weights(
+                        WeightSource(f"training weights at step {event.step}", snapshot=event)
+                    )
             elif isinstance(event, TrainingFinished):
                 self.on_finished(event, log)
-        if self._builder is not None:
-            self._builder.wake.set()
+        plots.wake()
         self.update_status()
         self.update_buttons()
 
-    def write_sample(self, log: RichLog, metrics: StepMetrics) -> None:
-        header = Text(f"step {metrics.step}  val loss {metrics.val_loss:.3f}", style="bold")
-        log.write(header)
-        if metrics.sample:
-            log.write(Text(metrics.sample.strip("\n")[:600]))
+    def evaluated(self, metrics: StepMetrics) -> None:
+        """An evaluation: the tape follows it, on a snapshot of the weights it evaluated."""
+        self.query_one(ValidationTapeView).evaluated(metrics.step, metrics.val_loss)
+        if self.process is not None and self.state.steppable:
+            self.process.snapshot()
 
-    def on_finished(self, event: TrainingFinished, log: RichLog) -> None:
+    def on_finished(self, event: TrainingFinished, log: SampleLog) -> None:
         self.finished = event
+        self._weights_wanted = 0
         if event.checkpoint:
             self.last_checkpoint = event.checkpoint
+            tape = self.query_one(ValidationTapeView)
+            tape.take_weights(Weights(event.step, checkpoint=event.checkpoint))
         if event.error:
             self.state = TrainState.FAILED
-            log.write(Text(f"training failed: {event.error}", style="bold red"))
+            log.note(f"training failed: {event.error}", style="bold red")
             self.query_one(RunForm).show_error(event.error)
         else:
             self.state = TrainState.FINISHED
             how = "stopped" if event.stopped else "finished"
-            log.write(
-                Text(
-                    f"{how} at step {event.step}; checkpoint in {event.checkpoint}. "
-                    "Press w to use these weights in Generate and Chat.",
-                    style="bold green",
-                )
+            log.note(
+                f"{how} at step {event.step}; checkpoint in {event.checkpoint}. "
+                "Press w to use these weights in Generate and Chat. "
+                + self.resume.offer(event, self.started.config if self.started else None),
+                style="bold green",
             )
         if self.process is not None:
             self.process.join(timeout=0)
@@ -336,6 +345,8 @@ class TrainScreen(Screen):
         active = self.active
         if (self.state, active) == self._buttons_shown:
             return  # progress arrives ten times a second; the buttons change with the state
+        if self._buttons_shown is None or self._buttons_shown[1] != active:
+            self.remove_class("-form-hidden", "-form-shown")  # f's choice lasts one phase
         self._buttons_shown = (self.state, active)
         self.set_class(active, "-training")  # narrow terminals give the form's room to plots
         self.query_one("#start", Button).disabled = active
@@ -348,41 +359,15 @@ class TrainScreen(Screen):
             widget.disabled = active
 
     def update_status(self) -> None:
-        status = self.query_one(StatusBar)
-        text = StatusBar.state_text(self.state)
-        metrics, started = self.last, self.started
-        if metrics is not None:
-            total = metrics.max_steps
-            text.append(f" step {metrics.step}/{total}", style="bold")
-            text.append(f"  loss {metrics.loss:.3f}")
-            if self.last_val is not None:
-                text.append(f"  val {self.last_val:.3f}", style="rgb(255,170,0)")
-            text.append(f"  {format_count(self._rate.value)} tok/s")
-            text.append(f"  elapsed {format_duration(metrics.elapsed)}")
-            text.append(f"  ETA {format_duration(self.eta(metrics))}")
-        else:
-            form_config = None
-            try:
-                form_config = self.query_one(RunForm).config()
-            except ValueError:
-                pass
-            if form_config is not None:
-                text.append(f" 0/{form_config.max_steps} steps", style="dim")
-        if started is not None:
-            threads = f"{started.threads} thread{'s' if started.threads > 1 else ''}"
-            text.append(f"  {started.device} × {threads}", style="dim")
-            text.append(f"  {format_count(started.num_parameters)} params", style="dim")
-        status.show(text)
-
-    def eta(self, metrics: StepMetrics) -> float | None:
-        if self._first_seen is None:
-            return None
-        first_step, first_elapsed = self._first_seen
-        done = metrics.step - first_step
-        if done <= 0:
-            return None
-        per_step = (metrics.elapsed - first_elapsed) / done
-        return per_step * (metrics.max_steps - metrics.step)
+        planned = None
+        try:
+            planned = self.query_one(RunForm).config().max_steps
+        except ValueError:
+            pass
+        status = run_status(
+            self.state, self.last, self.last_val, self.clock, self.started, self.finished, planned
+        )
+        self.query_one(StatusBar).show(*status)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the child and wait for its final save (the app is exiting)."""

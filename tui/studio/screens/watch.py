@@ -10,9 +10,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import RichLog
 from textual.worker import get_current_worker
 
 from core import (
@@ -28,13 +27,15 @@ from tui.studio.formatting import format_count, format_duration
 from tui.studio.messages import WeightSource
 from tui.studio.screens.train import TrainScreen
 from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot, PlotBuilder
+from tui.studio.widgets.sample_log import SampleLog
 from tui.studio.widgets.training import StatusBar
+from tui.studio.widgets.training_plots import TrainingPlots
 from tui.studio.widgets.training_xray import TrainingXrayView
 
 POLL_SECONDS = 0.25  # between two reads of the log: at most four messages a second
 QUIET_SECONDS = 10.0  # no new step for this long: the status bar says so
-CONTROLS = ("start", "pause", "stop", "save")  # the Train screen's, which a watcher lacks
+# the Train screen's, which a watcher lacks: it has no form, and no snapshots for a tape
+CONTROLS = ("start", "pause", "stop", "save", "tape", "toggle_form")
 
 
 def watched_paths(target: str | Path) -> tuple[Path, Path]:
@@ -53,7 +54,11 @@ class WatchScreen(TrainScreen):
     resume (then everything is reloaded) or end in a line still being written.
     """
 
-    BINDINGS = [Binding("w", "use_weights", "Checkpoint→Generate/Chat")]
+    BINDINGS = [
+        Binding("w", "use_weights", "Checkpoint→Generate/Chat"),
+        Binding("v", "xray", "X-ray"),
+        Binding("a", "axis", "x: steps/tokens/time"),
+    ]
 
     @dataclass
     class Followed(Message):
@@ -75,21 +80,12 @@ class WatchScreen(TrainScreen):
         yield ModeBar("train")
         yield StatusBar("", id="train-status")
         with Horizontal(id="train-body"):
-            with Vertical(id="train-plots"):
-                yield LossPlot(id="loss-plot")
-                with Horizontal(id="small-plots"):
-                    yield GradNormPlot(id="grad-plot")
-                    yield LearningRatePlot(id="lr-plot")
-                yield RichLog(id="samples", wrap=True, markup=False, max_lines=400, min_width=20)
+            yield TrainingPlots()
             yield TrainingXrayView(id="training-xray")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        log = self.query_one("#samples", RichLog)
-        log.border_title = "samples at each evaluation (same prompt and seed)"
-        log.write(Text(f"watching {self.metrics_path} (read-only)", style="dim"))
-        self._builder = PlotBuilder(list(self.plots()))
-        self.build_plots()
+        self.query_one(SampleLog).note(f"watching {self.metrics_path} (read-only)")
         self.follow(self.folder, self.metrics_path)
         self.set_interval(1.0, self.update_status)
         self.update_status()
@@ -114,16 +110,12 @@ class WatchScreen(TrainScreen):
     def show_followed(self, message: Followed) -> None:
         if message.run is not None:
             self._run = message.run
-            config, vocab_size = message.run
-            loss, grad, rate = self.plots()
-            loss.vocab_size, grad.clip, rate.config = vocab_size, config.grad_clip, config
-            for plot in (loss, grad, rate):
-                plot.changed()
+            self.query_one(TrainingPlots).describe(*message.run)
         if message.restarted:
             self.reloads += 1
             self.reset_plots()
-            self.query_one("#samples", RichLog).write(
-                Text("the log was rewritten (a resume trims it): reloaded", style="yellow")
+            self.query_one(SampleLog).note(
+                "the log was rewritten (a resume trims it): reloaded", style="yellow"
             )
         if message.steps:
             self._last_arrival = time.monotonic()
@@ -131,21 +123,11 @@ class WatchScreen(TrainScreen):
         else:
             self.update_status()
 
-    def plots(self) -> tuple[LossPlot, GradNormPlot, LearningRatePlot]:
-        return (
-            self.query_one(LossPlot),
-            self.query_one(GradNormPlot),
-            self.query_one(LearningRatePlot),
-        )
-
     def reset_plots(self) -> None:
         config, vocab_size = self._run or (None, None)
-        loss, grad, rate = self.plots()
-        loss.reset(vocab_size)
-        grad.reset(config.grad_clip if config else 0.0)
-        rate.reset(config)
-        self.last = self.last_val = self._first_seen = None
-        self._rate.reset()
+        self.query_one(TrainingPlots).reset(config, vocab_size)
+        self.last = self.last_val = None
+        self.clock.reset()
 
     # --- keys -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -155,6 +137,9 @@ class WatchScreen(TrainScreen):
         self.notify("Watching a run: it is started, paused and stopped where it trains.")
 
     action_pause = action_stop = action_save = action_start
+
+    def evaluated(self, metrics: StepMetrics) -> None:
+        pass  # a watched run sends no snapshots: its tape would need the corpus and weights
 
     def action_use_weights(self) -> None:
         """Load the run's newest checkpoint into Generate, Chat and Model."""
@@ -183,7 +168,7 @@ class WatchScreen(TrainScreen):
             text.append(f"  loss {metrics.loss:.3f}")
             if self.last_val is not None:
                 text.append(f"  val {self.last_val:.3f}", style="rgb(255,170,0)")
-            text.append(f"  {format_count(self._rate.value)} tok/s")
+            text.append(f"  {format_count(self.clock.rate.value)} tok/s")
             text.append(f"  elapsed {format_duration(metrics.elapsed)}")
             if metrics.step >= metrics.max_steps:
                 text.append("  finished", style="bold green")

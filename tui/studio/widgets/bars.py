@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ScreenStackError
 from textual.binding import Binding
+from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Input, Static
 
@@ -12,6 +14,7 @@ class ModeBar(Static):
     """The top line: the studio's screens with their keys, the current one highlighted.
 
     The screens come from the app's `STUDIO_MODES` table, so a new screen appears here by itself.
+    On a narrow terminal the line drops its longer words, but keeps every screen and `? help`.
     """
 
     def __init__(self, current: str) -> None:
@@ -19,23 +22,81 @@ class ModeBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
+        self.show_modes()
+
+    def on_resize(self) -> None:
+        self.show_modes()
+
+    def show_modes(self) -> None:
         modes = self.app.STUDIO_MODES
-        parts = ["[b]MiniGPT Studio[/b] "]
+        items = []
         for mode in modes:
             item = f"[@click=app.switch_mode('{mode.name}')] {mode.key} {mode.label} [/]"
-            parts.append(f"[reverse b]{item}[/]" if mode.name == self.current else item)
+            items.append(f"[reverse b]{item}[/]" if mode.name == self.current else item)
         function_keys = f"{modes[0].function_key}-{modes[-1].function_key}".upper()
-        parts.append(
-            f"  [dim]({function_keys} inside a text box) · ? help · ctrl+p commands · q quit[/]"
+        wide, tight = " ".join(items), "".join(items)
+        lines = (  # from the most to the least said; the first that fits is shown
+            f"[b]MiniGPT Studio[/b]  {wide}   [dim]({function_keys} inside a text box) · ? help"
+            " · ctrl+p commands · q quit[/]",
+            f"[b]MiniGPT Studio[/b]  {wide}   [dim]? help · ctrl+p commands · q quit[/]",
+            f"[b]MiniGPT[/b] {tight} [dim]? help · q quit[/]",
+            f"{tight} [dim]? help · q quit[/]",
+            f"{tight} [dim]? help[/]",
         )
-        self.update(" ".join(parts))
+        self.update(fitting(lines, self.size.width))
+
+
+def fitting(versions: tuple[str | Text, ...], width: int) -> str | Text:
+    """The first version (markup or Text) that fits in `width` cells, else the last."""
+    for version in versions:
+        length = version.cell_len if isinstance(version, Text) else cell_length(version)
+        if length <= width:
+            return version
+    return versions[-1]
+
+
+def cell_length(markup: str) -> int:
+    return Content.from_markup(markup).cell_length
+
+
+class FitLine(Static):
+    """A line that shows the longest of its versions that fits, and picks again when its width
+    changes; `update` shows one text as it is. From 120 cells wide it may take `wide_lines`
+    lines: room a narrow terminal has not."""
+
+    WIDE = 120
+
+    def __init__(self, content: str = "", *, wide_lines: int = 1, **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self.wide_lines = wide_lines
+        self.versions: tuple[str | Text, ...] = ()
+
+    def show(self, *versions: str | Text) -> None:
+        """The versions, from the most to the least said."""
+        self.versions = versions
+        self.pick()
+
+    def update(self, content="", **kwargs) -> None:
+        self.versions = ()
+        super().update(content, **kwargs)
+
+    def pick(self) -> None:
+        if not self.versions:
+            return
+        width = self.size.width
+        lines = self.wide_lines if width >= self.WIDE else 1
+        super().update(fitting(self.versions, width * lines) if width else self.versions[0])
+
+    def on_resize(self) -> None:
+        self.pick()
 
 
 TYPED_KEYS = {"space", "enter", "backspace", "question_mark"}
 
 
 class KeyBar(Static):
-    """The keys of the focused widget and its screen, in one line at the bottom.
+    """The keys of the focused widget and its screen, at the bottom: one line where they fit,
+    more where they do not, so no key is ever cut off.
 
     A light stand-in for Textual's Footer, which mounts a widget per key and restyles them on
     every screen switch (about 60 ms of a switch here); this is one widget and one update.
@@ -43,10 +104,14 @@ class KeyBar(Static):
 
     def __init__(self) -> None:
         super().__init__(classes="key-bar")
+        self.items: list[str] = []
 
     def on_mount(self) -> None:
         self.watch(self.screen, "focused", self.show_keys)
         self.show_keys()
+
+    def on_resize(self) -> None:
+        self.lay_out()
 
     def show_keys(self, *_) -> None:
         try:
@@ -64,7 +129,7 @@ class KeyBar(Static):
             *Binding.make_bindings(type(self.app).BINDINGS),
         ]
         typing = isinstance(self.screen.focused, Input)
-        parts, seen = [], set()
+        items, seen = [], set()
         for binding in chain:
             if not binding.show or binding.description in seen:
                 continue
@@ -72,9 +137,24 @@ class KeyBar(Static):
                 continue  # the text box takes these keys
             seen.add(binding.description)
             shown = escape(binding.key_display or self.app.get_key_display(binding))
-            parts.append(
+            items.append(
                 f"[@click=app.simulate_key('{binding.key}')][b]{shown}[/b] "
                 f"{escape(binding.description)}[/]"
             )
-        parts.append("[b]^p[/b] palette")
-        self.update("  ".join(parts))
+        items.append("[b]^p[/b] palette")
+        self.items = items
+        self.lay_out()
+
+    def lay_out(self) -> None:
+        """The keys in as few lines as the width allows, never splitting one."""
+        width = self.size.width
+        lines: list[list[str]] = [[]]
+        used = 0
+        for item in self.items:
+            length = cell_length(item)
+            if lines[-1] and width and used + 2 + length > width:
+                lines.append([])
+                used = 0
+            used += length + (2 if lines[-1] else 0)
+            lines[-1].append(item)
+        self.update("\n".join("  ".join(line) for line in lines))

@@ -1,129 +1,44 @@
-"""Training plots whose figures are built by a background thread, never in `render()`."""
+"""The training plots: loss, gradient norm and learning rate of a run, step by step."""
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from rich.text import Text
-from textual import on
-from textual.message import Message
-from textual_plotext import Plot, PlotextPlot
+from textual.markup import escape
+from textual_plotext import Plot
 
 from core import Config, learning_rate_at
 from tui.studio.series import Series, Smoother
+from tui.studio.widgets.plot_axis import XAxis
+from tui.studio.widgets.plot_figure import LABEL_ROWS, MetricPlot, PlotBuilder
+
+__all__ = ["GradNormPlot", "LearningRatePlot", "LossPlot", "MetricPlot", "PlotBuilder"]
 
 SERIES_CAPACITY = 1024  # buckets kept per series; the figure reduces them to its width
-MIN_BUILD_INTERVAL = 1.0  # seconds between rebuilds of one plot while data streams in
+WINDOW_SHARE = 0.05  # of the planned steps, the learning-rate plot shows around now
+WINDOW_MIN_STEPS = 20
 
 RAW_COLOR = (110, 110, 130)
 SMOOTH_COLOR = (80, 200, 255)
 VAL_COLOR = (255, 170, 0)
 REFERENCE_COLOR = (220, 80, 80)
 LR_COLOR = (150, 220, 120)
-RAW, SMOOTH, VAL, REFERENCE, LR = (
+GHOST_COLOR = (150, 120, 190)  # a past run drawn beside the current one, faintly
+NOW_COLOR = (230, 230, 230)
+RAW, SMOOTH, VAL, REFERENCE, LR, GHOST, NOW = (
     "rgb({},{},{})".format(*color)
-    for color in (RAW_COLOR, SMOOTH_COLOR, VAL_COLOR, REFERENCE_COLOR, LR_COLOR)
+    for color in (
+        RAW_COLOR,
+        SMOOTH_COLOR,
+        VAL_COLOR,
+        REFERENCE_COLOR,
+        LR_COLOR,
+        GHOST_COLOR,
+        NOW_COLOR,
+    )
 )
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """What the builder thread needs, captured on the UI thread."""
-
-    width: int
-    height: int
-    theme: str
-    version: int
-
-
-class MetricPlot(PlotextPlot):
-    """A plotext figure that a `PlotBuilder` thread rebuilds; `render()` shows the last build."""
-
-    title = ""
-    placeholder = "waiting for the first step"
-
-    @dataclass
-    class Built(Message):
-        plot: MetricPlot
-        text: Text
-        request: BuildRequest
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.data_version = 0  # bumped on every change to the data
-        self.built_request: BuildRequest | None = None
-        self._figure_text: Text | None = None
-        self._target_size = (0, 0)
-        self._plot_theme = "textual-auto-textual-dark"
-
-    # --- UI thread --------------------------------------------------------------------------
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.border_title = self.title
-        self.border_subtitle = self.legend()
-
-    def render(self) -> Text:
-        if self._figure_text is None:
-            return Text(self.placeholder, style="dim")
-        return self._figure_text
-
-    def legend(self) -> str:
-        """Content markup for the border's subtitle: what each colour means."""
-        return ""
-
-    def on_resize(self) -> None:
-        self._target_size = (self.size.width, self.size.height)
-        self._plot_theme = self._get_plotext_theme_name(self.app.theme)
-        self.changed()
-
-    def changed(self) -> None:
-        """The data or size changed: ask for a rebuild."""
-        self.data_version += 1
-
-    @on(Built)
-    def show_build(self, message: Built) -> None:
-        message.stop()
-        self._figure_text = message.text
-        self.built_request = message.request
-        self.border_subtitle = self.legend()
-        self.refresh()
-
-    # --- either thread ----------------------------------------------------------------------
-    @property
-    def has_data(self) -> bool:
-        return False
-
-    def build_request(self) -> BuildRequest | None:
-        """A request if a rebuild is due (plain attributes only: safe from the builder)."""
-        width, height = self._target_size
-        if width < 10 or height < 4 or not self.has_data:
-            return None
-        if self.built_request is not None and self.built_request.version == self.data_version:
-            return None
-        return BuildRequest(width, height, self._plot_theme, self.data_version)
-
-    # --- builder thread ---------------------------------------------------------------------
-    def build(self, plt: Plot, request: BuildRequest) -> Text:
-        plt.clear_figure()
-        plt.plotsize(request.width, request.height)
-        plt._set_size(request.width, request.height)  # textual-plotext's resize work-around
-        plt.theme(request.theme)
-        self.draw(plt, request.width)
-        return Text.from_ansi(plt.build())
-
-    @staticmethod
-    def step_ticks(plt: Plot, last_step: float, count: int = 5) -> None:
-        """Whole-number step ticks: steps are counted, not measured."""
-        last = max(1, int(last_step))
-        ticks = sorted({1 + round(i * (last - 1) / (count - 1)) for i in range(count)})
-        plt.xticks(ticks, [str(t) for t in ticks])
-
-    def draw(self, plt: Plot, width: int) -> None:
-        """Plot this widget's series; every concrete plot below defines it."""
-        raise NotImplementedError(f"{type(self).__name__} must define draw()")
 
 
 class LossPlot(MetricPlot):
@@ -131,9 +46,11 @@ class LossPlot(MetricPlot):
 
     title = "Loss: cross-entropy of the next token (nats)"
     placeholder = "the loss of every step appears here; the red line is ln(vocab_size)"
+    y_label = "loss (nats)"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.axis = XAxis()
         self.losses = Series(SERIES_CAPACITY)
         self.smoothed = Series(SERIES_CAPACITY)
         self.val_steps: list[int] = []
@@ -141,6 +58,34 @@ class LossPlot(MetricPlot):
         self.vocab_size: int | None = None
         self._smoother = Smoother()
         self._lock = threading.Lock()
+        self.ghost_label: str | None = None  # a past run's curve, kept across resets
+        self.ghost = Series(SERIES_CAPACITY)  # its smoothed training loss
+        self.ghost_val: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
+
+    def set_ghost(
+        self,
+        label: str,
+        steps: Sequence[int],
+        losses: Sequence[float],
+        val_steps: Sequence[int] = (),
+        val_losses: Sequence[float] = (),
+    ) -> None:
+        """Draw a past run's loss faintly beside the current run's, until `clear_ghost`."""
+        self.ghost.clear()
+        smoother = Smoother()
+        for step, loss in zip(steps, losses, strict=True):
+            self.ghost.append(step, smoother.update(loss))
+        with self._lock:
+            self.ghost_val = (tuple(val_steps), tuple(val_losses))
+        self.ghost_label = label
+        self.changed()
+
+    def clear_ghost(self) -> None:
+        self.ghost.clear()
+        with self._lock:
+            self.ghost_val = ((), ())
+        self.ghost_label = None
+        self.changed()
 
     def reset(self, vocab_size: int | None) -> None:
         self.losses.clear()
@@ -162,7 +107,21 @@ class LossPlot(MetricPlot):
 
     @property
     def has_data(self) -> bool:
-        return self.losses.count > 0
+        return self.losses.count > 0 or self.ghost_label is not None
+
+    def heading(self) -> str:
+        """ "Loss (nats) · train 1.932  val 1.981 @ step 1200": the smoothed training loss."""
+        last = self.smoothed.last
+        if last is None:
+            return self.title
+        step, train = last
+        with self._lock:
+            val = (self.val_steps[-1], self.val_losses[-1]) if self.val_steps else None
+        text = f"Loss (nats) · train {train:.3f}"
+        if val is not None and val[0] == step:
+            return f"{text}  val {val[1]:.3f} @ step {step}"
+        text += f" @ step {step}"
+        return f"{text}  val {val[1]:.3f} @ step {val[0]}" if val is not None else text
 
     def legend(self) -> str:
         parts = [
@@ -170,6 +129,8 @@ class LossPlot(MetricPlot):
             f"[{SMOOTH}]⣿ smoothed[/]",
             f"[{VAL}]● validation[/]",
         ]
+        if self.ghost_label is not None:
+            parts.append(f"[{GHOST}]⣿○ ghost: {escape(self.ghost_label)}[/]")
         if self.vocab_size:
             uniform = math.log(self.vocab_size)
             parts.append(
@@ -184,14 +145,23 @@ class LossPlot(MetricPlot):
             val_steps, val_losses = list(self.val_steps), list(self.val_losses)
         if self.vocab_size:
             plt.hline(math.log(self.vocab_size), color=REFERENCE_COLOR)
-        plt.plot(raw.xs, raw.highs, marker="braille", color=RAW_COLOR)
-        plt.plot(raw.xs, raw.lows, marker="braille", color=RAW_COLOR)
-        plt.plot(smooth.xs, smooth.means, marker="braille", color=SMOOTH_COLOR)
+        ghost = self.ghost.envelope(width)
+        with self._lock:
+            ghost_steps, ghost_losses = self.ghost_val
+        if ghost.xs:
+            plt.plot(self.x(ghost.xs), ghost.means, marker="braille", color=GHOST_COLOR)
+        if ghost_steps:
+            plt.scatter(self.x(ghost_steps), ghost_losses, marker="○", color=GHOST_COLOR)
+        plt.plot(self.x(raw.xs), raw.highs, marker="braille", color=RAW_COLOR)
+        plt.plot(self.x(raw.xs), raw.lows, marker="braille", color=RAW_COLOR)
+        plt.plot(self.x(smooth.xs), smooth.means, marker="braille", color=SMOOTH_COLOR)
         if val_steps:
-            plt.scatter(val_steps, val_losses, marker="●", color=VAL_COLOR)
-        self.step_ticks(plt, raw.xs[-1])
-        top = max(max(raw.highs), self.vocab_size and math.log(self.vocab_size) or 0)
-        plt.ylim(max(0.0, min(raw.lows + tuple(val_losses)) - 0.1), top + 0.1)
+            plt.scatter(self.x(val_steps), val_losses, marker="●", color=VAL_COLOR)
+        self.x_ticks(plt, 1, max(raw.xs[-1:] + ghost.xs[-1:] + ghost_steps[-1:], default=1))
+        lows = raw.lows + tuple(val_losses) + ghost.lows + ghost_losses
+        highs = raw.highs + ghost.highs + ghost_losses
+        top = max(max(highs, default=0), self.vocab_size and math.log(self.vocab_size) or 0)
+        plt.ylim(max(0.0, min(lows, default=0) - 0.1), top + 0.1)
 
 
 class GradNormPlot(MetricPlot):
@@ -199,18 +169,29 @@ class GradNormPlot(MetricPlot):
 
     title = "Gradient norm before clipping"
     placeholder = "the gradient norm of every step, with the clip threshold"
+    y_label = "grad norm"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.axis = XAxis()
         self.norms = Series(SERIES_CAPACITY)
-        self.clip = 0.0
+        self.clip = 0.0  # the threshold drawn: the run's, or the form's while none trains
+        self.run_clip: float | None = None  # the threshold the plotted run trained with
         self.clipped = 0
 
     def reset(self, clip: float) -> None:
         self.norms.clear()
-        self.clip = clip
+        self.clip = self.run_clip = clip
         self.clipped = 0
         self.changed()
+        self.show_labels()
+
+    def set_clip(self, clip: float) -> None:
+        """The threshold the next run will use (the form's), drawn while none trains."""
+        if clip != self.clip:
+            self.clip = clip
+            self.changed()
+            self.show_labels()
 
     def add(self, step: int, grad_norm: float, clipped: bool) -> None:
         self.norms.append(step, grad_norm, mark=clipped)
@@ -221,37 +202,64 @@ class GradNormPlot(MetricPlot):
     def has_data(self) -> bool:
         return self.norms.count > 0
 
+    def heading(self) -> str:
+        """ "Grad norm 0.41 (clip 1) @ step 1200": the last step's norm before clipping."""
+        clip = f"clip {self.clip:g}" if self.clip > 0 else "clipping off"
+        if self.norms.last is None:
+            return f"{self.title} ({clip})"
+        step, norm = self.norms.last
+        return f"Grad norm {norm:.3g} ({clip}) @ step {step}"
+
     def draw(self, plt: Plot, width: int) -> None:
         envelope = self.norms.envelope(width)
+        xs = self.x(envelope.xs)
         if self.clip > 0:
             plt.hline(self.clip, color=REFERENCE_COLOR)
-        plt.plot(envelope.xs, envelope.highs, marker="braille", color=SMOOTH_COLOR)
-        columns = zip(envelope.xs, envelope.highs, envelope.marks, strict=True)
+        plt.plot(xs, envelope.highs, marker="braille", color=SMOOTH_COLOR)
+        columns = zip(xs, envelope.highs, envelope.marks, strict=True)
         clipped = [(x, y) for x, y, marks in columns if marks]
         if clipped:
-            xs, ys = zip(*clipped, strict=True)
-            plt.scatter(xs, ys, marker="x", color=REFERENCE_COLOR)
-        plt.ylim(0, max(max(envelope.highs), self.clip) * 1.1)
-        self.step_ticks(plt, envelope.xs[-1], 3)
+            clipped_xs, clipped_ys = zip(*clipped, strict=True)
+            plt.scatter(clipped_xs, clipped_ys, marker="x", color=REFERENCE_COLOR)
+        top = max(max(envelope.highs), self.clip) * 1.1
+        plt.ylim(0, top)
+        plt.yticks(*self.value_ticks(top))
+        self.x_ticks(plt, envelope.xs[0], envelope.xs[-1], 3)
+
+    def value_ticks(self, top: float) -> tuple[list[float], list[str]]:
+        """Evenly spaced y ticks and one at the clip threshold, so its line reads as its value."""
+        rows = max(2, self.figure_rows - (3 if self.figure_rows >= LABEL_ROWS else 1))
+        count = max(2, min(5, rows // 2))
+        values = [i * top / (count - 1) for i in range(count)]
+        if self.clip > 0:
+            row = top / rows  # ticks closer than a row to the threshold would share its row
+            values = [v for v in values if abs(v - self.clip) >= row] + [self.clip]
+        values.sort()
+        return values, [f"{v:g}" if v == self.clip else f"{v:.2g}" for v in values]
 
     def legend(self) -> str:
         if self.clip <= 0:
             return f"[{SMOOTH}]⣿ norm[/] · clipping off"
         share = 100 * self.clipped / max(1, self.norms.count)
-        return (
+        text = (
             f"[{SMOOTH}]⣿ norm[/] [{REFERENCE}]─ clip {self.clip:g}  x clipped "
             f"{self.clipped}/{self.norms.count} ({share:.0f}%)[/]"
         )
+        if self.run_clip is not None and self.norms.count and self.run_clip != self.clip:
+            text += f" · this run clipped at {self.run_clip:g}"
+        return text
 
 
 class LearningRatePlot(MetricPlot):
-    """The learning rate each step used, over the whole planned schedule."""
+    """The learning rate each step used and the planned schedule, in a window around now."""
 
     title = "Learning rate (AdamW)"
     placeholder = "the learning rate of every step: linear warm-up, then cosine decay"
+    y_label = "learning rate"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.axis = XAxis()
         self.rates = Series(SERIES_CAPACITY)
         self.config: Config | None = None
 
@@ -268,61 +276,48 @@ class LearningRatePlot(MetricPlot):
     def has_data(self) -> bool:
         return self.rates.count > 0
 
+    @property
+    def now(self) -> int:
+        """The last step reported (1 before any)."""
+        return int(self.rates.last[0]) if self.rates.last is not None else 1
+
+    def window(self) -> tuple[int, int]:
+        """First and last step shown: a twentieth of the plan (at least 20 steps) around now."""
+        now = self.now
+        total = max(now, self.config.max_steps if self.config is not None else now)
+        span = min(total, max(WINDOW_MIN_STEPS, round(total * WINDOW_SHARE)))
+        low = min(max(1, now - span // 2), max(1, total - span + 1))
+        return low, min(total, low + span - 1)
+
+    def heading(self) -> str:
+        if self.rates.last is None:
+            return self.title
+        step, lr = self.rates.last
+        return f"Learning rate {lr:.2e} @ step {step}"
+
     def draw(self, plt: Plot, width: int) -> None:
         config = self.config
-        envelope = self.rates.envelope(width)
+        low, high = self.window()
+        envelope = self.rates.envelope(self.rates.capacity)
+        used = [(x, y) for x, y in zip(envelope.xs, envelope.means, strict=True) if x >= low]
         if config is not None:
-            points = max(2, min(width * 2, config.max_steps))
-            steps = [round(i * (config.max_steps - 1) / (points - 1)) for i in range(points)]
-            plan = [learning_rate_at(s, config) for s in steps]
-            plt.plot([s + 1 for s in steps], plan, marker="braille", color=RAW_COLOR)
-        plt.plot(envelope.xs, envelope.means, marker="braille", color=LR_COLOR)
-        self.step_ticks(plt, config.max_steps if config else envelope.xs[-1], 3)
+            points = max(2, min(width * 2, high - low + 1))
+            steps = [low + round(i * (high - low) / (points - 1)) for i in range(points)]
+            plan = [learning_rate_at(step - 1, config) for step in steps]  # step 1 uses index 0
+            plt.plot(self.x(steps), plan, marker="braille", color=RAW_COLOR)
+        if used:
+            used_xs, used_ys = zip(*used, strict=True)
+            plt.plot(self.x(used_xs), used_ys, marker="braille", color=LR_COLOR)
+        plt.vline(self.x([self.now])[0], color=NOW_COLOR)
+        self.x_ticks(plt, low, high, 3)
 
     def legend(self) -> str:
         config = self.config
         if config is None:
             return ""
+        low, high = self.window()
         return (
-            f"[{LR}]⣿ used[/] [{RAW}]⣿ plan: warm-up {config.warmup_steps}, cosine to "
-            f"{config.min_lr_ratio:g}x[/]"
+            f"[{LR}]⣿ used[/] [{RAW}]⣿ plan[/] [{NOW}]│ now[/] · steps {low}-{high} of "
+            f"{config.max_steps} (warm-up {config.warmup_steps}, cosine to "
+            f"{config.min_lr_ratio:g}x)"
         )
-
-
-class PlotBuilder:
-    """Rebuilds some plots' figures on the calling (worker) thread, each at most once a second."""
-
-    def __init__(self, plots: list[MetricPlot]) -> None:
-        self.plots = plots
-        self.wake = threading.Event()
-        self._figures = {id(plot): Plot() for plot in plots}
-        self._last_build = {id(plot): 0.0 for plot in plots}
-
-    def run(self, cancelled) -> None:
-        """Loop until `cancelled()`; each plot is rebuilt at most every MIN_BUILD_INTERVAL."""
-        while not cancelled():
-            self.wake.wait(0.1)
-            self.wake.clear()
-            self.build_due(cancelled)
-
-    def build_due(self, cancelled=lambda: False, force: bool = False) -> int:
-        built = 0
-        for plot in self.plots:
-            if cancelled():
-                break
-            request = plot.build_request()
-            if request is None:
-                continue
-            now = time.monotonic()
-            previous = plot.built_request
-            first = previous is None or (previous.width, previous.height) != (
-                request.width,
-                request.height,
-            )
-            if not (force or first) and now - self._last_build[id(plot)] < MIN_BUILD_INTERVAL:
-                continue
-            self._last_build[id(plot)] = now
-            text = plot.build(self._figures[id(plot)], request)
-            plot.post_message(MetricPlot.Built(plot, text, request))
-            built += 1
-        return built

@@ -157,7 +157,7 @@ class SamplingLab(RunnerView):
             style="dim",
         )
         self.query_one("#lab-header", Static).update(header)
-        bar_width = max(4, self.content_width() - 12 - CELL * len(COLUMNS))
+        bar_width = max(4, self.content_width() - 14 - CELL * len(COLUMNS))  # and the scrollbar
         columns = " rank token " + "".join(f"{c:>{CELL}}" for c in COLUMNS)
         self.query_one("#lab-columns", Static).update(Text(columns, style="bold"))
         self.query_one("#lab-rows", Static).update(self.rows(stages, bar_width))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, Static
+from textual.widgets import ContentSwitcher
 
 from tui.studio.runner import GenerationRunner
+from tui.studio.widgets.bars import FitLine
 from tui.studio.widgets.cache_race import CacheRace
 from tui.studio.widgets.probability import ProbabilityPanel
 from tui.studio.widgets.sampling_lab import SamplingLab
@@ -30,7 +31,7 @@ class SidePanel(Vertical):
         self.runner = runner
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="gen-views")
+        yield FitLine(id="gen-views")
         with ContentSwitcher(initial="probs", id="gen-switcher"):
             yield ProbabilityPanel()
             yield TapeView(self.runner)
@@ -70,4 +71,10 @@ class SidePanel(Vertical):
         line = Text("v: ", style="dim")
         for name, label in VIEWS:
             line.append(f" {label} ", style="reverse bold" if name == self.current else "dim")
-        self.query_one("#gen-views", Static).update(line)
+        names = [name for name, _ in VIEWS]
+        index = names.index(self.current)
+        short = Text("v: ", style="dim")
+        short.append(f" {VIEWS[index][1]} ", style="reverse bold")
+        next_label = VIEWS[(index + 1) % len(VIEWS)][1]
+        short.append(f" {index + 1}/{len(VIEWS)}, next: {next_label}", style="dim")
+        self.query_one("#gen-views", FitLine).show(line, short)

@@ -1,5 +1,6 @@
 """The prediction tape: every position's guess at the next token of the text so far, with
-p(target) and -log p; their mean is the training loss on that chunk."""
+p(target) and -log p; their mean is the training loss on that chunk. `tape_rows` draws one,
+here and on the Train screen."""
 
 from __future__ import annotations
 
@@ -82,30 +83,35 @@ class TapeView(RunnerView):
         self.call_after_refresh(body.scroll_end, animate=False)  # once the new rows are laid out
 
     def rows(self, tape: Tape) -> Text:
-        """Chunks of positions: input, target (the input shifted by one), p, guess, -log p."""
-        per_line = max(4, (self.content_width() - LABEL) // CELL)
-        text = Text()
-        for start in range(0, len(tape.losses), per_line):
-            span = range(start, min(len(tape.losses), start + per_line))
-            text.append("position".ljust(LABEL) + "".join(f"{i:>{CELL}}" for i in span), "dim")
-            text.append("\ninput".ljust(LABEL + 1), style="bold")
-            for i in span:
-                text.append(token_label(tape.inputs[i], CELL - 1).rjust(CELL))
-            text.append("\ntarget".ljust(LABEL + 1), style="bold")
-            for i in span:
-                style = probability_color(tape.target_probs[i])
-                text.append(token_label(tape.targets[i], CELL - 1).rjust(CELL), style=style)
-            text.append("\np(target)".ljust(LABEL + 1), style="bold")
-            for i in span:
-                prob = tape.target_probs[i]
-                text.append(f"{prob:.3f}".rjust(CELL), style=probability_color(prob))
-            text.append("\ntop guess".ljust(LABEL + 1), style="bold")
-            for i in span:
-                right = tape.guesses[i] == tape.targets[i]
-                label = token_label(tape.guesses[i], CELL - 1).rjust(CELL)
-                text.append(label, style="green" if right else "dim")
-            text.append("\n-log p".ljust(LABEL + 1), style="bold")
-            for i in span:
-                text.append(f"{tape.losses[i]:.3f}".rjust(CELL), style="cyan")
-            text.append("\n\n")
-        return text
+        return tape_rows(tape, self.content_width())
+
+
+def tape_rows(tape: Tape, width: int) -> Text:
+    """Chunks of positions, as many as fit in `width`: input, target (the input shifted by
+    one), p(target), the top guess and -log p, coloured by p(target)."""
+    per_line = max(4, (width - LABEL) // CELL)
+    text = Text()
+    for start in range(0, len(tape.losses), per_line):
+        span = range(start, min(len(tape.losses), start + per_line))
+        text.append("position".ljust(LABEL) + "".join(f"{i:>{CELL}}" for i in span), "dim")
+        text.append("\ninput".ljust(LABEL + 1), style="bold")
+        for i in span:
+            text.append(token_label(tape.inputs[i], CELL - 1).rjust(CELL))
+        text.append("\ntarget".ljust(LABEL + 1), style="bold")
+        for i in span:
+            style = probability_color(tape.target_probs[i])
+            text.append(token_label(tape.targets[i], CELL - 1).rjust(CELL), style=style)
+        text.append("\np(target)".ljust(LABEL + 1), style="bold")
+        for i in span:
+            prob = tape.target_probs[i]
+            text.append(f"{prob:.3f}".rjust(CELL), style=probability_color(prob))
+        text.append("\ntop guess".ljust(LABEL + 1), style="bold")
+        for i in span:
+            right = tape.guesses[i] == tape.targets[i]
+            label = token_label(tape.guesses[i], CELL - 1).rjust(CELL)
+            text.append(label, style="green" if right else "dim")
+        text.append("\n-log p".ljust(LABEL + 1), style="bold")
+        for i in span:
+            text.append(f"{tape.losses[i]:.3f}".rjust(CELL), style="cyan")
+        text.append("\n\n")
+    return text

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from core import PRESETS, Config
@@ -21,6 +22,9 @@ FIELDS = (
     ("grad-clip", "grad clip", "grad_clip", float),
     ("seed", "seed", "seed", int),
 )
+
+NOTICE_SECONDS = 6.0
+NOTICE_STYLES = {"information": "bold cyan", "warning": "bold yellow", "error": "bold red"}
 
 STATE_LABELS = {
     TrainState.IDLE: ("○ ready", "dim"),
@@ -103,20 +107,55 @@ class RunForm(Vertical):
 
 
 class StatusBar(Static):
-    """Step / total, losses, tokens/s, elapsed, ETA, device, parameters, state."""
+    """Step / total, losses, tokens/s, elapsed, ETA, device, parameters, state; and below them,
+    for a few seconds, the screen's latest notice (in place of a toast over the plots)."""
 
-    _lines: int | None = None  # wrapped lines of the content shown
+    def __init__(self, content: str = "", id: str | None = None) -> None:
+        super().__init__(content, id=id)
+        self._lines: int | None = None  # wrapped lines of the content shown
+        self._status_parts: tuple[Text, tuple[Text, ...]] = (Text(), ())
+        self.notice_text: Text | None = None
+        self._notice_timer: Timer | None = None
 
-    def show(self, text: Text) -> None:
-        """New content, several times a second: a layout pass (of the whole screen) only when
-        the wrapped text needs a different number of lines."""
+    def show(self, text: Text, optional: tuple[Text, ...] = ()) -> None:
+        """New content, several times a second; the `optional` parts follow while they fit on
+        the line. A layout pass (of the whole screen) only when the number of lines changes."""
+        self._status_parts = (text, optional)
+        self._display()
+
+    def notice(self, message: str, severity: str = "information") -> None:
+        """A one-line notice under the status, for NOTICE_SECONDS."""
+        self.notice_text = Text(f"› {message}", style=NOTICE_STYLES.get(severity, "bold"))
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(NOTICE_SECONDS, self.clear_notice)
+        self._display()
+
+    def clear_notice(self) -> None:
+        self.notice_text = None
+        self._display()
+
+    def on_resize(self) -> None:
+        self._display()
+
+    def _display(self) -> None:
         width = max(1, self.content_size.width)
-        lines = len(text.wrap(self.app.console, width)) if self.size.width else None
-        self.update(text, layout=lines != self._lines)
+        text, optional = self._status_parts
+        line = text.copy()
+        for part in optional:
+            if line.cell_len + part.cell_len <= width:
+                line.append_text(part)
+        if self.notice_text is not None:
+            line = Text("\n").join([line, self.notice_text])
+        lines = len(line.wrap(self.app.console, width)) if self.size.width else None
+        self.update(line, layout=lines != self._lines)
         self._lines = lines
 
     @staticmethod
-    def state_text(state: TrainState) -> Text:
-        """The run's state as the line's first, coloured words."""
+    def state_text(state: TrainState, stopped: bool = False) -> Text:
+        """The run's state as the line's first, coloured words (a finished run may have been
+        stopped before its last step)."""
         label, style = STATE_LABELS[state]
+        if stopped and state is TrainState.FINISHED:
+            label = "■ stopped"
         return Text(f"{label} ", style=style)

@@ -1,0 +1,91 @@
+"""A training run's pace, read from its StepMetrics: tokens per second, ETA, totals at the end;
+and the status line that shows it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from core import StepMetrics, TrainingFinished, TrainingStarted
+from tui.studio.formatting import format_count, format_duration
+from tui.studio.messages import TrainState
+from tui.studio.series import Smoother
+from tui.studio.widgets.training import StatusBar
+
+VAL_STYLE = "rgb(255,170,0)"
+
+
+class RunClock:
+    """Smoothed tokens/s and the time left while a run trains; total time and mean tokens/s."""
+
+    def __init__(self) -> None:
+        self.rate = Smoother(0.9)
+        self.reset()
+
+    def reset(self) -> None:
+        self.rate.reset()
+        self.first: tuple[int, float] | None = None  # (step, elapsed) of the first event seen
+        self.previous: StepMetrics | None = None
+        self._tokens = 0.0  # tokens/s integrated over the seconds between two events
+        self._seconds = 0.0
+
+    def add(self, metrics: StepMetrics) -> None:
+        self.rate.update(metrics.tokens_per_second)
+        previous = self.previous
+        if self.first is None:
+            self.first = (metrics.step, metrics.elapsed)
+        elif previous is not None and metrics.elapsed > previous.elapsed:
+            seconds = metrics.elapsed - previous.elapsed
+            self._tokens += metrics.tokens_per_second * seconds
+            self._seconds += seconds
+        self.previous = metrics
+
+    def eta(self, metrics: StepMetrics) -> float | None:
+        """Seconds until max_steps at the pace seen so far; None before two steps."""
+        if self.first is None:
+            return None
+        first_step, first_elapsed = self.first
+        done = metrics.step - first_step
+        if done <= 0:
+            return None
+        per_step = (metrics.elapsed - first_elapsed) / done
+        return per_step * (metrics.max_steps - metrics.step)
+
+    @property
+    def mean_rate(self) -> float:
+        """Tokens per second over the whole run (the smoothed rate before two events)."""
+        return self._tokens / self._seconds if self._seconds > 0 else self.rate.value
+
+
+def run_status(
+    state: TrainState,
+    metrics: StepMetrics | None,
+    val_loss: float | None,
+    clock: RunClock,
+    started: TrainingStarted | None,
+    finished: TrainingFinished | None,
+    planned_steps: int | None,
+) -> tuple[Text, tuple[Text, ...]]:
+    """The status line, and the parts that follow it where the line has room: while a run
+    trains, its pace and time left; once it has ended, its total time and mean tokens/s."""
+    text = StatusBar.state_text(state, stopped=finished is not None and finished.stopped)
+    optional: list[Text] = []
+    if metrics is not None:
+        text.append(f" step {metrics.step}/{metrics.max_steps}", style="bold")
+        text.append(f"  loss {metrics.loss:.3f}")
+        if val_loss is not None:
+            text.append(f"  val {val_loss:.3f}", style=VAL_STYLE)
+        if state.active:
+            text.append(f"  {format_count(clock.rate.value)} tok/s")
+            if state is not TrainState.STOPPING:
+                text.append(f"  ETA {format_duration(clock.eta(metrics))}")
+            optional.append(Text(f"  elapsed {format_duration(metrics.elapsed)}"))
+        else:
+            text.append(f"  total {format_duration(metrics.elapsed)}")
+            text.append(f"  {format_count(clock.mean_rate)} tok/s mean")
+    elif planned_steps is not None:
+        text.append(f" 0/{planned_steps} steps", style="dim")
+    if started is not None:
+        threads = f"{started.threads} thread{'s' if started.threads > 1 else ''}"
+        optional.append(Text(f"  {started.device} × {threads}", style="dim"))
+        optional.append(Text(f"  {format_count(started.num_parameters)} params", style="dim"))
+    return text, tuple(optional)

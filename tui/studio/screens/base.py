@@ -1,0 +1,79 @@
+"""What every studio screen shares about keys and focus: esc leaves a text field, and each time a
+screen is shown, focus goes to the widget that screen is for, never to a field by chance."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input, Select, TextArea
+
+# widgets that take printable keys as text (a Select's open menu searches as you type)
+TEXT_FIELDS = (Input, TextArea, Select)
+
+
+def in_text_field(widget: Widget | None) -> bool:
+    """Whether keys typed now go into a field (an Input, a TextArea, a Select or its menu)."""
+    return widget is not None and any(
+        isinstance(node, TEXT_FIELDS) for node in widget.ancestors_with_self
+    )
+
+
+def takes_focus(widget: Widget) -> bool:
+    """Focusable and shown: not disabled, not hidden by a switcher or a class."""
+    return widget.focusable and all(
+        node.display for node in widget.ancestors_with_self if isinstance(node, Widget)
+    )
+
+
+class StudioScreen(Screen):
+    """A studio screen: typing stays in the field that has focus, esc leaves the field for the
+    screen's main widget (a second esc does the screen's own esc job), and every time the screen
+    is shown, focus goes to `ENTRY_FOCUS`, by default the main widget.
+
+    Textual keeps printable keys in a focused Input, TextArea or Select menu: it drops them from
+    the bindings of the screen and the app, so a digit, q or ? typed there is text, while
+    function and ctrl keys keep their bindings.
+    """
+
+    AUTO_FOCUS = ""  # focus is placed by `focus_entry` on every showing, not only the first
+    MAIN_FOCUS: tuple[str, ...] = ()  # selectors; the first widget that takes focus is the main
+    ENTRY_FOCUS: tuple[str, ...] = ()  # where focus goes when the screen is shown; () = main
+
+    BINDINGS = [Binding("escape", "escape", "Leave field", show=False)]
+
+    def main_widget(self) -> Widget | None:
+        """The widget esc returns to: the screen's main non-text widget."""
+        return self._first_taking_focus(self.MAIN_FOCUS)
+
+    def entry_widget(self) -> Widget | None:
+        """The widget focused each time the screen is shown."""
+        return self._first_taking_focus(self.ENTRY_FOCUS) or self.main_widget()
+
+    def _first_taking_focus(self, selectors: tuple[str, ...]) -> Widget | None:
+        for selector in selectors:
+            try:
+                found = [widget for widget in self.query(selector) if takes_focus(widget)]
+            except NoMatches:
+                continue
+            if found:
+                return found[0]
+        return None
+
+    def focus_entry(self) -> None:
+        """Focus the entry widget (keys then go to the screen if it has none)."""
+        self.set_focus(self.entry_widget())
+
+    def action_escape(self) -> None:
+        """Leave a text field; outside one, do what esc does on this screen."""
+        if in_text_field(self.focused):
+            self.set_focus(self.main_widget())
+        else:
+            self.escape_job()
+
+    def escape_job(self) -> None:
+        """What esc does here once no text field has focus: nothing, unless a screen says."""
+
+    def on_mount(self) -> None:
+        self.focus_entry()  # the first showing; the app's switch_mode focuses the later ones
