@@ -17,13 +17,15 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from core.kv_cache import KVCache
 from core.model import MiniGPT
 
 LAYOUTS = ("rows", "columns", "numpy")  # numpy: the columns layout through numpy's BLAS
-_measured: dict[tuple, str] = {}  # shape key -> the layout measured fastest in this process
+_measured: dict[tuple, str] = {}
+_blas_limited = False  # shape key -> the layout measured fastest in this process
 
 
 def _norm(module: nn.LayerNorm) -> tuple:
@@ -44,8 +46,10 @@ class Decoder:
             layout = fastest_layout(model)
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be auto, rows, columns or numpy, got {layout!r}")
-        if layout == "numpy" and not _numpy_can_run(model):
-            raise ValueError("the numpy layout needs fp32 weights on the CPU")
+        if layout == "numpy":
+            if not _numpy_can_run(model):
+                raise ValueError("the numpy layout needs fp32 weights on the CPU")
+            _one_blas_thread()
         self.layout = layout
         self.config = model.config
         self.embeddings = model.embeddings
@@ -158,6 +162,15 @@ def fastest_layout(model: MiniGPT, rounds: int = 6) -> str:
         medians = [statistics.median(seen) for seen in times]
         _measured[key] = layouts[medians.index(min(medians))]
     return _measured[key]
+
+
+def _one_blas_thread() -> None:
+    """numpy's BLAS on one thread, for the whole process: with its own threads it spun against
+    torch's (or a training process's) for the second core and a step took 5x longer."""
+    global _blas_limited
+    if not _blas_limited:
+        threadpool_limits(1, user_api="blas")
+        _blas_limited = True
 
 
 def _numpy_can_run(model: MiniGPT) -> bool:

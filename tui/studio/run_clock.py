@@ -81,7 +81,7 @@ def run_status(
             optional.append(Text(f"  elapsed {format_duration(metrics.elapsed)}"))
         else:
             text.append(f"  total {format_duration(metrics.elapsed)}")
-            text.append(f"  {format_count(clock.mean_rate)} tok/s mean")
+            text.append(f" at {format_count(clock.mean_rate)} tok/s")
     elif planned_steps is not None:
         text.append(f" 0/{planned_steps} steps", style="dim")
     if started is not None:

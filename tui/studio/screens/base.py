@@ -4,7 +4,6 @@ screen is shown, focus goes to the widget that screen is for, never to a field b
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Select, TextArea
@@ -53,12 +52,9 @@ class StudioScreen(Screen):
 
     def _first_taking_focus(self, selectors: tuple[str, ...]) -> Widget | None:
         for selector in selectors:
-            try:
-                found = [widget for widget in self.query(selector) if takes_focus(widget)]
-            except NoMatches:
-                continue
-            if found:
-                return found[0]
+            for widget in self.query(selector):
+                if takes_focus(widget):
+                    return widget
         return None
 
     def focus_entry(self) -> None:

@@ -328,7 +328,6 @@ class GenerateScreen(StudioScreen):
     @on(ModelLoaded)
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
-        self.query_one(ProbabilityPanel).vocab_size = message.info.vocab_size
         self.update_views()
 
     @on(Started)

@@ -29,7 +29,8 @@ TEMPLATE = """\
 # MiniGPT Studio
 
 Keys: {keys} · **?** this help · **ctrl+p** every action ·
-**q** / **ctrl+c** quit (a running training or race stops and saves first).
+**q** / **ctrl+c** quit (while a run trains or a race runs, it asks first: y stops and saves).
+**esc** leaves a text field; typed there, every key is text (the F keys still switch screens).
 
 ## Train
 Fill the form (preset, corpus, steps, batch size, learning rate, grad clip, seed), then **t**
@@ -85,8 +86,9 @@ until stopped, **i** edits the prompt (type `\\n` for a newline).
 
 ## Chat
 Type a line and press enter: it is appended to the context and the model continues, streamed
-token by token through the KV cache, until it ends a speech with a blank line. **esc** stops a
-reply, **↑/↓** change the temperature live, **ctrl+r** starts over. The model was trained only to
+token by token through the KV cache, until it ends a speech with a blank line. **esc** leaves
+the input and a second **esc** stops a reply, **↑/↓** change the temperature live, **ctrl+r**
+starts over. The model was trained only to
 continue text, so it "answers" in the style of its corpus; it has no notion of a conversation.
 Chat and Generate sample from their own copy of the weights (the checkpoint, or a copy made
 with **w** on Train), never from weights that are being trained.

@@ -54,8 +54,8 @@ class TrainScreen(StudioScreen):
         Binding("s", "save", "Save"),
         Binding("w", "use_weights", "Weights→Generate/Chat"),
         Binding("v", "xray", "X-ray"),
-        Binding("e", "tape", "Val tape"),
-        Binding("a", "axis", "x: steps/tokens/time"),
+        Binding("e", "tape", "Tape"),
+        Binding("a", "axis", "x axis"),
         Binding("f", "toggle_form", "Form"),
     ]
 
@@ -218,10 +218,13 @@ class TrainScreen(StudioScreen):
         self.set_class(shown, "-form-hidden")
         self.set_class(not shown, "-form-shown")
 
-    @on(Input.Changed, "#grad-clip")
-    def grad_clip_changed(self, event: Input.Changed) -> None:
-        """Until a run starts, the clip line is the one the form would train with."""
-        if not self.active:
+    @on(Input.Changed, "#run-form Input")
+    def form_changed(self, event: Input.Changed) -> None:
+        """Until a run starts, the status and the clip line follow what the form would train."""
+        if self.active:
+            return
+        self.update_status()
+        if event.input.id == "grad-clip":
             try:
                 self.query_one(TrainingPlots).set_clip(max(0.0, float(event.value)))
             except ValueError:
@@ -295,7 +298,9 @@ class TrainScreen(StudioScreen):
                 self.notify(event.message, severity="error")
             elif isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
-                log.note(f"step {event.step}: checkpoint saved in {event.path}", style="green")
+                last = self.last
+                if last is None or last.val_loss is None or last.checkpoint != event.path:
+                    log.note(f"step {event.step}: checkpoint saved in {event.path}", style="green")
             elif isinstance(event, WeightSnapshot):
                 self.query_one(ValidationTapeView).take_weights(Weights(event.step, event))
                 if self._weights_wanted:

@@ -49,16 +49,23 @@ class MetricPlot(PlotextPlot):
         self._target_size = (0, 0)
         self._plot_theme = "textual-auto-textual-dark"
         self.axis: XAxis | None = None  # steps, tokens or time; None: the plot draws its own
-        self.figure_rows = 0  # the height of the figure being built (builder thread)
+        self.figure_rows = self.figure_columns = 0  # the figure being built (builder thread)
 
     # --- UI thread --------------------------------------------------------------------------
     def on_mount(self) -> None:
         super().on_mount()
         self.show_labels()
 
+    def headings(self) -> tuple[str, ...]:
+        """The border's title from the most to the least said: what is plotted, and its latest
+        values once there are some."""
+        return (self.title,)
+
     def heading(self) -> str:
-        """The border's title: what is plotted, with its latest values once there are some."""
-        return self.title
+        """The longest of the headings that fits the border (before a layout: the shortest)."""
+        options = self.headings()
+        room = self.size.width - 6
+        return next((text for text in options if len(text) <= room), options[-1])
 
     def show_labels(self) -> None:
         """Title and legend as the data stand now."""
@@ -78,6 +85,7 @@ class MetricPlot(PlotextPlot):
         self._target_size = (self.size.width, self.size.height)
         self._plot_theme = self._get_plotext_theme_name(self.app.theme)
         self.changed()
+        self.show_labels()
 
     def changed(self) -> None:
         """The data or size changed: ask for a rebuild."""
@@ -111,7 +119,7 @@ class MetricPlot(PlotextPlot):
         plt.plotsize(request.width, request.height)
         plt._set_size(request.width, request.height)  # textual-plotext's resize work-around
         plt.theme(request.theme)
-        self.figure_rows = request.height
+        self.figure_rows, self.figure_columns = request.height, request.width
         roomy = request.height >= LABEL_ROWS
         if self.axis is not None:
             plt.frame(roomy)  # a short figure keeps its rows for data; the border frames it
@@ -125,12 +133,31 @@ class MetricPlot(PlotextPlot):
         """Positions of steps on the x axis (steps, tokens or seconds)."""
         return self.axis.map(steps) if self.axis is not None else list(steps)
 
+    def y_range(
+        self, plt: Plot, low: float, high: float, mark: float | None = None, digits: int = 3
+    ) -> None:
+        """The y axis from `low` to `high`, evenly ticked, with a tick at `mark` (a threshold or
+        reference line) so that the line drawn there reads as its value."""
+        high = high if high > low else low + 1e-9
+        plt.ylim(low, high)
+        rows = max(2, self.figure_rows - (3 if self.figure_rows >= LABEL_ROWS else 1))
+        count = max(2, min(5, rows // 2))
+        values = [low + i * (high - low) / (count - 1) for i in range(count)]
+        if mark is not None and low <= mark <= high:
+            row = (high - low) / rows  # ticks nearer than a row to the mark would share its row
+            values = [v for v in values if abs(v - mark) >= row] + [mark]
+        values.sort()
+        plt.yticks(values, [f"{v:.{digits}g}" for v in values])
+
     def x_ticks(self, plt: Plot, low: float, high: float, count: int = 5) -> None:
         """Ticks on the x axis between two steps; a short figure names the unit on the last."""
         if self.axis is None:
             self.step_ticks(plt, high, count)
         else:
-            self.axis.ticks(plt, low, high, count, unit=self.figure_rows < LABEL_ROWS)
+            count = max(2, min(count, self.figure_columns // 14))  # room for "12.3k tokens"
+            # a short figure names the unit on its last tick, where a wide one has room for it
+            unit = self.figure_rows < LABEL_ROWS and self.figure_columns >= 40
+            self.axis.ticks(plt, low, high, count, unit=unit)
 
     @staticmethod
     def step_ticks(plt: Plot, last_step: float, count: int = 5) -> None:

@@ -12,7 +12,7 @@ from textual_plotext import Plot
 from core import Config, learning_rate_at
 from tui.studio.series import Series, Smoother
 from tui.studio.widgets.plot_axis import XAxis
-from tui.studio.widgets.plot_figure import LABEL_ROWS, MetricPlot, PlotBuilder
+from tui.studio.widgets.plot_figure import MetricPlot, PlotBuilder
 
 __all__ = ["GradNormPlot", "LearningRatePlot", "LossPlot", "MetricPlot", "PlotBuilder"]
 
@@ -109,19 +109,26 @@ class LossPlot(MetricPlot):
     def has_data(self) -> bool:
         return self.losses.count > 0 or self.ghost_label is not None
 
-    def heading(self) -> str:
-        """ "Loss (nats) · train 1.932  val 1.981 @ step 1200": the smoothed training loss."""
+    def headings(self) -> tuple[str, ...]:
+        """The smoothed training loss and the last validation loss, with their steps."""
         last = self.smoothed.last
         if last is None:
-            return self.title
+            return self.title, "Loss (nats)"
         step, train = last
         with self._lock:
             val = (self.val_steps[-1], self.val_losses[-1]) if self.val_steps else None
-        text = f"Loss (nats) · train {train:.3f}"
-        if val is not None and val[0] == step:
-            return f"{text}  val {val[1]:.3f} @ step {step}"
-        text += f" @ step {step}"
-        return f"{text}  val {val[1]:.3f} @ step {val[0]}" if val is not None else text
+        if val is None:
+            return f"Loss (nats) · train {train:.3f} @ step {step}", f"Loss {train:.2f} @ {step}"
+        if val[0] == step:
+            return (
+                f"Loss (nats) · train {train:.3f}  val {val[1]:.3f} @ step {step}",
+                f"Loss · train {train:.2f}  val {val[1]:.2f} @ {step}",
+            )
+        return (
+            f"Loss (nats) · train {train:.3f} @ step {step}  val {val[1]:.3f} @ step {val[0]}",
+            f"Loss · train {train:.2f} @ {step}  val {val[1]:.2f} @ {val[0]}",
+            f"Loss {train:.2f} @ {step}  val {val[1]:.2f}",
+        )
 
     def legend(self) -> str:
         parts = [
@@ -160,8 +167,9 @@ class LossPlot(MetricPlot):
         self.x_ticks(plt, 1, max(raw.xs[-1:] + ghost.xs[-1:] + ghost_steps[-1:], default=1))
         lows = raw.lows + tuple(val_losses) + ghost.lows + ghost_losses
         highs = raw.highs + ghost.highs + ghost_losses
-        top = max(max(highs, default=0), self.vocab_size and math.log(self.vocab_size) or 0)
-        plt.ylim(max(0.0, min(lows, default=0) - 0.1), top + 0.1)
+        uniform = math.log(self.vocab_size) if self.vocab_size else None
+        top = max(max(highs, default=0), uniform or 0)
+        self.y_range(plt, max(0.0, min(lows, default=0) - 0.1), top + 0.1, uniform)
 
 
 class GradNormPlot(MetricPlot):
@@ -202,13 +210,17 @@ class GradNormPlot(MetricPlot):
     def has_data(self) -> bool:
         return self.norms.count > 0
 
-    def heading(self) -> str:
-        """ "Grad norm 0.41 (clip 1) @ step 1200": the last step's norm before clipping."""
+    def headings(self) -> tuple[str, ...]:
+        """The last step's norm before clipping, and the threshold it is clipped at."""
         clip = f"clip {self.clip:g}" if self.clip > 0 else "clipping off"
         if self.norms.last is None:
-            return f"{self.title} ({clip})"
+            return f"{self.title} ({clip})", f"Grad norm ({clip})"
         step, norm = self.norms.last
-        return f"Grad norm {norm:.3g} ({clip}) @ step {step}"
+        return (
+            f"Grad norm {norm:.3g} ({clip}) @ step {step}",
+            f"Grad norm {norm:.3g} ({clip})",
+            f"norm {norm:.3g} ({clip})",
+        )
 
     def draw(self, plt: Plot, width: int) -> None:
         envelope = self.norms.envelope(width)
@@ -222,20 +234,8 @@ class GradNormPlot(MetricPlot):
             clipped_xs, clipped_ys = zip(*clipped, strict=True)
             plt.scatter(clipped_xs, clipped_ys, marker="x", color=REFERENCE_COLOR)
         top = max(max(envelope.highs), self.clip) * 1.1
-        plt.ylim(0, top)
-        plt.yticks(*self.value_ticks(top))
-        self.x_ticks(plt, envelope.xs[0], envelope.xs[-1], 3)
-
-    def value_ticks(self, top: float) -> tuple[list[float], list[str]]:
-        """Evenly spaced y ticks and one at the clip threshold, so its line reads as its value."""
-        rows = max(2, self.figure_rows - (3 if self.figure_rows >= LABEL_ROWS else 1))
-        count = max(2, min(5, rows // 2))
-        values = [i * top / (count - 1) for i in range(count)]
-        if self.clip > 0:
-            row = top / rows  # ticks closer than a row to the threshold would share its row
-            values = [v for v in values if abs(v - self.clip) >= row] + [self.clip]
-        values.sort()
-        return values, [f"{v:g}" if v == self.clip else f"{v:.2g}" for v in values]
+        self.y_range(plt, 0, top, self.clip if self.clip > 0 else None, digits=2)
+        self.x_ticks(plt, 1, envelope.xs[-1], 3)
 
     def legend(self) -> str:
         if self.clip <= 0:
@@ -289,17 +289,18 @@ class LearningRatePlot(MetricPlot):
         low = min(max(1, now - span // 2), max(1, total - span + 1))
         return low, min(total, low + span - 1)
 
-    def heading(self) -> str:
+    def headings(self) -> tuple[str, ...]:
         if self.rates.last is None:
-            return self.title
+            return self.title, "Learning rate"
         step, lr = self.rates.last
-        return f"Learning rate {lr:.2e} @ step {step}"
+        return f"Learning rate {lr:.2e} @ step {step}", f"LR {lr:.2e} @ {step}", f"LR {lr:.1e}"
 
     def draw(self, plt: Plot, width: int) -> None:
         config = self.config
         low, high = self.window()
         envelope = self.rates.envelope(self.rates.capacity)
         used = [(x, y) for x, y in zip(envelope.xs, envelope.means, strict=True) if x >= low]
+        plan: list[float] = []
         if config is not None:
             points = max(2, min(width * 2, high - low + 1))
             steps = [low + round(i * (high - low) / (points - 1)) for i in range(points)]
@@ -308,6 +309,9 @@ class LearningRatePlot(MetricPlot):
         if used:
             used_xs, used_ys = zip(*used, strict=True)
             plt.plot(self.x(used_xs), used_ys, marker="braille", color=LR_COLOR)
+        values = plan + [y for _, y in used]
+        if values:
+            self.y_range(plt, min(values), max(values), digits=2)
         plt.vline(self.x([self.now])[0], color=NOW_COLOR)
         self.x_ticks(plt, low, high, 3)
 

@@ -76,7 +76,6 @@ class ProbabilityPanel(Widget, can_focus=True):
         self.distribution: Distribution | None = None
         self.last: GenerationStep | None = None
         self.sampling = SamplingConfig()
-        self.vocab_size: int | None = None
         self.message = "loading…"
         self.top = 0  # the first line of the ranking shown (the cut line counts as one)
         self.page_rows = 10

@@ -40,8 +40,8 @@ class ValidationTapeView(VerticalScroll, can_focus=True):
     """Input, target, p(target), top guess and -log p along one chunk of the validation split."""
 
     BINDINGS = [
-        Binding("n", "chunk(1)", "Next chunk"),
-        Binding("N", "chunk(-1)", "Previous chunk", show=False),
+        Binding("c", "chunk(1)", "Chunk", key_display="c/C"),
+        Binding("C", "chunk(-1)", "Previous chunk", show=False),
     ]
 
     @dataclass
@@ -193,7 +193,7 @@ class ValidationTapeView(VerticalScroll, can_focus=True):
         text = Text(f"validation chunk {shown.chunk + 1}/{shown.chunks}", style="bold")
         text.append(
             f" of the run's validation split, {len(tape.losses)} positions, weights of step "
-            f"{shown.step} (a copy)  ·  n/N: another chunk\n",
+            f"{shown.step} (a copy)  ·  c/C: another chunk\n",
             style="dim",
         )
         text.append(f"mean -log p = {tape.mean_loss:.4f} = this chunk's loss", style="bold cyan")
