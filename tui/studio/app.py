@@ -159,7 +159,7 @@ class StudioApp(App):
             # the screens that sample (Experiments and Runs hold no weights)
             if screen.is_mounted and hasattr(screen, "load_source"):
                 screen.load_source(source)
-        self.notify(f"Generate and Chat now sample from {source.label}.")
+        self.screen.notify(f"Generate and Chat now sample from {source.label}.")
 
     @on(ModelLoaded)
     def describe_weights(self, message: ModelLoaded) -> None:

@@ -120,7 +120,9 @@ async def test_generate_views_show_the_training_weights(tiny_app, tiny_checkpoin
             assert "kept" in screen.query_one(ProbabilityPanel).render().plain
 
             await pilot.press("space", "space")
-            tape = (await _view(screen, pilot, wait_until, "gen-tape")).tape
+            view = await _view(screen, pilot, wait_until, "gen-tape")
+            assert isinstance(view, TapeView)
+            tape = view.tape
             wanted = prediction_tape(expected.model, expected.tokenizer, screen.text)
             assert tape.losses == pytest.approx(wanted.losses, abs=1e-5)
             model, checkpoint = load_model(tiny_checkpoint)

@@ -52,6 +52,13 @@ at a lower priority, so this screen stays responsive.
 - **Samples**: at each evaluation the model writes from the same prompt and seed.
 - **Batch size**: more sequences per step give a less noisy gradient and use the hardware
   better; each step sees `batch size x block size` tokens (tok/s in the status bar).
+- **a** switches every plot's x axis between steps, tokens seen and training time; **f** shows
+  or hides the form (a narrow terminal hides it while a run trains). Each plot's title holds
+  its latest values; the learning-rate plot shows the schedule around now.
+- **e** the **prediction tape of a validation chunk**: at each evaluation the run sends a copy
+  of its weights, and one chunk of its own validation split goes through that copy: input,
+  target (the input shifted by one), p(target), the top guess and -log p. Their mean is that
+  chunk's loss; the plotted validation loss is the mean over many chunks. **c**/**C** another.
 
 ## Generate
 The model reads the prompt once (the **prefill**) and then produces one token at a time
