@@ -69,6 +69,7 @@ from core.run_folder import (
     MetricsCursor,
     RunFolderBusy,
     RunLock,
+    new_run_folder,
     read_metrics,
     run_config,
 )
@@ -170,6 +171,7 @@ __all__ = [
     "RunFolderBusy",
     "RunLock",
     "launch_ranks",
+    "new_run_folder",
     "read_metrics",
     "run_config",
     "COMMAND_FILE",

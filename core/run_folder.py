@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -219,3 +220,14 @@ def run_config(directory: str | Path) -> tuple[Config, int] | None:
     except UserError:
         return None
     return contents.config, contents.tokenizer.vocab_size
+
+
+def new_run_folder(root: str | Path, prefix: str) -> Path:
+    """A folder name under `root` for a new run, PREFIX-YYYYmmdd-HHMMSS, with -2, -3, ...
+    when a run started within the same second already has it (the folder is not created)."""
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, count = Path(root) / name, 1
+    while folder.exists():
+        count += 1
+        folder = Path(root) / f"{name}-{count}"
+    return folder

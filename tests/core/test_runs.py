@@ -16,10 +16,12 @@ from core import (
     TrainingSession,
     checkpoint_problem,
     list_runs,
+    new_run_folder,
     preset_name,
     read_curves,
     read_run,
     resume_refusal,
+    run_folder,
 )
 from core.experiments import race, results_to_dict, save_race
 from tests.conftest import TEXT
@@ -140,3 +142,14 @@ def test_checkpoint_problem_says_what_is_wrong_with_a_path(root, tmp_path) -> No
     assert checkpoint_problem(tmp_path / "nope") == f"no checkpoint at {tmp_path / 'nope'}"
     assert "holds no checkpoint.json" in checkpoint_problem(root)
     assert checkpoint_problem(root / "finished") is None
+
+
+def test_new_run_folder_never_reuses_a_name_taken_within_the_same_second(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(run_folder.time, "strftime", lambda pattern: "20261201-120000")
+    first = new_run_folder(tmp_path, "tiny")
+    first.mkdir()
+    second = new_run_folder(tmp_path, "tiny")
+    assert (first.name, second.name) == ("tiny-20261201-120000", "tiny-20261201-120000-2")
+    assert not second.exists()

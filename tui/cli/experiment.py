@@ -6,7 +6,6 @@ import argparse
 import json
 import signal
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from core import (
     RaceProgress,
     load_corpus,
     load_race,
+    new_run_folder,
     parse_variants,
     preset,
     race,
@@ -70,8 +70,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.seed is not None:
         base = replace(base, seed=args.seed)
     text = load_corpus(args.data or default_corpus())
-    name = f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = Path(args.out) if args.out else checkpoints_root() / "experiments" / name
+    out = (
+        Path(args.out)
+        if args.out
+        else new_run_folder(checkpoints_root() / "experiments", args.preset)
+    )
     stopped: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
     points: dict[str, RaceProgress] = {}

@@ -6,7 +6,6 @@ import argparse
 import os
 import shlex
 import signal
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from core import (
     is_checkpoint,
     launch_ranks,
     load_corpus,
+    new_run_folder,
     set_threads,
     setup_ranks,
     teardown_ranks,
@@ -32,7 +32,7 @@ from tui.paths import checkpoints_root, default_corpus
 
 
 def _default_out(preset_name: str) -> Path:
-    return checkpoints_root() / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return new_run_folder(checkpoints_root(), preset_name)
 
 
 # what a resumed run may change; every other training flag is fixed by its checkpoint

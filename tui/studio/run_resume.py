@@ -3,7 +3,6 @@ its own folder from its last checkpoint (after x, or chosen on the Runs screen).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from core import (
     StepMetrics,
     TrainingFinished,
     TrainingProcess,
+    new_run_folder,
     read_metrics,
 )
 from tui.studio.widgets.training_plots import TrainingPlots
@@ -82,7 +82,7 @@ class RunResume:
         plan, self.plan = self.plan, None
         self._history = []
         if plan is None:
-            out_dir = screen.checkpoints_dir / f"studio-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+            out_dir = new_run_folder(screen.checkpoints_dir, f"studio-{preset}")
             process = TrainingProcess(
                 config, out_dir, text=text, text_path=text_path, threads=screen.threads
             )

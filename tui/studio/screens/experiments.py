@@ -16,7 +16,16 @@ from textual.message import Message
 from textual.widgets import Button, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
-from core import VARIANTS, RaceFinished, RaceProcess, RaceProgress, UserError, load_race, preset
+from core import (
+    VARIANTS,
+    RaceFinished,
+    RaceProcess,
+    RaceProgress,
+    UserError,
+    load_race,
+    new_run_folder,
+    preset,
+)
 from tui.studio.formatting import format_duration
 from tui.studio.messages import TrainState
 from tui.studio.screens.base import StudioScreen
@@ -190,13 +199,7 @@ class ExperimentsScreen(StudioScreen):
         self.update_buttons()
 
     def results_folder(self, preset_name: str) -> Path:
-        root = self.app.checkpoints_dir / "experiments"
-        name = f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        folder, count = root / name, 1
-        while folder.exists():  # two races started within one second
-            count += 1
-            folder = root / f"{name}-{count}"
-        return folder
+        return new_run_folder(self.app.checkpoints_dir / "experiments", preset_name)
 
     def action_stop(self) -> None:
         """Stop between two blocks; the race so far is saved."""

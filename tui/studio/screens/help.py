@@ -67,8 +67,12 @@ tokens we already have. **space** samples the next token, **↑↓** choose a ca
 **enter** forces it, **backspace** undoes (the KV cache just drops its last row), **r** runs
 until stopped, **i** edits the prompt (type `\\n` for a newline).
 
-- **Next token panel**: the top candidates as bars. The model outputs **logits**, one score per
-  token in the vocabulary; `softmax(logits / temperature)` turns them into probabilities.
+- **Next token panel**: the whole vocabulary, ranked, each token with its probability and its
+  raw **logit**; "kept N of V" counts the tokens the sampler can still draw, and a line marks
+  where top-k, top-p or min-p cut the rest (below it, the probability before the cut). **↑↓**,
+  PgUp and PgDn move through every rank; **enter** forces any token, even a cut one. The
+  model outputs **logits**, one score per token; `softmax(logits / temperature)` turns them
+  into probabilities.
   **Temperature** (t/T) below 1 sharpens, above 1 flattens; at **0** all mass goes to the argmax
   (greedy). **top-k** (k/K) keeps the k most likely tokens and **top-p** (p/P) the smallest set
   whose mass reaches p: the long tail of unlikely tokens is cut, because a thousand individually
