@@ -12,7 +12,8 @@ from textual.command import CommandList
 from core import SamplingConfig, is_checkpoint
 from tui.studio.app import MODES
 from tui.studio.commands import bindings_of, studio_commands
-from tui.studio.screens.base import in_text_field, takes_focus
+from tui.studio.fields import in_text_field
+from tui.studio.screens.base import takes_focus
 from tui.studio.screens.chat import MAX_REPLY_TOKENS, ChatScreen
 from tui.studio.screens.quit import QuitQuestion, quit_question
 

@@ -7,7 +7,9 @@ from textual.app import ScreenStackError
 from textual.binding import Binding
 from textual.content import Content
 from textual.markup import escape
-from textual.widgets import Input, Static
+from textual.widgets import Static
+
+from tui.studio.fields import in_text_field
 
 
 class ModeBar(Static):
@@ -128,7 +130,7 @@ class KeyBar(Static):
             *focused,
             *Binding.make_bindings(type(self.app).BINDINGS),
         ]
-        typing = isinstance(self.screen.focused, Input)
+        typing = in_text_field(self.screen.focused)
         items, seen = [], set()
         for binding in chain:
             if not binding.show or binding.description in seen:
