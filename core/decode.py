@@ -24,8 +24,8 @@ from core.kv_cache import KVCache
 from core.model import MiniGPT
 
 LAYOUTS = ("rows", "columns", "numpy")  # numpy: the columns layout through numpy's BLAS
-_measured: dict[tuple, str] = {}
-_blas_limited = False  # shape key -> the layout measured fastest in this process
+_measured: dict[tuple, str] = {}  # shape key -> the layout measured fastest in this process
+_blas_threads: int | None = None  # numpy's BLAS threads, once this module has set them
 
 
 def _norm(module: nn.LayerNorm) -> tuple:
@@ -49,7 +49,7 @@ class Decoder:
         if layout == "numpy":
             if not _numpy_can_run(model):
                 raise ValueError("the numpy layout needs fp32 weights on the CPU")
-            _one_blas_thread()
+            _match_blas_threads()
         self.layout = layout
         self.config = model.config
         self.embeddings = model.embeddings
@@ -108,6 +108,8 @@ class Decoder:
                 f"position {position} is past block_size {config.block_size}; "
                 "slide the window or reset the cache first"
             )
+        if self.layout == "numpy":
+            _match_blas_threads()  # torch's threads may have changed since the last step
         num_heads, head_dim = config.num_heads, config.head_dim
         kv_cache.allocate(1, num_heads, head_dim, self.head.dtype, self.head.device)
         scale = head_dim**-0.5
@@ -164,13 +166,15 @@ def fastest_layout(model: MiniGPT, rounds: int = 6) -> str:
     return _measured[key]
 
 
-def _one_blas_thread() -> None:
-    """numpy's BLAS on one thread, for the whole process: with its own threads it spun against
-    torch's (or a training process's) for the second core and a step took 5x longer."""
-    global _blas_limited
-    if not _blas_limited:
-        threadpool_limits(1, user_api="blas")
-        _blas_limited = True
+def _match_blas_threads() -> None:
+    """numpy's BLAS on as many threads as torch's intra-op pool, so --threads governs both: with
+    more of its own beside a busy core, its threads waited on each other and a step took 10x
+    longer."""
+    global _blas_threads
+    threads = torch.get_num_threads()
+    if _blas_threads != threads:
+        threadpool_limits(threads, user_api="blas")
+        _blas_threads = threads
 
 
 def _numpy_can_run(model: MiniGPT) -> bool:
