@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from core import StepMetrics, TrainingFinished, TrainingStarted
+from core import Config, StepMetrics, TrainingFinished, TrainingStarted
 from tui.studio.formatting import format_count, format_duration
 from tui.studio.messages import TrainState
 from tui.studio.series import Smoother
@@ -15,29 +15,27 @@ VAL_STYLE = "rgb(255,170,0)"
 
 
 class RunClock:
-    """Smoothed tokens/s and the time left while a run trains; total time and mean tokens/s."""
+    """Smoothed tokens/s and the time left while a run trains; its total time and mean tokens/s
+    (evaluations and saves included) once it has ended."""
 
     def __init__(self) -> None:
         self.rate = Smoother(0.9)
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, config: Config | None = None) -> None:
+        """A new run, of `config` (whose batch tells the tokens of one step)."""
         self.rate.reset()
         self.first: tuple[int, float] | None = None  # (step, elapsed) of the first event seen
-        self.previous: StepMetrics | None = None
-        self._tokens = 0.0  # tokens/s integrated over the seconds between two events
-        self._seconds = 0.0
+        self.last: StepMetrics | None = None
+        self.tokens_per_step = (
+            config.batch_size * config.block_size * config.grad_accum if config else None
+        )
 
     def add(self, metrics: StepMetrics) -> None:
         self.rate.update(metrics.tokens_per_second)
-        previous = self.previous
         if self.first is None:
             self.first = (metrics.step, metrics.elapsed)
-        elif previous is not None and metrics.elapsed > previous.elapsed:
-            seconds = metrics.elapsed - previous.elapsed
-            self._tokens += metrics.tokens_per_second * seconds
-            self._seconds += seconds
-        self.previous = metrics
+        self.last = metrics
 
     def eta(self, metrics: StepMetrics) -> float | None:
         """Seconds until max_steps at the pace seen so far; None before two steps."""
@@ -52,8 +50,14 @@ class RunClock:
 
     @property
     def mean_rate(self) -> float:
-        """Tokens per second over the whole run (the smoothed rate before two events)."""
-        return self._tokens / self._seconds if self._seconds > 0 else self.rate.value
+        """Tokens trained on per second of the run seen (the smoothed rate before two steps)."""
+        if self.first is None or self.last is None or not self.tokens_per_step:
+            return self.rate.value
+        first_step, first_elapsed = self.first
+        seconds = self.last.elapsed - first_elapsed
+        if seconds <= 0:
+            return self.rate.value
+        return (self.last.step - first_step) * self.tokens_per_step / seconds
 
 
 def run_status(

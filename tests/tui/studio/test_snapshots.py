@@ -16,14 +16,14 @@ def layout_app(studio_corpus, checkpoints_dir) -> StudioApp:
     return StudioApp(preset_name="tiny", corpus_text=studio_corpus, checkpoints_dir=checkpoints_dir)
 
 
-@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
-def test_train_screen_layout(snap_compare, layout_app, size):
-    assert snap_compare(layout_app, terminal_size=size)
+SIZES = [(160, 48), (80, 24)]
 
 
-@pytest.mark.parametrize("key", ["2", "3", "4"])
-def test_generate_chat_and_model_layouts_without_a_checkpoint(snap_compare, layout_app, key):
-    assert snap_compare(layout_app, press=[key], terminal_size=(160, 48))
+@pytest.mark.parametrize("size", SIZES, ids=["160x48", "80x24"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6"])
+def test_every_screen_layout_at_both_sizes(snap_compare, layout_app, key, size):
+    """Train, Generate, Chat, Model, Experiments and Runs with no checkpoint anywhere."""
+    assert snap_compare(layout_app, press=[key], terminal_size=size)
 
 
 def test_help_screen_layout(snap_compare, layout_app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from textual.worker import get_current_worker
 
 from core import (
     CheckpointSaved,
+    Command,
     CommandFailed,
     StepMetrics,
     TrainingFinished,
@@ -88,7 +90,7 @@ class TrainScreen(StudioScreen):
         self.last_checkpoint: str | None = None
         self.exit_when_stopped = False
         self.clock = RunClock()
-        self._weights_wanted = 0  # snapshots asked for by w; the others feed the tape
+        self._snapshots: deque[bool] = deque()  # per snapshot asked for: for Generate (w)?
         self.resume = RunResume()  # what t starts: a new run, or a stopped one resumed
         self._buttons_shown: tuple[TrainState, bool] | None = None  # (state, active) last shown
 
@@ -146,7 +148,7 @@ class TrainScreen(StudioScreen):
         self.process.start()
         self.state, self.started, self.finished, self.last = TrainState.STARTING, None, None, None
         self.last_val = None
-        self.clock.reset()
+        self.clock.reset(config)
         self.query_one(TrainingPlots).reset(config)
         self.query_one(SampleLog).note(note)
         self.query_one(ValidationTapeView).new_run(text, text_path)
@@ -187,7 +189,7 @@ class TrainScreen(StudioScreen):
         """Copy the training weights into Generate and Chat (a snapshot, or the final save)."""
         if self.process is not None and self.state.steppable:
             self.process.snapshot()
-            self._weights_wanted += 1
+            self._snapshots.append(True)
             self.notify("Copying the current weights to Generate and Chat…")
         elif self.last_checkpoint is not None:
             self.app.use_weights(
@@ -295,6 +297,8 @@ class TrainScreen(StudioScreen):
             elif isinstance(event, TrainingState):
                 self.state = TrainState[event.state.name]  # core's RunState, by name
             elif isinstance(event, CommandFailed):
+                if event.command is Command.SNAPSHOT and self._snapshots:
+                    self._snapshots.popleft()  # the child answers in the order it was asked
                 self.notify(event.message, severity="error")
             elif isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
@@ -303,8 +307,7 @@ class TrainScreen(StudioScreen):
                     log.note(f"step {event.step}: checkpoint saved in {event.path}", style="green")
             elif isinstance(event, WeightSnapshot):
                 self.query_one(ValidationTapeView).take_weights(Weights(event.step, event))
-                if self._weights_wanted:
-                    self._weights_wanted -= 1
+                if self._snapshots and self._snapshots.popleft():
                     self.app.use_weights(
                         WeightSource(f"training weights at step {event.step}", snapshot=event)
                     )
@@ -319,10 +322,11 @@ class TrainScreen(StudioScreen):
         self.query_one(ValidationTapeView).evaluated(metrics.step, metrics.val_loss)
         if self.process is not None and self.state.steppable:
             self.process.snapshot()
+            self._snapshots.append(False)
 
     def on_finished(self, event: TrainingFinished, log: SampleLog) -> None:
         self.finished = event
-        self._weights_wanted = 0
+        self._snapshots.clear()
         if event.checkpoint:
             self.last_checkpoint = event.checkpoint
             tape = self.query_one(ValidationTapeView)
@@ -354,14 +358,7 @@ class TrainScreen(StudioScreen):
             self.remove_class("-form-hidden", "-form-shown")  # f's choice lasts one phase
         self._buttons_shown = (self.state, active)
         self.set_class(active, "-training")  # narrow terminals give the form's room to plots
-        self.query_one("#start", Button).disabled = active
-        self.query_one("#pause", Button).disabled = not self.state.steppable
-        paused = self.state is TrainState.PAUSED
-        self.query_one("#pause", Button).label = "Resume (p)" if paused else "Pause (p)"
-        self.query_one("#stop", Button).disabled = not active or self.state is TrainState.STOPPING
-        self.query_one("#save", Button).disabled = not self.state.steppable
-        for widget in self.query_one(RunForm).query("Input, Select"):
-            widget.disabled = active
+        self.query_one(RunForm).show_state(self.state)
 
     def update_status(self) -> None:
         planned = None

@@ -158,8 +158,8 @@ class WatchScreen(TrainScreen):
         pass  # no form and no buttons
 
     def update_status(self) -> None:
-        text = Text("◉ watching ", style="bold cyan")
-        text.append(str(self.metrics_path), style="dim")
+        text = Text("◉ watching", style="bold cyan")
+        optional: list[Text] = []  # where the line has room
         metrics = self.last
         if metrics is None:
             text.append("  waiting for the first step…", style="dim")
@@ -168,14 +168,15 @@ class WatchScreen(TrainScreen):
             text.append(f"  loss {metrics.loss:.3f}")
             if self.last_val is not None:
                 text.append(f"  val {self.last_val:.3f}", style="rgb(255,170,0)")
-            text.append(f"  {format_count(self.clock.rate.value)} tok/s")
-            text.append(f"  elapsed {format_duration(metrics.elapsed)}")
             if metrics.step >= metrics.max_steps:
                 text.append("  finished", style="bold green")
+            optional.append(Text(f"  {format_count(self.clock.rate.value)} tok/s"))
+            optional.append(Text(f"  elapsed {format_duration(metrics.elapsed)}"))
         quiet = self.quiet_seconds()
         if quiet is not None and quiet >= self.quiet_after:
             text.append(f"  no new step for {quiet:.0f} s", style="bold yellow")
-        self.query_one(StatusBar).show(text)
+        optional.append(Text(f"  {self.metrics_path}", style="dim"))
+        self.query_one(StatusBar).show(text, tuple(optional))
 
     def quiet_seconds(self) -> float | None:
         """Seconds since the last new step arrived, once one has."""

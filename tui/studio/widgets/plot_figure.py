@@ -147,7 +147,11 @@ class MetricPlot(PlotextPlot):
             row = (high - low) / rows  # ticks nearer than a row to the mark would share its row
             values = [v for v in values if abs(v - mark) >= row] + [mark]
         values.sort()
-        plt.yticks(values, [f"{v:.{digits}g}" for v in values])
+        labels = [f"{v:.{digits}g}" for v in values]
+        while len(set(labels)) < len(labels) and digits < 6:  # a narrow range needs more digits
+            digits += 1
+            labels = [f"{v:.{digits}g}" for v in values]
+        plt.yticks(values, labels)
 
     def x_ticks(self, plt: Plot, low: float, high: float, count: int = 5) -> None:
         """Ticks on the x axis between two steps; a short figure names the unit on the last."""

@@ -219,7 +219,7 @@ class GradNormPlot(MetricPlot):
         return (
             f"Grad norm {norm:.3g} ({clip}) @ step {step}",
             f"Grad norm {norm:.3g} ({clip})",
-            f"norm {norm:.3g} ({clip})",
+            f"norm {norm:.2g} ({clip})",
         )
 
     def draw(self, plt: Plot, width: int) -> None:
