@@ -151,6 +151,12 @@ class StudioApp(App):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # back to the collector: the process may go on without the studio
+        # however the app ends (an error, a test's run_test), no child goes on training
+        # unwatched while this process lives on: each is asked to stop and save
+        experiments = self.experiments_screen
+        for process in (self.train_screen.process, experiments and experiments.process):
+            if process is not None:
+                process.stop()
 
     def use_weights(self, source: WeightSource) -> None:
         """Give Generate, Chat and Model their own copy of these weights."""

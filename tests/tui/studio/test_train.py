@@ -83,6 +83,18 @@ async def test_quit_while_training_stops_and_saves_first(tiny_app, wait_until):
     assert train.process.join(timeout=10)
 
 
+async def test_a_run_left_training_when_the_app_ends_stops_and_saves(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        train.set_steps(100000)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.last is not None)
+        out_dir = train.process.out_dir
+    # the app is gone but this process lives on: the child must not train on unwatched
+    assert train.process.join(timeout=30)
+    assert is_checkpoint(out_dir)
+
+
 async def test_bad_form_value_says_what_to_change(tiny_app):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         train = _train_screen(tiny_app)
