@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 
 def visible_token(text: str) -> str:
@@ -17,7 +18,7 @@ def visible_token(text: str) -> str:
 
 
 def format_count(value: float) -> str:
-    """1834560 -> 1.83M, 12000 -> 12.0k."""
+    """1834560 -> 1.83M, 12000 -> 12k."""
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             return (
@@ -40,3 +41,14 @@ def format_duration(seconds: float | None) -> str:
 def token_kind(tokenizer: str) -> str:
     """What one token of this tokenizer kind ("char" or "bpe") is, in words."""
     return "character" if tokenizer == "char" else "BPE token"
+
+
+def format_path(path: str | Path) -> str:
+    """A folder as a user would type it from here: relative to the working folder when inside
+    it, else with ~ for the home folder."""
+    path = Path(path).absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if path.is_relative_to(base):
+            relative = str(path.relative_to(base))
+            return prefix + relative if relative != "." else prefix.rstrip("/") or "."
+    return str(path)

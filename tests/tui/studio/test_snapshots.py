@@ -12,7 +12,8 @@ from tui.studio.app import StudioApp
 
 
 @pytest.fixture
-def layout_app(studio_corpus, checkpoints_dir) -> StudioApp:
+def layout_app(studio_corpus, checkpoints_dir, monkeypatch) -> StudioApp:
+    monkeypatch.chdir(checkpoints_dir.parent)  # folders show relative to here: the same each run
     return StudioApp(preset_name="tiny", corpus_text=studio_corpus, checkpoints_dir=checkpoints_dir)
 
 

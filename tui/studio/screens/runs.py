@@ -24,6 +24,7 @@ from core import (
     read_run,
     resume_refusal,
 )
+from tui.studio.formatting import format_path
 from tui.studio.messages import WeightSource
 from tui.studio.screens.base import StudioScreen
 from tui.studio.screens.watch import WatchScreen
@@ -92,7 +93,9 @@ class RunsScreen(StudioScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.border_title = f"runs and races in {self.app.checkpoints_dir}, newest first"
+        table.border_title = (
+            f"runs and races in {format_path(self.app.checkpoints_dir)}, newest first"
+        )
         self.query_one("#run-info").border_title = "details"
         self._builder = PlotBuilder([self.query_one(RunCurvePlot)])
         self.build_plots()
@@ -119,7 +122,9 @@ class RunsScreen(StudioScreen):
         try:
             self.post_message(self.Listed(list_runs(self.app.checkpoints_dir)))
         except OSError as error:
-            self.post_message(self.Listed([], f"cannot read {self.app.checkpoints_dir}: {error}"))
+            self.post_message(
+                self.Listed([], f"cannot read {format_path(self.app.checkpoints_dir)}: {error}")
+            )
 
     @work(thread=True, exclusive=True, group="runs-detail", name="runs-detail")
     def read_details(self, summary: RunSummary) -> None:
