@@ -34,6 +34,7 @@ def bench_studio(
     presses: int,
     cli_steps: int,
     threads: int | None,
+    views: bool = False,
 ) -> dict:
     """Time the CLI's loop, then the studio training `preset_name`, then the CLI's loop again."""
     progress = progress_printer()
@@ -57,7 +58,7 @@ def bench_studio(
             checkpoints_dir=checkpoints_dir,
             threads=threads,
         )
-        studio = asyncio.run(_measure_studio(app, seconds, presses, progress))
+        studio = asyncio.run(_measure_studio(app, seconds, presses, progress, views))
     progress(f"timing {cli_steps} CLI steps again")
     after = cli_tokens_per_second()
     cli = (before + after) / 2
@@ -70,6 +71,7 @@ def bench_studio(
         "machine": machine,
         "preset": preset_name,
         "seconds": seconds,
+        "views": views,
         "cli_threads": set_threads(None),
         "cli_tokens_per_second": cli,
         "cli_tokens_per_second_before": before,
@@ -83,8 +85,11 @@ def bench_studio(
     }
 
 
-async def _measure_studio(app: StudioApp, seconds: float, presses: int, progress) -> dict:
-    """Drive the studio: key latency when idle, start training, key latency while it trains."""
+async def _measure_studio(
+    app: StudioApp, seconds: float, presses: int, progress, views: bool = False
+) -> dict:
+    """Drive the studio: key latency when idle, start training, key latency while it trains;
+    with `views`, the X-ray and then the validation tape are open in each window."""
     async with app.run_test(size=(160, 48)) as pilot:
         train = app.train_screen
         progress("timing key presses in the idle studio")
@@ -101,12 +106,16 @@ async def _measure_studio(app: StudioApp, seconds: float, presses: int, progress
         first_step_seconds = time.perf_counter() - started
         await asyncio.sleep(min(1.0, seconds / 4))  # past the first, slower steps
         progress(f"timing training over {seconds:g} s (watching, no key presses)")
-        watching = await _training_window(train, seconds)
+        watching = await _training_window(train, seconds, views)
         progress(f"timing {presses} key presses over {seconds:g} s of training")
         latencies = []
         first = train.last
         window_end = time.perf_counter() + seconds
+        if views:
+            train.action_xray()
         for i in range(presses):
+            if views and i == presses // 2:
+                train.action_tape()
             latencies.append(await _key_latency(pilot))
             next_press = window_end - seconds * (presses - i - 1) / presses
             await asyncio.sleep(max(0.0, next_press - time.perf_counter()))
@@ -131,11 +140,19 @@ async def _measure_studio(app: StudioApp, seconds: float, presses: int, progress
     }
 
 
-async def _training_window(train: TrainScreen, seconds: float) -> dict:
-    """Steps per second and the UI process's CPU share while the studio trains, untouched."""
+async def _training_window(train: TrainScreen, seconds: float, views: bool = False) -> dict:
+    """Steps per second and the UI process's CPU share while the studio trains, untouched
+    (with `views`: the X-ray open for the first half, the validation tape for the second)."""
     first = train.last
     cpu_started, wall_started = time.process_time(), time.perf_counter()
-    await asyncio.sleep(seconds)
+    if views:
+        train.action_xray()
+        await asyncio.sleep(seconds / 2)
+        train.action_tape()
+        await asyncio.sleep(seconds / 2)
+        train.action_tape()  # back to the plots
+    else:
+        await asyncio.sleep(seconds)
     ui_cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     return {**_rate(first, train.last), "ui_cpu_share": ui_cpu_share}
 
@@ -196,7 +213,10 @@ def print_studio(report: dict) -> None:
         f"studio tokens/s ({report['studio_threads']} thread(s), {report['studio_steps']} steps)",
         f"{report['studio_tokens_per_second']:,.0f}",
     )
-    table.add_row("[bold]studio / CLI[/] (watching)", f"[bold]{report['throughput_ratio']:.2f}x[/]")
+    watching = "watching, X-ray and tape open" if report["views"] else "watching"
+    table.add_row(
+        f"[bold]studio / CLI[/] ({watching})", f"[bold]{report['throughput_ratio']:.2f}x[/]"
+    )
     typing = report["studio_tokens_per_second_typing"]
     table.add_row(
         "studio / CLI while keys are pressed",

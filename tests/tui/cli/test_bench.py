@@ -138,6 +138,7 @@ STUDIO_KEYS = {
     "machine",
     "preset",
     "seconds",
+    "views",
     "cli_threads",
     "cli_tokens_per_second",
     "cli_tokens_per_second_before",
@@ -158,10 +159,11 @@ STUDIO_KEYS = {
 LATENCY_KEYS = {"median", "p90", "max", "count", "timeouts"}
 
 
-def test_bench_studio_emits_documented_keys(corpus, capsys) -> None:
+def test_bench_studio_with_views_open_emits_documented_keys(corpus, capsys) -> None:
     flags = ["--preset", "tiny", "--seconds", "0.5", "--presses", "2", "--cli-steps", "2"]
-    report = _bench_json(capsys, "studio", *flags, "--threads", "1", "--data", str(corpus))
-    assert set(report) == STUDIO_KEYS
+    flags += ["--views", "--threads", "1", "--data", str(corpus)]
+    report = _bench_json(capsys, "studio", *flags)
+    assert set(report) == STUDIO_KEYS and report["views"] is True
     latency = report["key_latency_training_ms"]
     assert set(latency) == LATENCY_KEYS and latency["count"] + latency["timeouts"] == 2
     assert report["studio_threads"] == 1 and report["studio_steps"] > 0

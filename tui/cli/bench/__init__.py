@@ -46,7 +46,8 @@ read bandwidth), `floor_ms` (weight_mb over read_gbs) and `floor_ratio` (decode_
 to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,
 `ms_per_step`, `val_bpc`, `causal_val_bpc`}.
 
-`bench studio`: `preset`, `seconds` (each measuring window), `cli_threads` / `studio_threads`
+`bench studio`: `preset`, `seconds` (each measuring window), `views` (whether the X-ray and
+the validation tape were open in the windows), `cli_threads` / `studio_threads`
 (the studio trains in a child process with every core unless --threads is given),
 `cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
 studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` and
@@ -202,6 +203,13 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     studio.add_argument(
         "--threads", type=positive_int, help="torch threads for both (default: each one's own)"
     )
+    studio.add_argument(
+        "--views",
+        action="store_true",
+        help="keep the Train screen's views open while measuring: the training X-ray for the "
+        "first half of each window, the validation tape for the second (each evaluation "
+        "in the window then feeds them)",
+    )
     _add_data_and_json(studio)
 
     race = sub.add_parser(
@@ -234,7 +242,13 @@ def run_bench(args: argparse.Namespace) -> int:
         from tui.studio.bench import bench_studio, print_studio
 
         report = bench_studio(
-            args.preset, args.data, args.seconds, args.presses, args.cli_steps, args.threads
+            args.preset,
+            args.data,
+            args.seconds,
+            args.presses,
+            args.cli_steps,
+            args.threads,
+            views=args.views,
         )
         emit = print_studio
     if args.json:
