@@ -17,8 +17,10 @@ from tui.studio.screens.base import takes_focus
 from tui.studio.screens.chat import MAX_REPLY_TOKENS, ChatScreen
 from tui.studio.screens.quit import QuitQuestion, quit_question
 
-# q quits, ? opens help, digits switch screens, space steps, and each letter is some screen's key
-SENTENCE = "quoth he? 1 2 3 4 5 vex whip frogs, mock TPK lanes"
+# q quits, ? opens help, digits switch screens, space steps, and each letter is some screen's key:
+# the first field of each screen gets every key, the others a shorter sentence of the same kind
+EVERY_KEY = "quoth he? 1 2 3 4 5 6 vex whip frogs, mock TPK lanes"
+SENTENCE = "quoth he? 1 to 6"
 TRAIN_FIELDS = ("#corpus", "#steps", "#batch-size", "#learning-rate", "#grad-clip", "#seed")
 
 
@@ -28,14 +30,16 @@ async def _show(app, pilot, key: str):
     return app.screen
 
 
-async def _type_the_sentence_into(app, pilot, screen, selector: str) -> None:
+async def _type_the_sentence_into(
+    app, pilot, screen, selector: str, sentence: str = EVERY_KEY
+) -> None:
     """Focus the field, type the sentence, check it all went in, then leave with esc."""
     mode = app.current_mode
     field = screen.query_one(selector)
     field.value = ""
     field.focus()
-    await pilot.press(*SENTENCE)
-    assert field.value == SENTENCE, selector
+    await pilot.press(*sentence)
+    assert field.value == sentence, selector
     assert app.is_running and app.current_mode == mode, selector
     assert app.screen is screen, selector  # no help, no question, no picker
     await pilot.press("escape")
@@ -46,8 +50,9 @@ async def _type_the_sentence_into(app, pilot, screen, selector: str) -> None:
 async def test_typing_into_every_train_field_fires_no_key(tiny_app):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         train = tiny_app.train_screen
-        for selector in TRAIN_FIELDS:
-            await _type_the_sentence_into(tiny_app, pilot, train, selector)
+        for index, selector in enumerate(TRAIN_FIELDS):
+            sentence = SENTENCE if index else EVERY_KEY
+            await _type_the_sentence_into(tiny_app, pilot, train, selector, sentence)
         assert train.process is None  # t never started a run
         assert not train.has_class("-xray")  # v never opened the X-ray
 
@@ -80,8 +85,9 @@ async def test_typing_into_every_model_field_fires_no_key(tiny_app):
         for key, selectors in views.items():
             await pilot.press(key)
             shown = screen.view
-            for selector in selectors:
-                await _type_the_sentence_into(tiny_app, pilot, screen, selector)
+            for index, selector in enumerate(selectors):
+                sentence = SENTENCE if index else EVERY_KEY
+                await _type_the_sentence_into(tiny_app, pilot, screen, selector, sentence)
                 assert screen.view == shown  # o, x, p and s typed as text
                 assert screen.focused is screen.query_one(f"#xray-{shown}")
 
