@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from dataclasses import replace
 
 from rich.table import Table
 from textual.pilot import Pilot
 
 from core import (
+    TrainingSession,
     UserError,
     load_corpus,
     prepare_multiprocessing,
@@ -45,9 +47,13 @@ def bench_studio(
     machine = machine_info(resolve_device(None))
 
     def cli_tokens_per_second() -> float:
+        if views:  # like the studio's window: one evaluation interval, its evaluation included
+            return _cli_over_evaluation(config, text)
         (result,) = bench_training([TrainVariant("cli", config)], text, cli_steps, 2)
         return result.tokens_per_step * len(result.step_seconds) / sum(result.step_seconds)
 
+    if views:
+        cli_steps = config.eval_interval
     progress(f"timing {cli_steps} CLI steps")
     before = cli_tokens_per_second()
     prepare_multiprocessing()
@@ -72,6 +78,7 @@ def bench_studio(
         "preset": preset_name,
         "seconds": seconds,
         "views": views,
+        "window": "evaluation interval" if views else "seconds",
         "cli_threads": set_threads(None),
         "cli_tokens_per_second": cli,
         "cli_tokens_per_second_before": before,
@@ -105,7 +112,8 @@ async def _measure_studio(
             raise UserError(f"training in the studio failed: {train.finished.error}")
         first_step_seconds = time.perf_counter() - started
         await asyncio.sleep(min(1.0, seconds / 4))  # past the first, slower steps
-        progress(f"timing training over {seconds:g} s (watching, no key presses)")
+        span = "one evaluation interval, views open" if views else f"{seconds:g} s"
+        progress(f"timing training over {span} (watching, no key presses)")
         watching = await _training_window(train, seconds, views)
         progress(f"timing {presses} key presses over {seconds:g} s of training")
         latencies = []
@@ -140,16 +148,37 @@ async def _measure_studio(
     }
 
 
+def _cli_over_evaluation(config, text: str) -> float:
+    """Tokens/s of the CLI's own loop over one evaluation interval, from its middle to the next
+    middle: the evaluation, its sample and its checkpoint save fall inside, as in the studio."""
+    interval = config.eval_interval
+    start, end = interval // 2, interval // 2 + interval
+    run = replace(config, max_steps=end + 1)
+    with tempfile.TemporaryDirectory() as out_dir:
+        first = None
+        for metrics in TrainingSession(run, text, None, out_dir).steps():
+            if metrics.step == start:
+                first = metrics
+            elif metrics.step == end:
+                elapsed = metrics.elapsed - first.elapsed
+                return interval * config.batch_size * config.block_size / elapsed
+    raise RuntimeError("the run ended before its timed interval")
+
+
 async def _training_window(train: TrainScreen, seconds: float, views: bool = False) -> dict:
-    """Steps per second and the UI process's CPU share while the studio trains, untouched
-    (with `views`: the X-ray open for the first half, the validation tape for the second)."""
+    """Steps per second and the UI process's CPU share while the studio trains, untouched.
+    With `views`, the window is one evaluation interval instead of `seconds`, the X-ray open for
+    its first half and the validation tape for the second."""
     first = train.last
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     if views:
+        interval = train.started.config.eval_interval
         train.action_xray()
-        await asyncio.sleep(seconds / 2)
+        while train.last.step < first.step + interval // 2 and not train.done:
+            await asyncio.sleep(0.05)
         train.action_tape()
-        await asyncio.sleep(seconds / 2)
+        while train.last.step < first.step + interval and not train.done:
+            await asyncio.sleep(0.05)
         train.action_tape()  # back to the plots
     else:
         await asyncio.sleep(seconds)
@@ -213,7 +242,7 @@ def print_studio(report: dict) -> None:
         f"studio tokens/s ({report['studio_threads']} thread(s), {report['studio_steps']} steps)",
         f"{report['studio_tokens_per_second']:,.0f}",
     )
-    watching = "watching, X-ray and tape open" if report["views"] else "watching"
+    watching = "over an evaluation, X-ray and tape open" if report["views"] else "watching"
     table.add_row(
         f"[bold]studio / CLI[/] ({watching})", f"[bold]{report['throughput_ratio']:.2f}x[/]"
     )

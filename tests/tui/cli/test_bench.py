@@ -139,6 +139,7 @@ STUDIO_KEYS = {
     "preset",
     "seconds",
     "views",
+    "window",
     "cli_threads",
     "cli_tokens_per_second",
     "cli_tokens_per_second_before",
@@ -163,7 +164,7 @@ def test_bench_studio_with_views_open_emits_documented_keys(corpus, capsys) -> N
     flags = ["--preset", "tiny", "--seconds", "0.5", "--presses", "2", "--cli-steps", "2"]
     flags += ["--views", "--threads", "1", "--data", str(corpus)]
     report = _bench_json(capsys, "studio", *flags)
-    assert set(report) == STUDIO_KEYS and report["views"] is True
+    assert set(report) == STUDIO_KEYS and report["window"] == "evaluation interval"
     latency = report["key_latency_training_ms"]
     assert set(latency) == LATENCY_KEYS and latency["count"] + latency["timeouts"] == 2
     assert report["studio_threads"] == 1 and report["studio_steps"] > 0

@@ -47,7 +47,9 @@ to its results: setup, training, evaluations and samples), `variants`: a list of
 `ms_per_step`, `val_bpc`, `causal_val_bpc`}.
 
 `bench studio`: `preset`, `seconds` (each measuring window), `views` (whether the X-ray and
-the validation tape were open in the windows), `cli_threads` / `studio_threads`
+the validation tape were open in the windows), `window` ("seconds", or with --views "evaluation
+interval": the CLI and the studio are each timed over one evaluation interval, its evaluation,
+sample and save included), `cli_threads` / `studio_threads`
 (the studio trains in a child process with every core unless --threads is given),
 `cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
 studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` and
@@ -206,9 +208,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     studio.add_argument(
         "--views",
         action="store_true",
-        help="keep the Train screen's views open while measuring: the training X-ray for the "
-        "first half of each window, the validation tape for the second (each evaluation "
-        "in the window then feeds them)",
+        help="time the studio and the CLI over one evaluation interval each (evaluation, "
+        "sample and save included), with the Train screen's training X-ray open for its first "
+        "half and the validation tape for the second",
     )
     _add_data_and_json(studio)
 
