@@ -3,9 +3,11 @@ over `core` sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,6 +39,8 @@ from tui.studio.screens.runs import RunsScreen
 from tui.studio.screens.train import TrainScreen
 from tui.studio.screens.watch import WatchScreen
 from tui.studio.widgets.race import same_step
+
+WORKER_THREADS = 64  # long-lived workers (a few per open screen) and short ones, never queued
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,11 @@ class StudioApp(App):
         return mounted
 
     def on_mount(self) -> None:
+        # thread workers run on the event loop's default executor, min(32, cores + 4) threads:
+        # on two cores the plot builders, runners and relay of the open screens held all six
+        # and every later worker (the Runs screen's scan) waited forever
+        self._executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="studio")
+        asyncio.get_running_loop().set_default_executor(self._executor)
         # installed once: the help text is laid out on the first open, not on every one
         self.install_screen(self.help_screen, "help")
         self.switch_mode("train")

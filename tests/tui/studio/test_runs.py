@@ -79,6 +79,16 @@ async def test_runs_screen_lists_runs_newest_first(runs_app, wait_until):
         assert runs.curves.steps[-1] == STOPPED_AT
 
 
+async def test_runs_are_listed_after_every_other_screen_was_opened(runs_app, wait_until):
+    """Each open screen keeps a few worker threads busy; a later worker must still start."""
+    async with runs_app.run_test(size=(160, 48)) as pilot:
+        for key in ("2", "f4", "f5", "f6"):  # f-keys: Chat's input takes digits as text
+            await pilot.press(key)
+            await pilot.pause()
+        runs = await _open_runs(pilot, wait_until)
+        assert [row.name for row in runs.rows] == ["stopped", "finished"]
+
+
 async def test_load_from_runs_puts_the_run_into_generate(runs_app, wait_until):
     async with runs_app.run_test(size=(160, 48)) as pilot:
         runs = await _open_runs(pilot, wait_until)
