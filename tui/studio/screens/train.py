@@ -338,9 +338,14 @@ class TrainScreen(StudioScreen):
         else:
             self.state = TrainState.FINISHED
             how = "stopped" if event.stopped else "finished"
+            saved = (
+                f"checkpoint in {event.checkpoint}. Press w to use these weights in Generate "
+                "and Chat. "
+                if event.checkpoint
+                else "nothing was saved (no step had finished). "
+            )
             log.note(
-                f"{how} at step {event.step}; checkpoint in {event.checkpoint}. "
-                "Press w to use these weights in Generate and Chat. "
+                f"{how} at step {event.step}; {saved}"
                 + self.resume.offer(event, self.started.config if self.started else None),
                 style="bold green",
             )
