@@ -183,6 +183,17 @@ class TrainingProcess:
         self._process.join(timeout)
         return not self._process.is_alive()
 
+    def drain_until_exit(self, timeout: float) -> bool:
+        """Wait for the child to exit, reading its events meanwhile (a child whose events nobody
+        reads blocks on the full pipe at exit); True once it has exited."""
+        deadline = time.monotonic() + timeout
+        while self.alive and time.monotonic() < deadline:
+            if self.finished is None:
+                self.poll(timeout=0.1)
+            else:
+                self.join(0.1)
+        return self.join(0)
+
     def terminate(self) -> None:
         """SIGTERM: the child still stops between steps and saves."""
         if self.alive:

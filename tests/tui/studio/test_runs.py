@@ -14,6 +14,7 @@ from core import PRESETS, TrainingSession, read_run, set_threads
 from tests.tui.studio.conftest import CORPUS
 from tui.studio.app import StudioApp
 from tui.studio.screens.runs import RunsScreen
+from tui.studio.widgets.notice import NoticeLine
 from tui.studio.widgets.plots import LossPlot
 from tui.studio.widgets.sample_log import SampleLog
 
@@ -47,11 +48,16 @@ def runs_app(tiny_app, tiny_checkpoint, stopped_run, checkpoints_dir) -> StudioA
     return tiny_app
 
 
-def _said(app) -> list[str]:
-    """Every notification the app shows from now on."""
+def _said(monkeypatch) -> list[str]:
+    """Every notice a screen shows from now on (above its key bar)."""
     said: list[str] = []
-    notify = app.notify
-    app.notify = lambda message, **options: (said.append(message), notify(message, **options))
+    show = NoticeLine.show
+
+    def record(line, message, *args):
+        said.append(message)
+        show(line, message, *args)
+
+    monkeypatch.setattr(NoticeLine, "show", record)
     return said
 
 
@@ -120,13 +126,18 @@ async def test_resume_from_runs_continues_from_step_n_in_the_same_folder(
         assert train.query_one(LossPlot).losses.count == PLANNED
 
 
-async def test_resume_refuses_a_finished_run_and_names_the_command(runs_app, wait_until):
+async def test_resume_refuses_a_finished_run_and_names_the_command(
+    runs_app, wait_until, monkeypatch
+):
     async with runs_app.run_test(size=(160, 48)) as pilot:
-        said = _said(runs_app)
+        said = _said(monkeypatch)
         await _open_runs(pilot, wait_until)
         await pilot.press("down", "r")
         assert runs_app.screen.id == "runs" and not runs_app.train_screen.active
         assert any("minigpt train --resume" in line and "--steps" in line for line in said)
+        # a line above the key bar, not a toast over the table
+        assert runs_app.screen.query_one(NoticeLine).display
+        assert not runs_app.screen.query("Toast")
 
 
 async def test_ghost_overlay_appears_on_the_train_loss_plot(runs_app, wait_until):

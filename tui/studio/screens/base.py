@@ -8,6 +8,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from tui.studio.fields import in_text_field
+from tui.studio.widgets.notice import NoticeLine
 
 
 def takes_focus(widget: Widget) -> bool:
@@ -64,3 +65,13 @@ class StudioScreen(Screen):
 
     def on_mount(self) -> None:
         self.focus_entry()  # the first showing; the app's switch_mode focuses the later ones
+
+    def notify(self, message: str, *, severity: str = "information", **_) -> None:
+        """A notice is a line above the key bar for a few seconds, never a toast over a panel."""
+        lines = self.query(NoticeLine)
+        if lines:
+            lines.first().show(message, severity)
+            return
+        line = NoticeLine()
+        self.mount(line)  # last in the screen's flow: just above the docked key bar
+        line.show(message, severity)

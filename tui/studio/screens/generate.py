@@ -371,8 +371,7 @@ class GenerateScreen(StudioScreen):
     def failed(self, message: GenerationRunner.Failed) -> None:
         self.running = False
         self.query_one("#gen-source", Static).update(Text(message.message, style="bold red"))
-        self.query_one(ProbabilityPanel).message = message.message
-        self.notify(message.message, severity="error")
+        self.query_one(ProbabilityPanel).message = message.message  # and the source line: enough
 
     @property
     def text(self) -> str:

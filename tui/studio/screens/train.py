@@ -382,10 +382,11 @@ class TrainScreen(StudioScreen):
         if process is None or not process.alive:
             return
         process.stop()
-        if not process.join(timeout):
+        if not process.drain_until_exit(timeout):
             process.terminate()
-            if not process.join(5):
+            if not process.drain_until_exit(5):
                 process.kill()
+                process.join(5)
 
     def wait_for_exit(self, timeout: float) -> bool:
         """Wait for the training child to exit; True once none is left."""
