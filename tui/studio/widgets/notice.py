@@ -10,6 +10,11 @@ NOTICE_SECONDS = 6.0
 NOTICE_STYLES = {"information": "bold cyan", "warning": "bold yellow", "error": "bold red"}
 
 
+def notice_text(message: str, severity: str = "information") -> Text:
+    """A notice as the studio writes it, wherever it is shown."""
+    return Text(f"› {message}", style=NOTICE_STYLES.get(severity, "bold"))
+
+
 class NoticeLine(Static):
     """Shown for NOTICE_SECONDS after each notice, hidden otherwise."""
 
@@ -21,7 +26,7 @@ class NoticeLine(Static):
 
     def show(self, message: str, severity: str = "information") -> None:
         self.message = message
-        self.update(Text(f"› {message}", style=NOTICE_STYLES.get(severity, "bold")))
+        self.update(notice_text(message, severity))
         self.display = True
         if self._timer is not None:
             self._timer.stop()

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from core import PRESETS, Config
 from tui.studio.messages import TrainState
+from tui.studio.widgets.notice import NOTICE_SECONDS, notice_text
 
 FIELDS = (
     # input id, label, Config field, parser
@@ -23,8 +24,6 @@ FIELDS = (
     ("seed", "seed", "seed", int),
 )
 
-NOTICE_SECONDS = 6.0
-NOTICE_STYLES = {"information": "bold cyan", "warning": "bold yellow", "error": "bold red"}
 
 STATE_LABELS = {
     TrainState.IDLE: ("○ ready", "dim"),
@@ -137,7 +136,7 @@ class StatusBar(Static):
 
     def notice(self, message: str, severity: str = "information") -> None:
         """A one-line notice under the status, for NOTICE_SECONDS."""
-        self.notice_text = Text(f"› {message}", style=NOTICE_STYLES.get(severity, "bold"))
+        self.notice_text = notice_text(message, severity)
         if self._notice_timer is not None:
             self._notice_timer.stop()
         self._notice_timer = self.set_timer(NOTICE_SECONDS, self.clear_notice)
