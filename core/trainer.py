@@ -170,16 +170,20 @@ class TrainingSession(LoopControl):
         return self.snapshot_with_step()[1]
 
     def snapshot_with_step(self) -> tuple[int, dict[str, torch.Tensor]]:
-        """The step and a CPU copy of its weights, taken together between two steps."""
-        with self._lock:
+        """The step and a CPU copy of its weights, taken together between two steps (on the
+        loop's own thread while it runs)."""
+
+        def copy() -> tuple[int, dict[str, torch.Tensor]]:
             state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
             return self.step, state
 
+        return self.call_between_steps(copy)
+
     def save_between_steps(self, elapsed: float | None = None) -> tuple[Path, int]:
-        """`save` from another thread: waits for the step in progress, so the checkpoint holds
-        one consistent state; returns the folder and the step saved."""
-        with self._lock:
-            return self.save(elapsed), self.step
+        """`save` from another thread: taken between two steps (on the loop's own thread while
+        it runs), so the checkpoint holds one consistent state; returns the folder and the
+        step saved."""
+        return self.call_between_steps(lambda: (self.save(elapsed), self.step))
 
     # --- the loop -------------------------------------------------------------------------
     def steps(self) -> Iterator[StepMetrics]:
@@ -188,6 +192,7 @@ class TrainingSession(LoopControl):
         started = self._clock_start = time.perf_counter()
         self._span_start = (self.step, started)
         self.lock()
+        self.loop_started()
         try:
             self.model.train()
             while self.step < config.max_steps:
@@ -220,6 +225,7 @@ class TrainingSession(LoopControl):
                 if self.last_checkpoint is None or self._saved_step != self.step:
                     self.save(elapsed)
         finally:
+            self.loop_ended()
             self._close_metrics()
             if self.run_lock is not None:
                 self.run_lock.release()

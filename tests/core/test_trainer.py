@@ -139,3 +139,58 @@ def test_deferred_reads_log_only_the_logged_steps_with_the_same_losses(
     assert deferred == {step: every[step] for step in deferred}
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == list(deferred)
+
+
+def test_snapshots_and_saves_asked_from_another_thread_run_on_the_loops_thread(
+    tiny_config, text, tmp_path
+) -> None:
+    # tensor work from a second thread gives it an OpenMP team of its own, which slows every
+    # later step on a small machine: the loop's own thread takes it between two steps
+    session = TrainingSession(replace(tiny_config, max_steps=30), text, "cpu", tmp_path / "run")
+    copied_on: list[int] = []
+    state_dict = session.model.state_dict
+
+    def recording_state_dict(*args, **kwargs):
+        copied_on.append(threading.get_ident())
+        return state_dict(*args, **kwargs)
+
+    session.model.state_dict = recording_state_dict
+    answers: dict = {}
+
+    def ask() -> None:
+        answers["snapshot"] = session.snapshot_with_step()
+        answers["saved"] = session.save_between_steps()
+
+    asker = threading.Thread(target=ask)
+    steps = []
+    for metrics in session.steps():
+        steps.append(metrics.step)
+        if metrics.step == 3:
+            asker.start()
+        if metrics.step == 6:
+            asker.join(timeout=30)
+            assert not asker.is_alive()
+    snapshot_step, state = answers["snapshot"]
+    saved_path, saved_step = answers["saved"]
+    assert copied_on and set(copied_on) == {threading.get_ident()}
+    assert 3 <= snapshot_step <= saved_step <= 6 and saved_path == tmp_path / "run"
+    assert set(state) == set(state_dict()) and steps == list(range(1, 31))
+
+
+def test_a_snapshot_asked_while_paused_is_taken_while_paused(tiny_config, text) -> None:
+    session = TrainingSession(replace(tiny_config, max_steps=10), text, "cpu")
+    answers: dict = {}
+
+    def ask_then_resume() -> None:
+        answers["snapshot"] = session.snapshot_with_step()
+        answers["paused"] = session.paused
+        session.resume()
+
+    for metrics in session.steps():
+        if metrics.step == 2:
+            session.pause()
+            threading.Thread(target=ask_then_resume).start()
+    step, state = answers["snapshot"]
+    assert step == 2 and answers["paused"] and metrics.step == 10
+    # with no loop running it is taken in the caller's thread
+    assert session.snapshot_with_step()[0] == 10

@@ -1,18 +1,23 @@
 """`minigpt bench studio`: the studio run headless, training while keys are pressed, against
-the CLI's own loop; a dict of plain values and its table."""
+the CLI's own loop in a process of its own, the two timed in alternating windows; a dict of
+plain values and its table."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from rich.table import Table
 from textual.pilot import Pilot
 
 from core import (
-    TrainingSession,
+    RunState,
+    StepMetrics,
+    TrainingProcess,
+    TrainingState,
     UserError,
     load_corpus,
     prepare_multiprocessing,
@@ -20,13 +25,30 @@ from core import (
     resolve_device,
     set_threads,
 )
-from core.bench import TrainVariant, bench_training, peak_memory_mb, percentile
+from core.bench import peak_memory_mb, percentile
 from tui.paths import default_corpus
 from tui.report import SCHEMA, machine_info, print_busy_warning, progress_printer, stdout_console
 from tui.studio.app import StudioApp
-from tui.studio.screens.train import TrainScreen
+from tui.studio.screens.train import TrainScreen, TrainState
 
 KEY_TIMEOUT = 5.0  # seconds a key press may take before it counts as lost
+STATE_TIMEOUT = 60.0  # seconds a pause or resume may take before the bench gives up
+WARM_UP_SECONDS = 1.0  # each side trains this long before its first window
+
+
+@dataclass
+class Window:
+    """Steps and trainer-clock seconds summed over the windows of one side."""
+
+    steps: int = 0
+    seconds: float = 0.0
+
+    def add(self, first: StepMetrics, last: StepMetrics) -> None:
+        self.steps += last.step - first.step
+        self.seconds += last.elapsed - first.elapsed
+
+    def tokens_per_second(self, tokens_per_step: int) -> float:
+        return self.steps * tokens_per_step / self.seconds if self.seconds > 0 else 0.0
 
 
 def bench_studio(
@@ -34,73 +56,76 @@ def bench_studio(
     data: str | None,
     seconds: float,
     presses: int,
-    cli_steps: int,
+    rounds: int,
     threads: int | None,
     views: bool = False,
 ) -> dict:
-    """Time the CLI's loop, then the studio training `preset_name`, then the CLI's loop again."""
+    """Train `preset_name` in the studio and in a reference child with no interface, one paused
+    while the other trains, alternating windows so that the machine's drifts fall on both."""
     progress = progress_printer()
-    config = preset(preset_name)
+    config = replace(preset(preset_name), max_steps=10**9)
     corpus = str(data or default_corpus())
-    text = load_corpus(corpus)
+    load_corpus(corpus)  # a bad corpus fails here in one line, before anything starts
     set_threads(threads)
     machine = machine_info(resolve_device(None))
-
-    def cli_tokens_per_second() -> float:
-        if views:  # like the studio's window: one evaluation interval, its evaluation included
-            return _cli_over_evaluation(config, text)
-        (result,) = bench_training([TrainVariant("cli", config)], text, cli_steps, 2)
-        return result.tokens_per_step * len(result.step_seconds) / sum(result.step_seconds)
-
-    if views:
-        cli_steps = config.eval_interval
-    progress(f"timing {cli_steps} CLI steps")
-    before = cli_tokens_per_second()
     prepare_multiprocessing()
     with tempfile.TemporaryDirectory() as checkpoints_dir:
+        reference = TrainingProcess(
+            config, Path(checkpoints_dir) / "reference", text_path=corpus, threads=threads, nice=0
+        )
         app = StudioApp(
             preset_name=preset_name,
             corpus_path=corpus,
             checkpoints_dir=checkpoints_dir,
             threads=threads,
         )
-        studio = asyncio.run(_measure_studio(app, seconds, presses, progress, views))
-    progress(f"timing {cli_steps} CLI steps again")
-    after = cli_tokens_per_second()
-    cli = (before + after) / 2
+        plan = _Plan(seconds, presses, rounds, views, config.eval_interval)
+        studio = asyncio.run(_measure(app, reference, plan, progress))
     tokens_per_step = config.batch_size * config.block_size
-    studio_rate = studio.pop("steps_per_second") * tokens_per_step
-    typing_rate = studio.pop("steps_per_second_typing") * tokens_per_step
+    cli = studio.pop("cli").tokens_per_second(tokens_per_step)
+    watching = studio.pop("watching").tokens_per_second(tokens_per_step)
+    typing = studio.pop("typing").tokens_per_second(tokens_per_step)
     return {
         "bench": "studio",
         "schema": SCHEMA,
         "machine": machine,
         "preset": preset_name,
         "seconds": seconds,
+        "rounds": rounds,
         "views": views,
         "window": "evaluation interval" if views else "seconds",
-        "cli_threads": set_threads(None),
+        "cli_threads": reference.threads,
         "cli_tokens_per_second": cli,
-        "cli_tokens_per_second_before": before,
-        "cli_tokens_per_second_after": after,
-        "studio_tokens_per_second": studio_rate,
-        "throughput_ratio": studio_rate / cli,
-        "studio_tokens_per_second_typing": typing_rate,
-        "throughput_ratio_typing": typing_rate / cli,
+        "studio_tokens_per_second": watching,
+        "throughput_ratio": watching / cli if cli else 0.0,
+        "studio_tokens_per_second_typing": typing,
+        "throughput_ratio_typing": typing / cli if cli else 0.0,
         **studio,
         "peak_memory_mb": peak_memory_mb(None),
     }
 
 
-async def _measure_studio(
-    app: StudioApp, seconds: float, presses: int, progress, views: bool = False
-) -> dict:
-    """Drive the studio: key latency when idle, start training, key latency while it trains;
-    with `views`, the X-ray and then the validation tape are open in each window."""
+@dataclass(frozen=True)
+class _Plan:
+    seconds: float  # each window's length, by the trainer's clock
+    presses: int  # key presses over all typing windows
+    rounds: int
+    views: bool  # windows of one evaluation interval, the X-ray then the tape open
+    eval_interval: int
+
+    def done(self, first: StepMetrics, last: StepMetrics) -> bool:
+        if self.views:
+            return last.step - first.step >= self.eval_interval
+        return last.elapsed - first.elapsed >= self.seconds
+
+
+async def _measure(app: StudioApp, reference: TrainingProcess, plan: _Plan, progress) -> dict:
+    """Key latency in the idle studio; then rounds of three windows: the studio watched, the
+    reference child, the studio while keys are pressed; each side paused while another trains."""
     async with app.run_test(size=(160, 48)) as pilot:
         train = app.train_screen
         progress("timing key presses in the idle studio")
-        idle = [await _key_latency(pilot) for _ in range(min(presses, 5))]
+        idle = [await _key_latency(pilot) for _ in range(min(plan.presses, 5))]
         train.set_steps(10**9)
         app.set_focus(None)  # t in a focused input would type a letter
         progress("starting training in the studio")
@@ -111,36 +136,45 @@ async def _measure_studio(
         if train.last is None:
             raise UserError(f"training in the studio failed: {train.finished.error}")
         first_step_seconds = time.perf_counter() - started
-        await asyncio.sleep(min(1.0, seconds / 4))  # past the first, slower steps
-        span = "one evaluation interval, views open" if views else f"{seconds:g} s"
-        progress(f"timing training over {span} (watching, no key presses)")
-        watching = await _training_window(train, seconds, views)
-        progress(f"timing {presses} key presses over {seconds:g} s of training")
-        latencies = []
-        first = train.last
-        window_end = time.perf_counter() + seconds
-        if views:
-            train.action_xray()
-        for i in range(presses):
-            if views and i == presses // 2:
-                train.action_tape()
-            latencies.append(await _key_latency(pilot))
-            next_press = window_end - seconds * (presses - i - 1) / presses
-            await asyncio.sleep(max(0.0, next_press - time.perf_counter()))
-        typing = _rate(first, train.last)
-        threads = train.started.threads if train.started is not None else None
+        await asyncio.sleep(WARM_UP_SECONDS)  # past the first, slower steps
+        await _studio_pause(train)
+        progress("starting the reference: the CLI's loop in a process with no interface")
+        side = _Reference(reference)
+        reference.start()
+        try:
+            await side.next_step()
+            await asyncio.sleep(WARM_UP_SECONDS)
+            await side.pause()
+            watching, cli, typing = Window(), Window(), Window()
+            cpu_seconds = wall_seconds = 0.0
+            latencies: list[float | None] = []
+            for round_ in range(plan.rounds):
+                progress(f"round {round_ + 1} of {plan.rounds}: studio, reference, studio typing")
+                cpu, wall = await _studio_window(train, plan, watching)
+                cpu_seconds, wall_seconds = cpu_seconds + cpu, wall_seconds + wall
+                await side.window(plan, cli)
+                share = plan.presses // plan.rounds + (round_ < plan.presses % plan.rounds)
+                await _studio_window(train, plan, typing, pilot, share, latencies)
+            threads = train.started.threads if train.started is not None else None
+        finally:
+            reference.stop()
+            await asyncio.to_thread(reference.drain_until_exit, 30)
         stopping = time.perf_counter()
+        if train.state is TrainState.PAUSED:
+            train.action_pause()  # a paused run stops as well; resume so x is timed as used
         train.action_stop()
         while not train.done:
             await asyncio.sleep(0.02)
         stop_seconds = time.perf_counter() - stopping
-        train.wait_for_exit(30)  # an exiting child would slow the CLI run that follows
+        train.wait_for_exit(30)
     return {
+        "cli": cli,
+        "watching": watching,
+        "typing": typing,
         "studio_threads": threads,
-        "studio_steps": watching["steps"],
-        "steps_per_second": watching["steps_per_second"],
-        "steps_per_second_typing": typing["steps_per_second"],
-        "ui_cpu_share": watching["ui_cpu_share"],
+        "studio_steps": watching.steps,
+        "cli_steps": cli.steps,
+        "ui_cpu_share": cpu_seconds / wall_seconds if wall_seconds else 0.0,
         "first_step_seconds": first_step_seconds,
         "stop_seconds": stop_seconds,
         "key_latency_idle_ms": _latency_summary(idle),
@@ -148,49 +182,100 @@ async def _measure_studio(
     }
 
 
-def _cli_over_evaluation(config, text: str) -> float:
-    """Tokens/s of the CLI's own loop over one evaluation interval, from its middle to the next
-    middle: the evaluation, its sample and its checkpoint save fall inside, as in the studio."""
-    interval = config.eval_interval
-    start, end = interval // 2, interval // 2 + interval
-    run = replace(config, max_steps=end + 1)
-    with tempfile.TemporaryDirectory() as out_dir:
-        first = None
-        for metrics in TrainingSession(run, text, None, out_dir).steps():
-            if metrics.step == start:
-                first = metrics
-            elif metrics.step == end:
-                elapsed = metrics.elapsed - first.elapsed
-                return interval * config.batch_size * config.block_size / elapsed
-    raise RuntimeError("the run ended before its timed interval")
-
-
-async def _training_window(train: TrainScreen, seconds: float, views: bool = False) -> dict:
-    """Steps per second and the UI process's CPU share while the studio trains, untouched.
-    With `views`, the window is one evaluation interval instead of `seconds`, the X-ray open for
-    its first half and the validation tape for the second."""
+async def _studio_window(
+    train: TrainScreen,
+    plan: _Plan,
+    into: Window,
+    pilot: Pilot | None = None,
+    presses: int = 0,
+    latencies: list | None = None,
+) -> tuple[float, float]:
+    """Resume the studio's run, add one window to `into`, pause it; with `pilot`, press tab
+    `presses` times spread over the window. Returns the UI process's CPU and wall seconds."""
+    paused_at = train.last.step
+    train.action_pause()  # resumes
+    await _until(lambda: train.last.step > paused_at and train.state is TrainState.RUNNING)
     first = train.last
     cpu_started, wall_started = time.process_time(), time.perf_counter()
-    if views:
-        interval = train.started.config.eval_interval
+    if plan.views and not train.has_class("-xray"):
         train.action_xray()
-        while train.last.step < first.step + interval // 2 and not train.done:
-            await asyncio.sleep(0.05)
-        train.action_tape()
-        while train.last.step < first.step + interval and not train.done:
-            await asyncio.sleep(0.05)
-        train.action_tape()  # back to the plots
-    else:
-        await asyncio.sleep(seconds)
-    ui_cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
-    return {**_rate(first, train.last), "ui_cpu_share": ui_cpu_share}
+    tape_at = first.step + plan.eval_interval // 2
+    pressed = 0
+    while pressed < presses or not plan.done(first, train.last):  # every press lands
+        if plan.views and not train.has_class("-tape") and train.last.step >= tape_at:
+            train.action_tape()
+        if pilot is not None and pressed < presses:
+            latencies.append(await _key_latency(pilot))
+            pressed += 1
+            await _sleep_unless(lambda: plan.done(first, train.last), plan.seconds / presses)
+        else:
+            await asyncio.sleep(0.02)
+    last = train.last
+    cpu = time.process_time() - cpu_started
+    wall = time.perf_counter() - wall_started
+    into.add(first, last)
+    if plan.views:  # back to the plots
+        train.remove_class("-xray", "-tape")
+        train.set_focus(None)
+    await _studio_pause(train)
+    return cpu, wall
 
 
-def _rate(first, last) -> dict:
-    """Steps and steps per second between two StepMetrics, by the trainer's own clock."""
-    elapsed = last.elapsed - first.elapsed
-    steps = last.step - first.step
-    return {"steps": steps, "steps_per_second": steps / elapsed if elapsed > 0 else 0.0}
+async def _studio_pause(train: TrainScreen) -> None:
+    train.action_pause()
+    await _until(lambda: train.state is TrainState.PAUSED)
+
+
+class _Reference:
+    """The reference child's events, read without blocking the event loop."""
+
+    def __init__(self, process: TrainingProcess) -> None:
+        self.process = process
+        self.last: StepMetrics | None = None
+        self.state: RunState | None = RunState.RUNNING  # None: a command is on its way
+
+    def read(self) -> None:
+        for event in self.process.poll(0):
+            if isinstance(event, StepMetrics):
+                self.last = event
+            elif isinstance(event, TrainingState):
+                self.state = event.state
+        if self.process.finished is not None and self.process.finished.error:
+            raise UserError(f"the reference run failed: {self.process.finished.error}")
+
+    async def next_step(self) -> StepMetrics:
+        before = self.last.step if self.last is not None else -1
+        await _until(lambda: self.read() or (self.last is not None and self.last.step > before))
+        return self.last
+
+    async def pause(self) -> None:
+        """Pause the child and read every step it made before it did."""
+        self.state = None
+        self.process.pause()
+        await _until(lambda: self.read() or self.state is RunState.PAUSED)
+
+    async def window(self, plan: _Plan, into: Window) -> None:
+        self.state = None
+        self.process.resume_training()
+        await _until(lambda: self.read() or self.state is RunState.RUNNING)
+        first = await self.next_step()
+        await _until(lambda: self.read() or plan.done(first, self.last))
+        into.add(first, self.last)
+        await self.pause()
+
+
+async def _until(condition, timeout: float = STATE_TIMEOUT) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise UserError("the studio bench timed out waiting for a run to pause or resume")
+        await asyncio.sleep(0.01)
+
+
+async def _sleep_unless(condition, seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline and not condition():
+        await asyncio.sleep(0.02)
 
 
 async def _key_latency(pilot: Pilot, key: str = "tab") -> float | None:
@@ -234,9 +319,9 @@ def print_studio(report: dict) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row(
-        f"CLI tokens/s ({report['cli_threads']} thread(s), before / after)",
-        f"{report['cli_tokens_per_second']:,.0f} ({report['cli_tokens_per_second_before']:,.0f}"
-        f" / {report['cli_tokens_per_second_after']:,.0f})",
+        f"CLI's loop, no interface: tokens/s ({report['cli_threads']} thread(s), "
+        f"{report['cli_steps']} steps)",
+        f"{report['cli_tokens_per_second']:,.0f}",
     )
     table.add_row(
         f"studio tokens/s ({report['studio_threads']} thread(s), {report['studio_steps']} steps)",
@@ -267,8 +352,10 @@ def print_studio(report: dict) -> None:
         table.add_row(f"key latency {label}: median / p90 / max", value)
     console.print(table)
     machine = report["machine"]
+    windows = "one evaluation interval" if report["views"] else f"{report['seconds']:g} s"
     console.print(
-        f"{report['seconds']:g} s window; peak memory of the UI process "
+        f"{report['rounds']} rounds of {windows} windows, the studio and the CLI's loop "
+        "alternating, one paused while the other trains; peak memory of the UI process "
         f"{report['peak_memory_mb'] or 0:.0f} MiB; load average {machine['load_average'] or 0:.2f}"
     )
     print_busy_warning(console, machine)

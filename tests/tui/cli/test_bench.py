@@ -138,12 +138,12 @@ STUDIO_KEYS = {
     "machine",
     "preset",
     "seconds",
+    "rounds",
     "views",
     "window",
     "cli_threads",
     "cli_tokens_per_second",
-    "cli_tokens_per_second_before",
-    "cli_tokens_per_second_after",
+    "cli_steps",
     "studio_tokens_per_second",
     "throughput_ratio",
     "studio_tokens_per_second_typing",
@@ -161,13 +161,15 @@ LATENCY_KEYS = {"median", "p90", "max", "count", "timeouts"}
 
 
 def test_bench_studio_with_views_open_emits_documented_keys(corpus, capsys) -> None:
-    flags = ["--preset", "tiny", "--seconds", "0.5", "--presses", "2", "--cli-steps", "2"]
+    flags = ["--preset", "tiny", "--seconds", "0.5", "--presses", "2", "--rounds", "1"]
     flags += ["--views", "--threads", "1", "--data", str(corpus)]
     report = _bench_json(capsys, "studio", *flags)
     assert set(report) == STUDIO_KEYS and report["window"] == "evaluation interval"
     latency = report["key_latency_training_ms"]
     assert set(latency) == LATENCY_KEYS and latency["count"] + latency["timeouts"] == 2
-    assert report["studio_threads"] == 1 and report["studio_steps"] > 0
+    assert report["studio_threads"] == 1 and report["cli_threads"] == 1
+    # one round: one evaluation interval of steps on each side (tiny evaluates every 20)
+    assert report["studio_steps"] >= 20 and report["cli_steps"] >= 20
 
 
 QUALITY_KEYS = {

@@ -46,21 +46,22 @@ read bandwidth), `floor_ms` (weight_mb over read_gbs) and `floor_ratio` (decode_
 to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,
 `ms_per_step`, `val_bpc`, `causal_val_bpc`}.
 
-`bench studio`: `preset`, `seconds` (each measuring window), `views` (whether the X-ray and
-the validation tape were open in the windows), `window` ("seconds", or with --views "evaluation
-interval": the CLI and the studio are each timed over one evaluation interval, its evaluation,
-sample and save included), `cli_threads` / `studio_threads`
-(the studio trains in a child process with every core unless --threads is given),
-`cli_tokens_per_second` (the CLI's loop in this process, mean of a run before and one after the
-studio), `cli_tokens_per_second_before` / `_after`, `studio_tokens_per_second` and
-`studio_steps` (a first window of training with nobody typing, from the studio's StepMetrics),
-`throughput_ratio` (studio / CLI), `ui_cpu_share` (CPU time of the studio's own process, all
-its threads, over that window's wall time: 1.0 is one core), `studio_tokens_per_second_typing`
-and `throughput_ratio_typing` (the second window, while the keys are pressed),
-`first_step_seconds` (key t to the first step on screen), `stop_seconds` (key x to the saved,
-finished run), and `key_latency_idle_ms` / `key_latency_training_ms`: {`median`, `p90`, `max`,
-`count`, `timeouts`}, the time from `pilot.press("tab")` until the focus has moved (before
-training, and in the second window).
+`bench studio`: `preset`, `seconds` (each measuring window, by the trainer's clock), `rounds`,
+`views` (whether the X-ray and the validation tape were open in the studio's windows), `window`
+("seconds", or with --views "evaluation interval": each window is one evaluation interval of
+steps, its evaluation, sample and save included), `cli_threads` / `studio_threads` (both train
+in a child process with every core unless --threads is given), `cli_tokens_per_second` and
+`cli_steps` (the CLI's loop, `TrainingSession`, in a child process with no interface at normal
+priority), `studio_tokens_per_second` and `studio_steps` (the studio's own run, watched, from
+its StepMetrics), `throughput_ratio` (studio / CLI), `ui_cpu_share` (CPU time of the studio's
+own process, all its threads, over the watched windows' wall time: 1.0 is one core),
+`studio_tokens_per_second_typing` and `throughput_ratio_typing` (the studio's windows while
+keys are pressed), `first_step_seconds` (key t to the first step on screen), `stop_seconds`
+(key x to the saved, finished run), and `key_latency_idle_ms` / `key_latency_training_ms`:
+{`median`, `p90`, `max`, `count`, `timeouts`}, the time from `pilot.press("tab")` until the
+focus has moved (before training, and in the typing windows). Each round has three windows:
+the studio watched, the CLI's loop, the studio while keys are pressed; only one side trains at
+a time (the other is paused), so the machine's drifts fall on both sides alike.
 """
 
 from __future__ import annotations
@@ -187,20 +188,24 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         "studio",
         help="training speed inside the studio vs the CLI, key latency while training",
         description="Run the studio headless (Textual's Pilot), train a preset in it and time "
-        "key presses; time the same preset with the CLI's loop before and after.",
+        "key presses; train the same preset with the CLI's loop in a process with no "
+        "interface, the two alternating in windows, one paused while the other trains.",
     )
     studio.add_argument("--preset", default="small", help="tiny, small, recipe or seed")
     studio.add_argument(
         "--seconds",
         type=non_negative_float,
-        default=10.0,
-        help="measuring window once the studio trains (default 10)",
+        default=5.0,
+        help="each measuring window, by the trainer's clock (default 5)",
     )
     studio.add_argument(
-        "--presses", type=positive_int, default=20, help="key presses in the window (20)"
+        "--rounds",
+        type=positive_int,
+        default=3,
+        help="rounds of windows: studio watched, CLI's loop, studio typing (default 3)",
     )
     studio.add_argument(
-        "--cli-steps", type=positive_int, default=10, help="CLI steps timed before and after"
+        "--presses", type=positive_int, default=20, help="key presses over all rounds (20)"
     )
     studio.add_argument(
         "--threads", type=positive_int, help="torch threads for both (default: each one's own)"
@@ -208,9 +213,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     studio.add_argument(
         "--views",
         action="store_true",
-        help="time the studio and the CLI over one evaluation interval each (evaluation, "
-        "sample and save included), with the Train screen's training X-ray open for its first "
-        "half and the validation tape for the second",
+        help="windows of one evaluation interval each (evaluation, sample and save "
+        "included), with the Train screen's training X-ray open for the first half of the "
+        "studio's and the validation tape for the second",
     )
     _add_data_and_json(studio)
 
@@ -248,7 +253,7 @@ def run_bench(args: argparse.Namespace) -> int:
             args.data,
             args.seconds,
             args.presses,
-            args.cli_steps,
+            args.rounds,
             args.threads,
             views=args.views,
         )

@@ -39,7 +39,7 @@ from tui.studio.widgets.training_plots import TrainingPlots
 from tui.studio.widgets.training_xray import TrainingXrayView
 from tui.studio.widgets.validation_tape import ValidationTapeView, Weights
 
-RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
+RELAY_INTERVAL = 0.25  # seconds between batched messages to the UI
 
 
 class TrainScreen(StudioScreen):
