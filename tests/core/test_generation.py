@@ -313,3 +313,12 @@ def test_chat_reply_ends_at_a_blank_line_and_reset_forgets(monkeypatch) -> None:
     monkeypatch.setattr(session, "step", real_step)
     cut = list(session.reply("abc", max_new_tokens=1))
     assert len(cut) == 1 and not session.last_reply_complete
+
+
+def test_numpy_decoders_gelu_is_torchs_exact_gelu() -> None:
+    from core.decode import _gelu
+
+    x = torch.linspace(-12, 12, 40001)  # (N,)
+    got = torch.from_numpy(_gelu(x.numpy()))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, torch.nn.functional.gelu(x), atol=2e-6, rtol=1e-5)
