@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -102,6 +103,36 @@ class Decoder:
             out = np.matmul(x.numpy(), weight.numpy())  # (out,)
             return torch.from_numpy(np.add(out, bias.detach().numpy(), out=out))  # (out,)
         return torch.addmm(bias.view(1, -1), x.view(1, -1), weight).view(-1)  # (out,)
+
+    def products(self) -> Callable[[], None]:
+        """The step's matrix-vector products alone, in this layout, on vectors of the right
+        sizes: what streaming the weights costs here with nothing else around it."""
+        if self.layout == "numpy":
+            matrices = [
+                m for layer in self._numpy.layers for m in (layer[1], layer[2], layer[4], layer[6])
+            ]
+            matrices.append(self._numpy.head)
+            vectors = {m.shape[0]: np.ones(m.shape[0], dtype=np.float32) for m in matrices}
+
+            def run() -> None:
+                for matrix in matrices:
+                    vectors[matrix.shape[0]] @ matrix
+
+            return run
+        matrices = [m for layer in self.layers for m in (layer[1], layer[2], layer[4], layer[6])]
+        matrices.append(self.head)
+        side = 1 if self.layout == "rows" else 0  # the input dimension
+        vectors = {
+            m.shape[side]: torch.ones(m.shape[side], dtype=m.dtype, device=m.device)
+            for m in matrices
+        }
+
+        def run_torch() -> None:
+            with torch.inference_mode():
+                for matrix in matrices:
+                    self._times(matrix, vectors[matrix.shape[side]])
+
+        return run_torch
 
     @torch.inference_mode()
     def __call__(self, token_id: int, kv_cache: KVCache) -> torch.Tensor:

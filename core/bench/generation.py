@@ -53,6 +53,7 @@ class GenerationResult:
     decode_layout: str  # the weight layout the decoder measured fastest ("rows" or "columns")
     weight_bytes: int  # the matrices one decode step streams (embeddings are only indexed)
     read_gbs: float  # this machine's measured memory read bandwidth
+    products_ms: float  # the decode step's matrix-vector products alone, in its layout
 
     @property
     def decode_ms(self) -> float:
@@ -181,6 +182,7 @@ def bench_generation(
     }
     runs["prefill"] = prefill
     runs["token_by_token"] = token_by_token
+    runs["products"] = decoder.products()
     for position in positions:
         runs[position, True] = decode_one(position)
     if on_progress is not None:
@@ -207,6 +209,7 @@ def bench_generation(
         decode_layout=decoder.layout,
         weight_bytes=decoder.weight_bytes,
         read_gbs=read_bandwidth_gbs(device=device),
+        products_ms=medians["products"],
     )
 
 

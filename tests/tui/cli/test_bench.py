@@ -65,6 +65,8 @@ GENERATE_KEYS = {
     "read_gbs",
     "floor_ms",
     "floor_ratio",
+    "products_ms",
+    "products_ratio",
     "peak_memory_mb",
 }
 FAST_TRAIN = ["--preset", "tiny", "--steps", "3", "--untimed-steps", "1", "--peak-seconds", "0"]

@@ -37,10 +37,12 @@ runs, sampling and window slides included), `cache_speedup` (their ratio), `cach
 `cached_forward_ms` / `uncached_forward_ms` (median forward pass per step), `latency`: a list of
 {`position`, `cached_ms`, `uncached_ms`} (one token's forward with `position` tokens before it),
 and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat),
-`decode_layout` ("rows" or "columns": the weight layout measured fastest on this machine),
+`decode_layout` ("rows", "columns" or "numpy": the weight layout measured fastest here),
 `weight_mb` (the matrices one decode step streams), `decode_ms` (one cached step at the middle
 position), `streamed_gbs` (weight_mb over decode_ms), `read_gbs` (the machine's measured memory
-read bandwidth), `floor_ms` (weight_mb over read_gbs) and `floor_ratio` (decode_ms / floor_ms).
+read bandwidth), `floor_ms` (weight_mb over read_gbs), `floor_ratio` (decode_ms / floor_ms),
+`products_ms` (the decode step's matrix-vector products alone, in its layout, with nothing
+else: what this machine's BLAS streams) and `products_ratio` (decode_ms / products_ms).
 
 `bench race`: `preset`, `steps` (per variant), `seconds` (wall time from the start of the race
 to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,
