@@ -31,8 +31,9 @@ def default_threads() -> int:
 
     The child runs at low priority, so the UI takes a core whenever it needs one; the UI's
     own work is kept small (plots a few times a second) because each time it does, the
-    trainer's other thread waits at its next synchronisation. Measured on 2 cores: two
-    threads keep 0.93-0.98x of the CLI's speed, one thread 0.57x.
+    trainer's other thread waits at its next synchronisation. Measured on 2 cores (`minigpt
+    bench studio --preset small`): on an Intel Xeon two threads kept 0.93-0.98x of the CLI's
+    speed and one thread 0.57x; on an AMD EPYC two threads kept 0.92-1.14x.
     """
     return max(1, os.cpu_count() or 1)
 

@@ -170,19 +170,14 @@ class TrainingSession(LoopControl):
         return self.snapshot_with_step()[1]
 
     def snapshot_with_step(self) -> tuple[int, dict[str, torch.Tensor]]:
-        """The step and a CPU copy of its weights, taken together between two steps (on the
-        loop's own thread while it runs)."""
-
-        def copy() -> tuple[int, dict[str, torch.Tensor]]:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            return self.step, state
-
-        return self.call_between_steps(copy)
+        """The step and a CPU copy of its weights, taken together between two steps."""
+        state = self.model.state_dict
+        copy = lambda: {k: v.detach().to("cpu", copy=True) for k, v in state().items()}  # noqa: E731
+        return self.call_between_steps(lambda: (self.step, copy()))
 
     def save_between_steps(self, elapsed: float | None = None) -> tuple[Path, int]:
-        """`save` from another thread: taken between two steps (on the loop's own thread while
-        it runs), so the checkpoint holds one consistent state; returns the folder and the
-        step saved."""
+        """`save` from another thread, between two steps: one consistent state; returns the
+        folder and the step saved."""
         return self.call_between_steps(lambda: (self.save(elapsed), self.step))
 
     # --- the loop -------------------------------------------------------------------------
