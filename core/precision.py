@@ -25,6 +25,8 @@ from core.model import MiniGPT
 CACHE_FILE = "precision.json"
 MIN_SPEEDUP = 1.05  # bf16 must win by this much; a tie keeps fp32's exact arithmetic
 CALIBRATION_SECONDS = 2.0
+# raised when the bf16 or fp32 step itself changes, so earlier measurements are not reused
+STEP_VERSION = 2
 # below this width a step is too small for bf16 to pay: the tiny preset (32 wide) ran its
 # bf16 steps at 0.4-0.6x of fp32's speed on an AVX512-BF16 CPU; no need to measure it each time
 NARROW = 96
@@ -134,6 +136,7 @@ def _cache_key(config: Config, vocab_size: int) -> str:
     )
     return (
         f"{cpu_model()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {shape}"
+        f" | step v{STEP_VERSION}"
     )
 
 

@@ -59,6 +59,27 @@ def test_mha_matches_concatenated_single_heads() -> None:
     assert maps.shape == (2, 4, 7, 7)
 
 
+@pytest.mark.parametrize("scale", [True, False])
+def test_bf16_attention_on_the_cpu_matches_fp32_and_stays_causal(scale: bool) -> None:
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(embedding_dim=32, num_heads=4, scale=scale)
+    x = torch.randn(2, 9, 32)
+    exact = attention(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = attention(x)
+        changed = x.clone()
+        changed[:, 5] = torch.randn(32)
+        low_changed = attention(changed)
+    assert low.dtype is torch.bfloat16
+    torch.testing.assert_close(low.float(), exact, atol=3e-2, rtol=3e-2)
+    # the future is masked in bf16 too: positions before 5 do not move when 5 changes
+    assert torch.equal(low[:, :5], low_changed[:, :5])
+    assert not torch.equal(low[:, 5:], low_changed[:, 5:])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low.float().square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in attention.parameters())
+
+
 def test_ffn_position_independence() -> None:
     ffn = FeedForward(embedding_dim=16, hidden_dim=64)
     x = torch.randn(1, 5, 16)
