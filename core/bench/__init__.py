@@ -13,7 +13,12 @@ from core.bench.generation import (
     untrained_model,
 )
 from core.bench.machine import PEAK_MATMUL_SIZE, matmul_peak_gflops, peak_memory_mb
-from core.bench.quality import QualityPoint, QualityResult, bench_time_to_quality
+from core.bench.quality import (
+    QualityPoint,
+    QualityResult,
+    ReferenceRun,
+    bench_time_to_quality,
+)
 from core.bench.timing import percentile
 from core.bench.training import TrainResult, TrainVariant, bench_training
 
@@ -24,6 +29,7 @@ __all__ = [
     "PositionLatency",
     "QualityPoint",
     "QualityResult",
+    "ReferenceRun",
     "TrainResult",
     "TrainVariant",
     "bench_generation",

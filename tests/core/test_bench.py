@@ -92,3 +92,25 @@ def test_time_to_quality_curve_runs_forward_in_steps_and_seconds(tiny_config, te
     assert [point.step for point in result.curve] == [4, 8, 10]  # and the run's last step
     seconds = [point.seconds for point in result.curve]
     assert seconds == sorted(seconds) and result.reached is None
+
+
+def test_reference_trains_its_whole_schedule_in_turns_with_the_measured_run(
+    tiny_config, text
+) -> None:
+    reference = replace(tiny_config, max_steps=30, eval_interval=10, precision="fp32")
+    result = bench_time_to_quality(
+        replace(tiny_config, max_steps=40),
+        text,
+        target=0.1,
+        eval_every=10,
+        max_seconds=60,
+        eval_tokens=500,
+        reference=reference,
+        slice_seconds=0.01,  # many turns
+    )
+    assert [point.step for point in result.curve] == [10, 20, 30, 40]
+    run = result.reference
+    assert run is not None and run.steps == 30 and run.seconds > 0
+    # taking turns changes nothing in either run: the same last evaluation as a run alone
+    alone = TrainingSession(reference, text)
+    assert run.val_loss == list(alone.steps())[-1].val_loss

@@ -187,6 +187,8 @@ QUALITY_KEYS = {
     "reached_step",
     "reached_seconds",
     "curve",
+    "reference",
+    "reference_ratio",
 }
 
 
@@ -198,3 +200,15 @@ def test_bench_quality_emits_documented_keys(corpus, capsys) -> None:
     assert [point["step"] for point in report["curve"]] == [5, 10]  # never reached: to the end
     assert report["reached_step"] is None and report["reached_seconds"] is None
     assert all(set(point) == {"step", "seconds", "val_loss"} for point in report["curve"])
+
+
+def test_bench_quality_reference_times_a_whole_fp32_run_and_gives_the_ratio(corpus, capsys) -> None:
+    flags = ["--preset", "tiny", "--steps", "10", "--eval-every", "5", "--target", "99"]
+    flags += ["--eval-tokens", "500", "--reference", "tiny"]
+    report = _bench_json(capsys, "quality", *flags, "--data", str(corpus))
+    reference = report["reference"]
+    assert reference["preset"] == "tiny" and reference["precision"] == "fp32"
+    assert reference["steps"] == 40  # tiny's whole schedule, not --steps
+    assert report["reached_step"] == 5
+    expected = report["reached_seconds"] / reference["seconds"]
+    assert abs(report["reference_ratio"] - expected) < 1e-9

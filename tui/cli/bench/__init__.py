@@ -25,7 +25,10 @@ median ms/step over the variant's (above 1: the variant is faster).
 session), `reached_step` / `reached_seconds` (the first curve point at or below the target;
 null if never), `curve`: a list of {`step`, `seconds`, `val_loss`}; seconds are wall time since
 the session was built, including the run's own evaluations and samples and excluding the
-curve's.
+curve's. `reference`: null, or with --reference {`preset`, `precision` ("fp32"), `steps`,
+`seconds` (the whole run in its own turns, setup and its evaluations included), `val_loss` (its
+last evaluation)}; `reference_ratio`: reached_seconds / the reference's seconds (below 1: the
+target came sooner than the reference run ended; null without both).
 
 `bench generate`: `source` ("preset:NAME" or the checkpoint folder), `config` {`block_size`,
 `embedding_dim`, `num_heads`, `num_layers`, `hidden_dim`, `vocab_size`}, `parameters`,
@@ -71,7 +74,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from core import DEFAULT_VARIANTS
+from core import DEFAULT_VARIANTS, PRESETS
 from tui.cli.args import (
     DEVICES,
     add_model_flags,
@@ -161,6 +164,14 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=120.0,
         help="give up after this much training time (120)",
+    )
+    quality.add_argument(
+        "--reference",
+        metavar="PRESET",
+        choices=sorted(PRESETS),
+        help="also train PRESET in fp32 eager for its whole schedule, evaluations included, "
+        "in 1 s turns with the measured run, and report the time to quality over that run's "
+        "wall time (recipe: nanoGPT's CPU recipe, 2,000 iterations)",
     )
     _add_data_and_json(quality)
 

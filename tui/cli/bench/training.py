@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 
 from rich.table import Table
 
-from core import load_corpus, resolve_device, set_threads
+from core import load_corpus, preset, resolve_device, set_threads
 from core.bench import (
     PEAK_MATMUL_SIZE,
     TrainVariant,
@@ -41,9 +41,18 @@ def bench_quality(args: argparse.Namespace) -> dict:
     config = config_from_args(args)
     machine = reporting.machine_info(device)
     text = load_corpus(args.data or default_corpus())
+    reference_config = None
+    if args.reference is not None:
+        reference_config = replace(preset(args.reference), precision="fp32", compile=False)
+    alongside = ""
+    if reference_config is not None:
+        alongside = (
+            f", beside {args.reference} in fp32 eager for its {reference_config.max_steps} "
+            "steps (turns of 1 s)"
+        )
     progress(
         f"training {args.preset} until validation loss {args.target:g} "
-        f"(at most {args.max_seconds:g} s), evaluating every {args.eval_every} steps"
+        f"(at most {args.max_seconds:g} s), evaluating every {args.eval_every} steps{alongside}"
     )
     result = bench_time_to_quality(
         config,
@@ -54,8 +63,22 @@ def bench_quality(args: argparse.Namespace) -> dict:
         args.eval_tokens,
         device,
         on_point=lambda p: progress(f"step {p.step}: {p.seconds:.1f} s, val loss {p.val_loss:.3f}"),
+        reference=reference_config,
     )
     reached = result.reached
+    reference = None
+    if result.reference is not None:
+        run = result.reference
+        reference = {
+            "preset": args.reference,
+            "precision": "fp32",
+            "steps": run.steps,
+            "seconds": run.seconds,
+            "val_loss": run.val_loss,
+        }
+    ratio = None
+    if reference is not None and reached is not None:
+        ratio = reached.seconds / reference["seconds"]
     return {
         "bench": "quality",
         "schema": reporting.SCHEMA,
@@ -71,6 +94,8 @@ def bench_quality(args: argparse.Namespace) -> dict:
         "curve": [
             {"step": p.step, "seconds": p.seconds, "val_loss": p.val_loss} for p in result.curve
         ],
+        "reference": reference,
+        "reference_ratio": ratio,
     }
 
 
@@ -99,6 +124,19 @@ def print_quality(report: dict) -> None:
         )
     else:
         console.print(f"[yellow]validation loss {report['target']:g} was not reached[/]")
+    reference = report["reference"]
+    if reference is not None:
+        loss = reference["val_loss"]
+        console.print(
+            f"reference: {reference['preset']} in fp32 eager, {reference['steps']:,} steps in "
+            f"{reference['seconds']:.1f} s (setup and evaluations included), last validation "
+            f"loss {'-' if loss is None else f'{loss:.3f}'}"
+        )
+        if report["reference_ratio"] is not None:
+            console.print(
+                f"[bold]time to {report['target']:g} / the reference run: "
+                f"{report['reference_ratio']:.2f}x[/] (below 1: sooner)"
+            )
     reporting.print_busy_warning(console, report["machine"])
 
 
