@@ -71,6 +71,29 @@ def test_decoder_matches_forward_at_every_position(layout: str) -> None:
         decoder(0, cache)
 
 
+@pytest.mark.parametrize("as_rows", [True, False])
+def test_numpy_decoder_matches_forward_with_matrices_stored_either_way(
+    as_rows: bool, monkeypatch
+) -> None:
+    import core.decode
+
+    monkeypatch.setattr(core.decode, "_faster_as_rows", lambda matrices: as_rows)
+    torch.manual_seed(0)
+    model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()
+    decoder = Decoder(model, "numpy")
+    width, hidden = model.config.embedding_dim, model.config.hidden_dim
+    down = (width, hidden) if as_rows else (hidden, width)
+    assert decoder._numpy.layers[0][6].shape == down  # the FFN's, (out, in) or (in, out)
+    idx = torch.randint(27, (1, 16))  # (1, T)
+    with torch.no_grad():
+        expected = model(idx)[0]  # (T, V)
+    cache = model.new_kv_cache()
+    for position in range(16):
+        logits = decoder(int(idx[0, position]), cache)  # (V,)
+        torch.testing.assert_close(logits, expected[position], atol=1e-5, rtol=1e-4)
+    decoder.products()()  # the products alone run over the same stored matrices
+
+
 def test_row_layout_decoder_sees_in_place_weight_updates() -> None:
     torch.manual_seed(0)
     model = MiniGPT(PRESETS["tiny"], 27).eval()
