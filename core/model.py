@@ -191,9 +191,9 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor:
         """Causal attention for bf16 (or fp16) q, k, v (B, H, T, D) on the CPU, written out in
         that precision; the CPU's softmax computes in fp32 inside and rounds once. Against fp32
-        flash attention, in whole bf16 training steps on an AVX512-BF16 CPU: 1.08x at 4 x 128
-        (block 64), 1.11x at 2 x 192, 1.02x at 4 x 512 (block 128); with the scale, mask and
-        softmax in fp32 over bf16 scores it was 4-5% slower than this at the first two."""
+        flash attention, in whole bf16 training steps on an AVX512-BF16 CPU, the scale, mask
+        and softmax in fp32 over bf16 scores gave 1.01-1.08x at 4 x 128 (block 64), 1.06-1.11x
+        at 2 x 192 and 1.02x at 4 x 512 (block 128); this all-bf16 form another 1.04-1.05x."""
         if self.scale:
             q = q * (1.0 / math.sqrt(self.head_dim))  # (B, H, T, D): smaller than the scores
         scores = q @ k.transpose(-2, -1)  # (B, H, T, T)
