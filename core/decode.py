@@ -244,10 +244,10 @@ class _NumpyWeights:
         end = position + 1
         all_keys, all_values = self.cache(kv_cache)
         x = self.token[token_id] + self.position[position]  # (C,)
+        times = self.times
         for layer, (norm1, qkv, proj, norm2, up, up_bias, down, down_bias) in enumerate(
             self.layers
         ):
-            times = self.times
             q, k, v = times(qkv, _layer_norm(x, *norm1)).reshape(3, num_heads, head_dim)  # (H, D)
             keys, values = all_keys[layer], all_values[layer]  # (H, S, D)
             keys[:, position] = k
