@@ -68,7 +68,6 @@ class _ReferenceSide:
                 self.val_loss = metrics.val_loss
 
     def result(self) -> ReferenceRun:
-        self.events.close()
         return ReferenceRun(self.session.step, self.seconds, self.val_loss)
 
 
@@ -132,9 +131,11 @@ def bench_time_to_quality(
             if other is not None and time.perf_counter() >= slice_end:
                 other.run(slice_seconds)
                 slice_end = time.perf_counter() + slice_seconds
+        if other is None:
+            return QualityResult(target, setup_seconds, tuple(curve))
+        other.run(float("inf"))
+        return QualityResult(target, setup_seconds, tuple(curve), other.result())
     finally:
         events.close()
-    if other is None:
-        return QualityResult(target, setup_seconds, tuple(curve))
-    other.run(float("inf"))
-    return QualityResult(target, setup_seconds, tuple(curve), other.result())
+        if other is not None:
+            other.events.close()  # ends its loop (and its lock) even when this run failed
