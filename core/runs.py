@@ -305,3 +305,57 @@ def resume_refusal(summary: RunSummary) -> str | None:
             f"--resume {summary.path} --steps {more}"
         )
     return None
+
+
+# a loss above 3/4 of ln V (a uniform guess) has learned little beyond how often each token occurs
+TRAINED_LOSS_FRACTION = 0.75
+
+
+def looks_trained(summary: RunSummary) -> bool:
+    """Whether a loadable run has learned more than token frequencies: its best validation loss
+    (its last training loss when it logged none) at most 3/4 of a uniform guess's ln V."""
+    if summary.kind != "run" or summary.status not in (RunStatus.FINISHED, RunStatus.STOPPED):
+        return False
+    loss = summary.best_val_loss if summary.best_val_loss is not None else summary.train_loss
+    if loss is None or not summary.vocab_size or summary.vocab_size < 2:
+        return False
+    return loss <= TRAINED_LOSS_FRACTION * math.log(summary.vocab_size)
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """The checkpoint a command uses when none is named, and why, in one line."""
+
+    path: Path | None
+    reason: str
+
+
+def _loss_text(summary: RunSummary) -> str:
+    loss = summary.best_val_loss if summary.best_val_loss is not None else summary.train_loss
+    uniform = math.log(summary.vocab_size) if summary.vocab_size else None
+    if loss is None or uniform is None:
+        return f"step {summary.step}, no loss logged"
+    return f"step {summary.step}, loss {loss:.2f} where a uniform guess scores {uniform:.2f}"
+
+
+def choose_checkpoint(root: str | Path, shipped: Path | None) -> CheckpointChoice:
+    """The newest run under `root` that looks trained, else the shipped model.
+
+    A run that is still training, damaged or barely trained (`looks_trained`) is passed over,
+    and the reason names the newest one passed over, so a 5-step smoke run never silently
+    replaces a model that writes words."""
+    runs = [summary for summary in list_runs(root) if summary.kind == "run"]  # newest first
+    trained = next((summary for summary in runs if looks_trained(summary)), None)
+    newer = runs[: runs.index(trained)] if trained is not None else runs
+    passed = (
+        f"; passed over {newer[0].path} ({_loss_text(newer[0])}), which looks unfinished"
+        if newer
+        else ""
+    )
+    if trained is not None:
+        return CheckpointChoice(
+            trained.path, f"the newest trained run under {root} ({_loss_text(trained)}){passed}"
+        )
+    if shipped is None or not (shipped / MANIFEST).is_file():
+        return CheckpointChoice(None, f"no trained checkpoint under {root}{passed}")
+    return CheckpointChoice(shipped, f"the shipped model{passed or f'; no run under {root} yet'}")

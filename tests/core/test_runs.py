@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 from dataclasses import replace
@@ -15,7 +17,9 @@ from core import (
     RunStatus,
     TrainingSession,
     checkpoint_problem,
+    choose_checkpoint,
     list_runs,
+    looks_trained,
     new_run_folder,
     preset_name,
     read_curves,
@@ -153,3 +157,57 @@ def test_new_run_folder_never_reuses_a_name_taken_within_the_same_second(
     second = new_run_folder(tmp_path, "tiny")
     assert (first.name, second.name) == ("tiny-20261201-120000", "tiny-20261201-120000-2")
     assert not second.exists()
+
+
+def _set_logged_loss(folder: Path, loss: float) -> None:
+    """Rewrite a run's metrics so every logged loss reads `loss` (its mtime kept)."""
+    path = folder / "metrics.jsonl"
+    stat = path.stat()
+    lines = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        record["loss"] = loss
+        if record.get("val_loss") is not None:
+            record["val_loss"] = loss
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, (stat.st_atime, stat.st_mtime))
+
+
+def test_a_run_near_a_uniform_guess_does_not_look_trained(root) -> None:
+    vocab = read_run(root / "finished").vocab_size
+    _set_logged_loss(root / "finished", 0.9 * math.log(vocab))
+    assert not looks_trained(read_run(root / "finished"))
+    _set_logged_loss(root / "finished", 0.5 * math.log(vocab))
+    assert looks_trained(read_run(root / "finished"))
+
+
+def test_default_checkpoint_is_the_newest_trained_run(root, tmp_path) -> None:
+    vocab = read_run(root / "finished").vocab_size
+    _set_logged_loss(root / "finished", 0.5 * math.log(vocab))
+    _set_logged_loss(root / "stopped", 0.5 * math.log(vocab))
+    choice = choose_checkpoint(root, None)
+    assert choice.path == root / "stopped" and "newest trained run" in choice.reason
+
+
+def test_default_checkpoint_passes_over_a_newer_unfinished_run_and_says_so(root) -> None:
+    vocab = read_run(root / "finished").vocab_size
+    _set_logged_loss(root / "finished", 0.5 * math.log(vocab))
+    _set_logged_loss(root / "stopped", 0.95 * math.log(vocab))
+    choice = choose_checkpoint(root, None)
+    assert choice.path == root / "finished"
+    assert f"passed over {root / 'stopped'}" in choice.reason and "unfinished" in choice.reason
+
+
+def test_default_checkpoint_is_the_shipped_model_when_no_run_looks_trained(root, tmp_path):
+    vocab = read_run(root / "finished").vocab_size
+    for name in ("finished", "stopped"):
+        _set_logged_loss(root / name, 0.95 * math.log(vocab))
+    shipped = tmp_path / "shipped"
+    shutil.copytree(root / "finished", shipped)
+    choice = choose_checkpoint(root, shipped)
+    assert choice.path == shipped and choice.reason.startswith("the shipped model; passed over")
+    assert choose_checkpoint(tmp_path / "nothing-here", shipped).reason == (
+        f"the shipped model; no run under {tmp_path / 'nothing-here'} yet"
+    )
+    assert choose_checkpoint(tmp_path / "nothing-here", None).path is None

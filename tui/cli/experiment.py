@@ -15,8 +15,6 @@ from rich.table import Table
 from rich.text import Text
 
 from core import (
-    DEFAULT_VARIANTS,
-    PRESETS,
     VARIANTS,
     RaceProgress,
     load_corpus,
@@ -28,32 +26,8 @@ from core import (
     results_to_dict,
     save_race,
 )
-from tui.cli.args import UsageError, positive_int
+from tui.cli.args import UsageError
 from tui.paths import checkpoints_root, default_corpus
-
-
-def add_experiment_parser(sub) -> None:
-    parser = sub.add_parser(
-        "experiment",
-        help="race design variants of the model against the baseline",
-        description="Train the preset and variants of it side by side (same seed, same data, "
-        "interleaved blocks of steps) and compare validation loss, the loss under the real "
-        "causal mask, bits per character and speed. --list names every variant.",
-    )
-    parser.add_argument("--preset", default="tiny", help=f"{', '.join(PRESETS)} (default tiny)")
-    parser.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
-    parser.add_argument("--steps", type=positive_int, default=300, help="steps per variant")
-    parser.add_argument(
-        "--variants",
-        default=DEFAULT_VARIANTS,
-        help=f"comma-separated, raced against the baseline (default {DEFAULT_VARIANTS})",
-    )
-    parser.add_argument("--seed", type=int, help="the seed every variant shares")
-    parser.add_argument("--out", help="results folder (default checkpoints/experiments/NAME)")
-    parser.add_argument("--open", metavar="DIR", help="show a saved race instead of running one")
-    parser.add_argument("--list", action="store_true", help="list the variants and exit")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.set_defaults(func=cmd_experiment)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:

@@ -8,36 +8,39 @@ import sys
 import time
 from pathlib import Path
 
-from core import GenerationSession, UserError, find_latest_checkpoint, set_threads, unescape_prompt
+from core import GenerationSession, UserError, set_threads, unescape_prompt
 from tui.cli.args import UsageError, sampling_from_args
-from tui.paths import checkpoints_root
+from tui.paths import default_checkpoint
 
 
-def resolve_checkpoint(path: str | None) -> Path:
+def resolve_checkpoint(path: str | None) -> tuple[Path, str]:
+    """--checkpoint, else the default, with why it was chosen."""
     if path:
-        return Path(path)
-    latest = find_latest_checkpoint(checkpoints_root())
-    if latest is None:
+        return Path(path), "named with --checkpoint"
+    choice = default_checkpoint()
+    if choice.path is None:
         raise UsageError(
-            f"no checkpoint under {checkpoints_root()}; make one with "
-            "'minigpt train --preset tiny --steps 200 --out checkpoints/smoke'"
+            f"{choice.reason}; make one with 'minigpt train' or name one with --checkpoint DIR"
         )
-    return latest
+    return choice.path, f"{choice.reason} (--checkpoint DIR picks another)"
 
 
 def open_session(args: argparse.Namespace, use_cache: bool = True):
-    """The session over the checkpoint asked for (or the newest)."""
+    """The session over the checkpoint asked for (or the default one)."""
     set_threads(args.threads)
-    folder = resolve_checkpoint(args.checkpoint)
+    folder, why = resolve_checkpoint(args.checkpoint)
     session = GenerationSession.from_checkpoint(
         folder, sampling_from_args(args), args.device, seed=args.seed, use_cache=use_cache
     )
-    session.folder = folder
+    session.folder, session.why = folder, why
     return session
 
 
 def _say_checkpoint(session) -> None:
-    print(f"checkpoint {session.folder} (step {session.checkpoint_step})", file=sys.stderr)
+    print(
+        f"checkpoint {session.folder} (step {session.checkpoint_step}): {session.why}",
+        file=sys.stderr,
+    )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

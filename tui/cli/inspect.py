@@ -21,55 +21,18 @@ from core import (
     size_model,
     token_lens,
 )
-from tui.cli.args import add_model_flags, config_from_args, non_negative_int
+from tui.cli.args import config_from_args
 from tui.cli.generate import resolve_checkpoint
 from tui.paths import default_corpus
-
-DEFAULT_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
-
-
-def add_inspect_parser(sub) -> None:
-    parser = sub.add_parser(
-        "inspect",
-        help="attention, perturbation probe, prediction tape and sizing, as tables or JSON",
-        description="What the studio's X-ray views compute, for scripts: every command reads "
-        "the real model through forward hooks.",
-    )
-    views = parser.add_subparsers(dest="view", required=True, metavar="{attention,probe,tape,size}")
-
-    def with_checkpoint(name: str, help_text: str) -> argparse.ArgumentParser:
-        view = views.add_parser(name, help=help_text)
-        view.add_argument("--checkpoint", help="checkpoint folder (default: the newest)")
-        view.add_argument("--text", default=DEFAULT_TEXT, help="the text to look at")
-        view.add_argument("--json", action="store_true", help="print JSON")
-        return view
-
-    attention = with_checkpoint("attention", "one head's scores, scaled, masked and softmax-ed")
-    attention.add_argument("--layer", type=non_negative_int, default=0)
-    attention.add_argument("--head", type=non_negative_int, default=0)
-    attention.add_argument("--no-scale", action="store_true", help="skip 1/sqrt(head_dim)")
-    attention.add_argument(
-        "--mask-fill",
-        choices=["-inf", "0"],
-        default="-inf",
-        help="what the future's scores become before softmax (0: the leak)",
-    )
-    probe = with_checkpoint("probe", "change one token; see which positions move")
-    probe.add_argument("--position", type=non_negative_int, required=True)
-    with_checkpoint("tape", "each position's prediction of the next token, and its loss")
-    size = views.add_parser("size", help="parameters, memory, FLOPs and time of a model shape")
-    add_model_flags(size)
-    size.add_argument("--text", help="also show this text's tokens under char and BPE")
-    size.add_argument("--data", help="corpus the tokenizers are fitted to (default: shipped)")
-    size.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=cmd_inspect)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     if args.view == "size":
         report = _size(args)
     else:
-        model, checkpoint = load_model(resolve_checkpoint(args.checkpoint))
+        folder, why = resolve_checkpoint(args.checkpoint)
+        model, checkpoint = load_model(folder)
+        print(f"checkpoint {folder} (step {checkpoint.step}): {why}", file=sys.stderr)
         tokenizer = checkpoint.tokenizer
         if args.view == "attention":
             fill = float("-inf") if args.mask_fill == "-inf" else 0.0

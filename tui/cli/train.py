@@ -208,8 +208,9 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         f"{session.model.num_parameters():,} parameters, vocab {session.tokenizer.vocab_size} "
         f"({config.tokenizer}), {session.device}, {set_threads(None)} threads"
         f"{f' x {world} processes' if world > 1 else ''}, "
-        f"step {session.step}/{config.max_steps} -> {out}"
+        f"step {session.step}/{config.max_steps}"
     )
+    console.print(f"run folder: {out} (checkpoints, metrics.jsonl, command.txt)", highlight=False)
     if world > 1 or config.grad_accum > 1:
         console.print(
             f"global batch: {config.batch_size * config.grad_accum * world} sequences "

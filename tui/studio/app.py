@@ -19,13 +19,12 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 
 from core import (
-    find_latest_checkpoint,
-    is_checkpoint,
+    choose_checkpoint,
     prepare_multiprocessing,
     preset,
     set_threads,
 )
-from tui.paths import SHIPPED_CHECKPOINT, checkpoints_root, default_corpus
+from tui.paths import checkpoints_root, default_corpus, shipped_checkpoint
 from tui.studio.commands import studio_commands
 from tui.studio.messages import ModelLoaded, WeightSource
 from tui.studio.screens.base import StudioScreen
@@ -66,11 +65,10 @@ MODES = (
 
 
 def initial_weights(checkpoint: str | None, checkpoints_dir: Path) -> WeightSource | None:
-    """--checkpoint, else the shipped checkpoint, else the newest one under checkpoints/."""
+    """--checkpoint, else the newest trained run under checkpoints/, else the shipped model."""
     if checkpoint:
         return WeightSource(f"checkpoint {Path(checkpoint).name}", checkpoint=str(checkpoint))
-    shipped = checkpoints_dir / SHIPPED_CHECKPOINT
-    found = shipped if is_checkpoint(shipped) else find_latest_checkpoint(checkpoints_dir)
+    found = choose_checkpoint(checkpoints_dir, shipped_checkpoint()).path
     if found is None:
         return None
     return WeightSource(f"checkpoint {found.name}", checkpoint=str(found))

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from textual.command import CommandList
 
+from tui.paths import shipped_checkpoint
 from tui.studio.app import MODES, StudioApp, initial_weights
 from tui.studio.messages import ModelInfo
 from tui.studio.screens.help import HelpScreen, help_markdown
@@ -77,12 +78,11 @@ async def test_help_follows_the_weights_a_screen_loaded(tiny_app, wait_until):
         assert f"expanded to {generate.info.hidden_dim} = 4C" in shown
 
 
-def test_first_launch_prefers_the_shipped_checkpoint(tmp_path, tiny_checkpoint):
-    assert initial_weights(None, tmp_path) is None  # nothing yet: screens say how to make one
-    shutil.copytree(tiny_checkpoint, tmp_path / "other")
-    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "other")
-    shutil.copytree(tiny_checkpoint, tmp_path / "shakespeare-char")
-    assert initial_weights(None, tmp_path).checkpoint == str(tmp_path / "shakespeare-char")
+def test_first_launch_opens_the_shipped_model_until_a_run_has_trained(tmp_path, tiny_checkpoint):
+    shipped = initial_weights(None, tmp_path)  # nothing under checkpoints/ yet
+    assert shipped.checkpoint == str(shipped_checkpoint())
+    shutil.copytree(tiny_checkpoint, tmp_path / "smoke")  # 20 tiny steps: barely trained
+    assert initial_weights(None, tmp_path).checkpoint == str(shipped_checkpoint())
     assert initial_weights("given", tmp_path).checkpoint == "given"
 
 

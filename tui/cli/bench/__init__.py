@@ -84,9 +84,6 @@ from tui.cli.args import (
     positive_float,
     positive_int,
 )
-from tui.cli.bench.generation import bench_generate, print_generate
-from tui.cli.bench.race import bench_race, print_race
-from tui.cli.bench.training import bench_quality, bench_train, print_quality, print_train
 
 
 def _add_data_and_json(
@@ -245,6 +242,11 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    # each bench loads torch (and the studio's Textual) only when it runs: --help stays instant
+    from tui.cli.bench.generation import bench_generate, print_generate
+    from tui.cli.bench.race import bench_race, print_race
+    from tui.cli.bench.training import bench_quality, bench_train, print_quality, print_train
+
     if args.what == "train":
         report = bench_train(args)
         emit = print_train

@@ -1,0 +1,164 @@
+"""The `minigpt` command line: every subcommand's flags. Light on purpose: each command's
+module (and torch with it) is imported only when that command runs, so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+
+from core import DEFAULT_VARIANTS, PRESETS
+from tui.cli.args import (
+    OneLineParser,
+    add_model_flags,
+    add_sampling_flags,
+    non_negative_int,
+    positive_int,
+)
+from tui.cli.bench import add_bench_parser
+
+
+def _run(target: str) -> Callable[[argparse.Namespace], int]:
+    """The command `module:function`, imported when it runs."""
+    module_name, function = target.split(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module_name), function)(args)
+
+    return run
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="minigpt", description="Build, train and watch a GPT.")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+
+    train = sub.add_parser("train", help="train a model (default preset: small)")
+    add_model_flags(train)
+    train.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
+    train.add_argument("--out", help="checkpoint folder (default: checkpoints/PRESET-TIME)")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="DIR",
+        help="continue a run (DIR, else --out, else the newest checkpoint)",
+    )
+    train.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="with --resume: continue on a corpus other than the checkpoint's",
+    )
+    train.add_argument(
+        "--recalibrate-precision",
+        action="store_true",
+        help="measure again whether bf16 beats fp32 at this shape (--precision auto)",
+    )
+    train.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="save weights and tokenizer only (a third of the size; cannot be resumed)",
+    )
+    train.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train on N processes of this machine (data-parallel, under torchrun)",
+    )
+    train.set_defaults(func=_run("tui.cli.train:cmd_train"))
+
+    sample = sub.add_parser("sample", help="generate text from a checkpoint")
+    add_sampling_flags(sample)
+    sample.add_argument("--prompt", default="", help="start text (empty: a newline)")
+    sample.add_argument("--max-new-tokens", type=positive_int, default=200)
+    sample.add_argument("--no-cache", action="store_true", help="recompute without the KV cache")
+    sample.add_argument("--show-probs", action="store_true", help="top candidates to stderr")
+    sample.set_defaults(func=_run("tui.cli.generate:cmd_sample"))
+
+    chat = sub.add_parser("chat", help="a terminal chat over a checkpoint")
+    add_sampling_flags(chat)
+    chat.add_argument("--max-new-tokens", type=positive_int, default=300)
+    chat.set_defaults(func=_run("tui.cli.generate:cmd_chat"))
+
+    studio = sub.add_parser("studio", help="open the studio (the default)")
+    studio.add_argument("--checkpoint", help="checkpoint folder for Generate and Chat")
+    studio.add_argument("--data", help="UTF-8 text file to train on")
+    studio.add_argument("--preset", default="small", help="the training form's preset")
+    studio.add_argument(
+        "--threads", type=positive_int, help="torch threads for training (default: every core)"
+    )
+    studio.add_argument(
+        "--watch",
+        metavar="DIR",
+        help="follow the run training into DIR (its metrics.jsonl), read-only",
+    )
+    studio.set_defaults(func=_run("tui.cli.studio:cmd_studio"))
+
+    add_bench_parser(sub)
+    add_experiment_parser(sub)
+    add_inspect_parser(sub)
+    return parser
+
+
+def add_experiment_parser(sub) -> None:
+    parser = sub.add_parser(
+        "experiment",
+        help="race design variants of the model against the baseline",
+        description="Train the preset and variants of it side by side (same seed, same data, "
+        "interleaved blocks of steps) and compare validation loss, the loss under the real "
+        "causal mask, bits per character and speed. --list names every variant.",
+    )
+    parser.add_argument("--preset", default="tiny", help=f"{', '.join(PRESETS)} (default tiny)")
+    parser.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
+    parser.add_argument("--steps", type=positive_int, default=300, help="steps per variant")
+    parser.add_argument(
+        "--variants",
+        default=DEFAULT_VARIANTS,
+        help=f"comma-separated, raced against the baseline (default {DEFAULT_VARIANTS})",
+    )
+    parser.add_argument("--seed", type=int, help="the seed every variant shares")
+    parser.add_argument("--out", help="results folder (default checkpoints/experiments/NAME)")
+    parser.add_argument("--open", metavar="DIR", help="show a saved race instead of running one")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(func=_run("tui.cli.experiment:cmd_experiment"))
+
+
+DEFAULT_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
+
+
+def add_inspect_parser(sub) -> None:
+    parser = sub.add_parser(
+        "inspect",
+        help="attention, perturbation probe, prediction tape and sizing, as tables or JSON",
+        description="What the studio's X-ray views compute, for scripts: every command reads "
+        "the real model through forward hooks.",
+    )
+    views = parser.add_subparsers(dest="view", required=True, metavar="{attention,probe,tape,size}")
+
+    def with_checkpoint(name: str, help_text: str) -> argparse.ArgumentParser:
+        view = views.add_parser(name, help=help_text)
+        view.add_argument("--checkpoint", help="checkpoint folder (default: the newest)")
+        view.add_argument("--text", default=DEFAULT_TEXT, help="the text to look at")
+        view.add_argument("--json", action="store_true", help="print JSON")
+        return view
+
+    attention = with_checkpoint("attention", "one head's scores, scaled, masked and softmax-ed")
+    attention.add_argument("--layer", type=non_negative_int, default=0)
+    attention.add_argument("--head", type=non_negative_int, default=0)
+    attention.add_argument("--no-scale", action="store_true", help="skip 1/sqrt(head_dim)")
+    attention.add_argument(
+        "--mask-fill",
+        choices=["-inf", "0"],
+        default="-inf",
+        help="what the future's scores become before softmax (0: the leak)",
+    )
+    probe = with_checkpoint("probe", "change one token; see which positions move")
+    probe.add_argument("--position", type=non_negative_int, required=True)
+    with_checkpoint("tape", "each position's prediction of the next token, and its loss")
+    size = views.add_parser("size", help="parameters, memory, FLOPs and time of a model shape")
+    add_model_flags(size)
+    size.add_argument("--text", help="also show this text's tokens under char and BPE")
+    size.add_argument("--data", help="corpus the tokenizers are fitted to (default: shipped)")
+    size.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=_run("tui.cli.inspect:cmd_inspect"))
