@@ -43,3 +43,23 @@ def text() -> str:
 @pytest.fixture
 def tiny_config() -> Config:
     return replace(PRESETS["tiny"], max_steps=30, eval_interval=15)
+
+
+# The quick tier (`pytest -m "not slow"`) leaves out what starts child processes, drives the
+# studio through Pilot, or builds the package: the model, sampling, checkpoints and the CLI's
+# errors stay in it.
+SLOW_PATHS = (
+    "tests/tui/studio/",
+    "tests/core/test_process.py",
+    "tests/core/test_distributed.py",
+    "tests/core/test_bench.py",
+    "tests/tui/cli/test_bench.py",
+    "tests/tui/cli/test_train_nproc.py",
+    "tests/tui/cli/test_experiment.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)

@@ -136,6 +136,7 @@ SAVER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_process_killed_mid_save(tmp_path) -> None:
     run = tmp_path / "run"
     child = subprocess.Popen(

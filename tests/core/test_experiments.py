@@ -189,6 +189,7 @@ def test_race_json_has_every_key(text) -> None:
         assert set(variant["curve"][0]) >= {"step", "seconds", "val_loss", "val_bpc"}
 
 
+@pytest.mark.slow
 def test_race_process_reports_progress_and_saves_the_race(tmp_path, text) -> None:
     from core.experiments import load_race
     from core.race_process import RaceFinished, RaceProcess

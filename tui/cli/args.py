@@ -54,6 +54,14 @@ def positive_float(text: str) -> float:
     return _number(text, float, 0.0, True, "a positive number")
 
 
+def terminal_size(text: str) -> tuple[int, int]:
+    """`COLSxROWS`, e.g. 160x48; at least 40x12, where the studio still draws every screen."""
+    columns, _, rows = text.lower().partition("x")
+    if not (columns.isdigit() and rows.isdigit()) or int(columns) < 40 or int(rows) < 12:
+        raise argparse.ArgumentTypeError(f"expected COLSxROWS of at least 40x12, got {text!r}")
+    return int(columns), int(rows)
+
+
 def non_negative_float(text: str) -> float:
     return _number(text, float, 0.0, False, "a number >= 0")
 

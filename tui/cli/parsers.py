@@ -14,6 +14,7 @@ from tui.cli.args import (
     add_sampling_flags,
     non_negative_int,
     positive_int,
+    terminal_size,
 )
 from tui.cli.bench import add_bench_parser
 
@@ -91,6 +92,18 @@ def build_parser() -> OneLineParser:
         "--watch",
         metavar="DIR",
         help="follow the run training into DIR (its metrics.jsonl), read-only",
+    )
+    studio.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="draw the Generate screen after a few tokens into an SVG file, then exit",
+    )
+    studio.add_argument(
+        "--size",
+        type=terminal_size,
+        default=(120, 36),
+        metavar="COLSxROWS",
+        help="terminal size for --screenshot (default 120x36, the README's picture)",
     )
     studio.set_defaults(func=_run("tui.cli.studio:cmd_studio"))
 

@@ -17,4 +17,12 @@ def cmd_studio(args: argparse.Namespace) -> int:
             f"{args.watch} is not a run folder; start the run first (minigpt train --out "
             f"{args.watch}) or give the folder it writes metrics.jsonl into"
         )
-    return run_studio(args.preset, args.data, args.checkpoint, args.threads, args.watch)
+    return run_studio(
+        args.preset,
+        args.data,
+        args.checkpoint,
+        args.threads,
+        args.watch,
+        screenshot=args.screenshot,
+        size=args.size,
+    )

@@ -210,7 +210,7 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         f"{f' x {world} processes' if world > 1 else ''}, "
         f"step {session.step}/{config.max_steps}"
     )
-    console.print(f"run folder: {out} (checkpoints, metrics.jsonl, command.txt)", highlight=False)
+    console.print(f"run folder: {out}", highlight=False)
     if world > 1 or config.grad_accum > 1:
         console.print(
             f"global batch: {config.batch_size * config.grad_accum * world} sequences "

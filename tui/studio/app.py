@@ -244,8 +244,10 @@ def run_studio(
     checkpoint: str | None = None,
     threads: int | None = None,
     watch: str | None = None,
+    screenshot: str | None = None,
+    size: tuple[int, int] = (120, 36),
 ) -> int:
-    """`minigpt studio`: open the studio; returns the exit code."""
+    """`minigpt studio`: open the studio (or draw it into an SVG); returns the exit code."""
     prepare_multiprocessing()
     # generation here is one token at a time; more threads would only fight the trainer's core
     set_threads(1)
@@ -257,6 +259,12 @@ def run_studio(
         watch=watch,
     )
     try:
+        if screenshot is not None:
+            from tui.studio.screenshot import take_screenshot
+
+            written = take_screenshot(app, screenshot, size, tokens=24)
+            print(f"wrote {written} ({size[0]}x{size[1]})", file=sys.stderr)
+            return 0
         app.run()
     finally:
         app.shutdown_training()
