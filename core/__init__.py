@@ -15,15 +15,15 @@ _EXPORTS: dict[str, str] = {
     "CheckpointChoice": "core.runs",
     "choose_checkpoint": "core.runs",
     "looks_trained": "core.runs",
-    "Checkpoint": "core.checkpoint",
-    "CheckpointError": "core.checkpoint",
-    "CheckpointWriteError": "core.checkpoint",
-    "find_latest_checkpoint": "core.checkpoint",
-    "is_checkpoint": "core.checkpoint",
-    "load_checkpoint": "core.checkpoint",
-    "load_model": "core.checkpoint",
-    "NonFiniteWeights": "core.checkpoint",
-    "save_checkpoint": "core.checkpoint",
+    "Checkpoint": "core.checkpoint.store",
+    "CheckpointError": "core.checkpoint.store",
+    "CheckpointWriteError": "core.checkpoint.store",
+    "find_latest_checkpoint": "core.checkpoint.store",
+    "is_checkpoint": "core.checkpoint.store",
+    "load_checkpoint": "core.checkpoint.store",
+    "load_model": "core.checkpoint.store",
+    "NonFiniteWeights": "core.checkpoint.store",
+    "save_checkpoint": "core.checkpoint.store",
     "Config": "core.config",
     "preset": "core.config",
     "PRESETS": "core.config",
@@ -34,14 +34,14 @@ _EXPORTS: dict[str, str] = {
     "token_dtype": "core.dataset",
     "TokenDataset": "core.dataset",
     "ValidationChunks": "core.dataset",
-    "Decoder": "core.decode",
+    "Decoder": "core.fast.decode",
     "default_device": "core.device",
     "resolve_device": "core.device",
     "set_threads": "core.device",
-    "launch_ranks": "core.distributed",
-    "RankInfo": "core.distributed",
-    "setup_ranks": "core.distributed",
-    "teardown_ranks": "core.distributed",
+    "launch_ranks": "core.child.distributed",
+    "RankInfo": "core.child.distributed",
+    "setup_ranks": "core.child.distributed",
+    "teardown_ranks": "core.child.distributed",
     "UserError": "core.errors",
     "CheckpointSaved": "core.events",
     "Command": "core.events",
@@ -60,10 +60,10 @@ _EXPORTS: dict[str, str] = {
     "save_race": "core.experiments",
     "VariantResult": "core.experiments",
     "VARIANTS": "core.variants",
-    "attention_maps": "core.inspect",
-    "parameter_counts": "core.inspect",
-    "shape_journey": "core.inspect",
-    "ShapeStage": "core.inspect",
+    "attention_maps": "core.xray.shapes",
+    "parameter_counts": "core.xray.shapes",
+    "shape_journey": "core.xray.shapes",
+    "ShapeStage": "core.xray.shapes",
     "KVCache": "core.kv_cache",
     "Embeddings": "core.model",
     "FeedForward": "core.model",
@@ -71,21 +71,21 @@ _EXPORTS: dict[str, str] = {
     "MultiHeadAttention": "core.model",
     "SingleHeadAttention": "core.model",
     "Transformer": "core.model",
-    "default_threads": "core.process",
-    "prepare_multiprocessing": "core.process",
-    "session_from_snapshot": "core.process",
-    "TrainingProcess": "core.process",
-    "RaceFinished": "core.race_process",
-    "RaceProcess": "core.race_process",
-    "Ranking": "core.ranking",
-    "CorpusMismatch": "core.run_folder",
-    "METRICS_FILE": "core.run_folder",
-    "MetricsCursor": "core.run_folder",
-    "new_run_folder": "core.run_folder",
-    "read_metrics": "core.run_folder",
-    "run_config": "core.run_folder",
-    "RunFolderBusy": "core.run_folder",
-    "RunLock": "core.run_folder",
+    "default_threads": "core.child.process",
+    "prepare_multiprocessing": "core.child.process",
+    "session_from_snapshot": "core.child.process",
+    "TrainingProcess": "core.child.process",
+    "RaceFinished": "core.child.race_process",
+    "RaceProcess": "core.child.race_process",
+    "Ranking": "core.xray.ranking",
+    "CorpusMismatch": "core.checkpoint.run_folder",
+    "METRICS_FILE": "core.checkpoint.run_folder",
+    "MetricsCursor": "core.checkpoint.run_folder",
+    "new_run_folder": "core.checkpoint.run_folder",
+    "read_metrics": "core.checkpoint.run_folder",
+    "run_config": "core.checkpoint.run_folder",
+    "RunFolderBusy": "core.checkpoint.run_folder",
+    "RunLock": "core.checkpoint.run_folder",
     "checkpoint_problem": "core.runs",
     "COMMAND_FILE": "core.runs",
     "list_runs": "core.runs",
@@ -111,10 +111,10 @@ _EXPORTS: dict[str, str] = {
     "GenerationSession": "core.session",
     "GenerationStep": "core.session",
     "UNDO_STEPS": "core.session",
-    "size_model": "core.sizing",
-    "Sizing": "core.sizing",
-    "token_lens": "core.sizing",
-    "TokenView": "core.sizing",
+    "size_model": "core.xray.sizing",
+    "Sizing": "core.xray.sizing",
+    "token_lens": "core.xray.sizing",
+    "TokenView": "core.xray.sizing",
     "BPE_SAMPLE_CHARS": "core.tokenizer",
     "bpe_training_sample": "core.tokenizer",
     "BPETokenizer": "core.tokenizer",
@@ -122,19 +122,19 @@ _EXPORTS: dict[str, str] = {
     "CharTokenizer": "core.tokenizer",
     "Tokenizer": "core.tokenizer",
     "unescape_prompt": "core.tokenizer",
-    "cross_entropy_for_logits": "core.trainer",
+    "cross_entropy_for_logits": "core.model",
     "learning_rate_at": "core.trainer",
     "StepMetrics": "core.trainer",
     "TrainingDiverged": "core.trainer",
     "TrainingSession": "core.trainer",
-    "TrainingXray": "core.training_xray",
-    "attention_stages": "core.xray",
-    "AttentionStages": "core.xray",
-    "perturbation_probe": "core.xray",
-    "prediction_tape": "core.xray",
-    "prediction_tape_of_ids": "core.xray",
-    "Probe": "core.xray",
-    "Tape": "core.xray",
+    "TrainingXray": "core.xray.training",
+    "attention_stages": "core.xray.views",
+    "AttentionStages": "core.xray.views",
+    "perturbation_probe": "core.xray.views",
+    "prediction_tape": "core.xray.views",
+    "prediction_tape_of_ids": "core.xray.views",
+    "Probe": "core.xray.views",
+    "Tape": "core.xray.views",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -154,7 +154,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
-    from core.checkpoint import (
+    from core.checkpoint.run_folder import (
+        METRICS_FILE,
+        CorpusMismatch,
+        MetricsCursor,
+        RunFolderBusy,
+        RunLock,
+        new_run_folder,
+        read_metrics,
+        run_config,
+    )
+    from core.checkpoint.store import (
         Checkpoint,
         CheckpointError,
         CheckpointWriteError,
@@ -165,6 +175,14 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         load_model,
         save_checkpoint,
     )
+    from core.child.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
+    from core.child.process import (
+        TrainingProcess,
+        default_threads,
+        prepare_multiprocessing,
+        session_from_snapshot,
+    )
+    from core.child.race_process import RaceFinished, RaceProcess
     from core.config import PRESETS, Config, SamplingConfig, preset
     from core.dataset import (
         TokenDataset,
@@ -174,9 +192,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         split_ids,
         token_dtype,
     )
-    from core.decode import Decoder
     from core.device import default_device, resolve_device, set_threads
-    from core.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
     from core.errors import UserError
     from core.events import (
         CheckpointSaved,
@@ -196,7 +212,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         results_to_dict,
         save_race,
     )
-    from core.inspect import ShapeStage, attention_maps, parameter_counts, shape_journey
+    from core.fast.decode import Decoder
     from core.kv_cache import KVCache
     from core.model import (
         Embeddings,
@@ -205,24 +221,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         MultiHeadAttention,
         SingleHeadAttention,
         Transformer,
-    )
-    from core.process import (
-        TrainingProcess,
-        default_threads,
-        prepare_multiprocessing,
-        session_from_snapshot,
-    )
-    from core.race_process import RaceFinished, RaceProcess
-    from core.ranking import Ranking
-    from core.run_folder import (
-        METRICS_FILE,
-        CorpusMismatch,
-        MetricsCursor,
-        RunFolderBusy,
-        RunLock,
-        new_run_folder,
-        read_metrics,
-        run_config,
+        cross_entropy_for_logits,
     )
     from core.runs import (
         COMMAND_FILE,
@@ -258,7 +257,6 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         GenerationStep,
         generate_text,
     )
-    from core.sizing import Sizing, TokenView, size_model, token_lens
     from core.tokenizer import (
         BPE_SAMPLE_CHARS,
         BPETokenizer,
@@ -268,16 +266,13 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         build_tokenizer,
         unescape_prompt,
     )
-    from core.trainer import (
-        StepMetrics,
-        TrainingDiverged,
-        TrainingSession,
-        cross_entropy_for_logits,
-        learning_rate_at,
-    )
-    from core.training_xray import TrainingXray
+    from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
-    from core.xray import (
+    from core.xray.ranking import Ranking
+    from core.xray.shapes import ShapeStage, attention_maps, parameter_counts, shape_journey
+    from core.xray.sizing import Sizing, TokenView, size_model, token_lens
+    from core.xray.training import TrainingXray
+    from core.xray.views import (
         AttentionStages,
         Probe,
         Tape,

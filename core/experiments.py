@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import write_atomic
+from core.checkpoint.store import write_atomic
 from core.config import Config
 from core.errors import UserError
-from core.model import MiniGPT
-from core.trainer import TrainingSession, cross_entropy_for_logits
+from core.model import MiniGPT, cross_entropy_for_logits
+from core.trainer import TrainingSession
 from core.variants import VARIANTS, Variant, parse_variants
 
 RESULTS_FILE = "race.json"

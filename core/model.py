@@ -353,3 +353,9 @@ class MiniGPT(nn.Module):
         config = self.config
         attention = 12 * config.num_layers * seq_len * config.embedding_dim
         return 6 * (self.num_parameters() - position_weights) + attention
+
+
+def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The training loss: mean negative log-likelihood of each target token under the logits'
+    softmax, in fp32 whatever the logits' precision."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))

@@ -5,9 +5,16 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from core.config import Config
-from core.model_layout import parameter_groups
+
+
+def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The trainer's optimizer groups: matrices and embeddings (dim >= 2), which take weight
+    decay, then biases and norms, which never do."""
+    parameters = list(model.parameters())
+    return [p for p in parameters if p.dim() >= 2], [p for p in parameters if p.dim() < 2]
 
 
 def learning_rate_at(step: int, config: Config) -> float:
@@ -21,7 +28,7 @@ def learning_rate_at(step: int, config: Config) -> float:
     return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: torch.nn.Module, config: Config, device: torch.device):
+def make_optimizer(model: torch.nn.Module, config: Config):
     """AdamW (or plain SGD, for an experiment); weight decay on matrices and embeddings only,
     never on biases or norms."""
     decay, no_decay = parameter_groups(model)

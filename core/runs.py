@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
+from core.checkpoint.manifest import MANIFEST, check_manifest, read_manifest
+from core.checkpoint.run_folder import LOCK_NAME, METRICS_FILE, read_metrics
 from core.config import PRESETS, Config
 from core.errors import UserError
 from core.experiments import RESULTS_FILE, VARIANTS
-from core.manifest import MANIFEST, check_manifest, read_manifest
-from core.run_folder import LOCK_NAME, METRICS_FILE, read_metrics
 
 COMMAND_FILE = "command.txt"
 EXPERIMENTS_FOLDER = "experiments"

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import load_model
+from core.checkpoint.store import load_model
 from core.config import Config, SamplingConfig
-from core.decode import Decoder
 from core.device import resolve_device
 from core.errors import UserError
+from core.fast.decode import Decoder
 from core.kv_cache import KVCache
 from core.model import MiniGPT
-from core.ranking import Candidate, Distribution, rank_vocabulary
 from core.sampling import _greedy_fallback, _ranked_stages, entropy_of, sample_next
 from core.tokenizer import Tokenizer
+from core.xray.ranking import Candidate, Distribution, rank_vocabulary
 
 TURN_END = "\n\n"  # a chat reply ends at its first blank line
 UNDO_STEPS = 1000  # generated tokens `rewind` can undo; older history is dropped, so memory

@@ -10,20 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from core import distributed
-from core.checkpoint import CheckpointError, NonFiniteWeights, load_checkpoint, save_checkpoint
-from core.config import Config, SamplingConfig
-from core.dataset import encode_corpus, split_ids
-from core.device import resolve_device
-from core.errors import UserError
-from core.events import StepMetrics
-from core.model import MiniGPT
-from core.optimizer import learning_rate_at, make_optimizer
-from core.precision import choose_precision
-from core.run_control import LoopControl
-from core.run_folder import (
+from core.checkpoint.run_folder import (
     METRICS_FILE,
     MetricsLog,
     RunLock,
@@ -31,9 +19,25 @@ from core.run_folder import (
     corpus_fingerprint,
     trim_metrics,
 )
+from core.checkpoint.store import (
+    CheckpointError,
+    NonFiniteWeights,
+    load_checkpoint,
+    save_checkpoint,
+)
+from core.child import distributed
+from core.child.run_control import LoopControl
+from core.config import Config, SamplingConfig
+from core.dataset import encode_corpus, split_ids
+from core.device import resolve_device
+from core.errors import UserError
+from core.events import StepMetrics
+from core.fast.precision import choose_precision
+from core.model import MiniGPT, cross_entropy_for_logits
+from core.optimizer import learning_rate_at, make_optimizer
 from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
-from core.training_xray import XrayCapture
+from core.xray.training import PROBE_TOKENS, XrayCapture
 
 SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
 SAMPLE_TOKENS = 120
@@ -43,17 +47,12 @@ class TrainingDiverged(UserError):
     """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
 
 
-def cross_entropy_for_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood of each target token under the logits' softmax."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-
-
 class TrainingSession(LoopControl):
     """Owns a model, its optimizer and data; `steps()` trains and yields `StepMetrics`.
 
     `pause`, `resume`, `stop`, `request_save` and `snapshot` may be called from another
     thread; they take effect between steps, never in the middle of one. In a process group
-    (core.distributed) it is one rank of a data-parallel run; only rank 0 writes.
+    (core.child.distributed) it is one rank of a data-parallel run; only rank 0 writes.
     """
 
     def __init__(
@@ -80,7 +79,7 @@ class TrainingSession(LoopControl):
         torch.manual_seed(config.seed)
         self.model = MiniGPT(config, self.tokenizer.vocab_size).to(self.device)
         distributed.seed_dropout(config.seed, self.ranks)
-        self.optimizer = make_optimizer(self.model, config, self.device)
+        self.optimizer = make_optimizer(self.model, config)
         self.data_generator = distributed.data_generator(config.seed, self.ranks)
         self.idle_streams: dict[int, distributed.Stream] = {}  # streams no rank here continues
         self.step = 0
@@ -94,7 +93,8 @@ class TrainingSession(LoopControl):
         self.forward_model = torch.compile(self._wrapped) if config.compile else self._wrapped
         # a GPU runs ahead of Python until a value is read: read them on logged steps only
         self._defer_reads = self.device.type == "cuda" and config.log_interval > 1
-        self.xray = XrayCapture(self)  # reads the model on the steps that evaluate only
+        probe = self.val_data.ids[:PROBE_TOKENS].tolist()  # read on evaluating steps only
+        self.xray = XrayCapture(self.model, config, self.tokenizer, probe, self.ranks.is_main)
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
         self._metrics_file: MetricsLog | None = None
@@ -123,7 +123,7 @@ class TrainingSession(LoopControl):
 
         A corpus other than the one the checkpoint was trained on is refused unless
         `allow_other_corpus`; the run folder's metrics log is trimmed back to the checkpoint.
-        Each rank continues its own data stream (see core.distributed.restore_rng): exactly
+        Each rank continues its own data stream (see core.child.distributed.restore_rng): exactly
         the saved run when the world size is the same.
         """
         checkpoint = load_checkpoint(directory)

@@ -12,8 +12,8 @@ import torch
 from core.bench.machine import read_bandwidth_gbs
 from core.bench.timing import interleaved_ms
 from core.config import Config, SamplingConfig
-from core.decode import Decoder
 from core.device import resolve_device
+from core.fast.decode import Decoder
 from core.model import MiniGPT
 from core.session import GenerationSession
 from core.tokenizer import Tokenizer

@@ -18,11 +18,11 @@ import tokenizers
 import torch
 from safetensors.torch import load_file, save_file
 
-import core.manifest
+import core.checkpoint.manifest
 from core import PRESETS, CheckpointError, MiniGPT, TrainingSession, load_checkpoint, load_model
-from core.checkpoint import PENDING, save_checkpoint
-from core.manifest import BPE_LIMIT, MANIFEST_LIMIT
-from core.model_layout import optimizer_groups, parameter_count, parameter_shapes
+from core.checkpoint.manifest import BPE_LIMIT, MANIFEST_LIMIT
+from core.checkpoint.model_layout import optimizer_groups, parameter_count, parameter_shapes
+from core.checkpoint.store import PENDING, save_checkpoint
 from core.optimizer import make_optimizer
 
 TEXT = (
@@ -522,7 +522,7 @@ def test_expected_shapes_are_the_models_state_dict(switches: dict) -> None:
 @pytest.mark.parametrize("switches", [{}, {"feed_forward": False}, {"num_layers": 3}])
 def test_expected_optimizer_groups_are_the_trainers(switches: dict) -> None:
     config = replace(PRESETS["tiny"], **switches)
-    optimizer = make_optimizer(MiniGPT(config, 29), config, torch.device("cpu"))
+    optimizer = make_optimizer(MiniGPT(config, 29), config)
     expected = [[tuple(p.shape) for p in group["params"]] for group in optimizer.param_groups]
     assert optimizer_groups(config, 29) == expected
 
@@ -560,7 +560,7 @@ def test_model_beyond_available_memory_is_refused_with_both_figures(
     saved, tmp_path, monkeypatch
 ) -> None:
     run = _copy(saved, tmp_path, "char")
-    monkeypatch.setattr(core.manifest, "available_memory", lambda: 1000)
+    monkeypatch.setattr(core.checkpoint.manifest, "available_memory", lambda: 1000)
     with pytest.raises(CheckpointError, match=r"needs about [\d.]+ KB .* 1\.0 KB available"):
         load_model(run)
 

@@ -26,7 +26,7 @@ from core import (
     setup_ranks,
     teardown_ranks,
 )
-from core.distributed import RankInfo, data_generator
+from core.child.distributed import RankInfo, data_generator
 from tests.conftest import TEXT
 
 WORLD = 2

@@ -191,8 +191,8 @@ def test_race_json_has_every_key(text) -> None:
 
 @pytest.mark.slow
 def test_race_process_reports_progress_and_saves_the_race(tmp_path, text) -> None:
+    from core.child.race_process import RaceFinished, RaceProcess
     from core.experiments import load_race
-    from core.race_process import RaceFinished, RaceProcess
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(text)

@@ -75,9 +75,9 @@ def test_decoder_matches_forward_at_every_position(layout: str) -> None:
 def test_numpy_decoder_matches_forward_with_matrices_stored_either_way(
     as_rows: bool, monkeypatch
 ) -> None:
-    import core.decode
+    import core.fast.decode
 
-    monkeypatch.setattr(core.decode, "_faster_as_rows", lambda matrices: as_rows)
+    monkeypatch.setattr(core.fast.decode, "_faster_as_rows", lambda matrices: as_rows)
     torch.manual_seed(0)
     model = MiniGPT(replace(PRESETS["tiny"], block_size=16), 27).eval()
     decoder = Decoder(model, "numpy")
@@ -339,7 +339,7 @@ def test_chat_reply_ends_at_a_blank_line_and_reset_forgets(monkeypatch) -> None:
 
 
 def test_numpy_decoders_gelu_is_torchs_exact_gelu() -> None:
-    from core.decode import _gelu
+    from core.fast.decode import _gelu
 
     x = torch.linspace(-12, 12, 40001)  # (N,)
     got = torch.from_numpy(_gelu(x.numpy()))

@@ -6,7 +6,7 @@ import json
 import os
 
 from core import read_metrics
-from core.run_folder import trim_metrics
+from core.checkpoint.run_folder import trim_metrics
 
 
 def _line(step: int) -> str:

@@ -7,8 +7,8 @@ from dataclasses import replace
 import torch
 
 from core import PRESETS
-from core import precision as precision_module
-from core.precision import choose_precision
+from core.fast import precision as precision_module
+from core.fast.precision import choose_precision
 
 
 def test_explicit_precision_is_kept() -> None:

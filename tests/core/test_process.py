@@ -20,8 +20,8 @@ from core import (
     load_checkpoint,
     session_from_snapshot,
 )
-from core.process import wait_for
-from core.training_child import CommandThread
+from core.child.process import wait_for
+from core.child.training_child import CommandThread
 
 
 def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_config):

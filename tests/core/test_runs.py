@@ -25,8 +25,8 @@ from core import (
     read_curves,
     read_run,
     resume_refusal,
-    run_folder,
 )
+from core.checkpoint import run_folder
 from core.experiments import race, results_to_dict, save_race
 from tests.conftest import TEXT
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 
 from core import StepMetrics, TrainingSession, TrainingXray, read_metrics
-from core.run_folder import METRICS_FILE
+from core.checkpoint.run_folder import METRICS_FILE
 
 
 def _run(config, text, out_dir=None) -> list[StepMetrics]:

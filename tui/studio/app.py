@@ -37,7 +37,7 @@ from tui.studio.screens.quit import QuitQuestion, quit_question
 from tui.studio.screens.runs import RunsScreen
 from tui.studio.screens.train import TrainScreen
 from tui.studio.screens.watch import WatchScreen
-from tui.studio.widgets.race import same_step
+from tui.studio.widgets.experiments.race import same_step
 
 WORKER_THREADS = 64  # long-lived workers (a few per open screen) and short ones, never queued
 

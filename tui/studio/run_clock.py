@@ -9,7 +9,7 @@ from core import Config, StepMetrics, TrainingFinished, TrainingStarted
 from tui.studio.formatting import format_count, format_duration
 from tui.studio.messages import TrainState
 from tui.studio.series import Smoother
-from tui.studio.widgets.training import StatusBar
+from tui.studio.widgets.train.training import StatusBar
 
 VAL_STYLE = "rgb(255,170,0)"
 

@@ -18,7 +18,7 @@ from core import (
     new_run_folder,
     read_metrics,
 )
-from tui.studio.widgets.training_plots import TrainingPlots
+from tui.studio.widgets.train.training_plots import TrainingPlots
 
 EXIT_WAIT_SECONDS = 5.0  # for the stopped run's child, which lets go of the folder as it exits
 

@@ -8,7 +8,7 @@ import torch
 
 from core import load_model, ranked_distribution
 from tui.studio.screens.generate import GenerateScreen
-from tui.studio.widgets.probability import ProbabilityPanel
+from tui.studio.widgets.common.probability import ProbabilityPanel
 
 
 async def _open_generate(app, pilot, wait_until) -> GenerateScreen:

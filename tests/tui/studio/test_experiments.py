@@ -13,7 +13,7 @@ from core import PRESETS, load_race, race, results_to_dict, save_race
 from tui.studio.app import MODES, StudioApp
 from tui.studio.screens.experiments import ExperimentsScreen
 from tui.studio.screens.help import help_markdown
-from tui.studio.widgets.race import (
+from tui.studio.widgets.experiments.race import (
     Lane,
     Point,
     RacePlot,
@@ -22,7 +22,7 @@ from tui.studio.widgets.race import (
     same_seconds,
     same_step,
 )
-from tui.studio.widgets.race_form import RacePicker
+from tui.studio.widgets.experiments.race_form import RacePicker
 
 
 async def _experiments(app, pilot) -> ExperimentsScreen:

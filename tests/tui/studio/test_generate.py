@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tui.studio.screens.generate import GenerateScreen
-from tui.studio.widgets.probability import ProbabilityPanel
+from tui.studio.widgets.common.probability import ProbabilityPanel
 
 PROMPT = "ROMEO:\\n"  # typed as in the prompt box, where \n stands for a newline
 

@@ -14,9 +14,9 @@ from core import PRESETS, TrainingSession, read_run, set_threads
 from tests.tui.studio.conftest import CORPUS
 from tui.studio.app import StudioApp
 from tui.studio.screens.runs import RunsScreen
-from tui.studio.widgets.notice import NoticeLine
-from tui.studio.widgets.plots import LossPlot
-from tui.studio.widgets.sample_log import SampleLog
+from tui.studio.widgets.common.notice import NoticeLine
+from tui.studio.widgets.common.plots import LossPlot
+from tui.studio.widgets.train.sample_log import SampleLog
 
 STOPPED_AT, PLANNED = 4, 8
 

@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.widgets import Input
 
 from tui.studio.screens.generate import GenerateScreen
-from tui.studio.widgets.bars import KeyBar, ModeBar, fitting
-from tui.studio.widgets.probability import ProbabilityPanel
+from tui.studio.widgets.common.bars import KeyBar, ModeBar, fitting
+from tui.studio.widgets.common.probability import ProbabilityPanel
 
 SMALL = (80, 24)
 

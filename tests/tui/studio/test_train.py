@@ -5,7 +5,7 @@ from __future__ import annotations
 from core import PRESETS, RunState, is_checkpoint
 from tui.studio.messages import TrainState
 from tui.studio.screens.train import TrainScreen
-from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot
+from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot
 
 
 def _train_screen(app) -> TrainScreen:

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 from core import PRESETS, StepMetrics, learning_rate_at
 from tui.studio.screens.train import TrainScreen
-from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot
-from tui.studio.widgets.sample_log import SampleLog
-from tui.studio.widgets.training import StatusBar
-from tui.studio.widgets.training_plots import TrainingPlots
+from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot
+from tui.studio.widgets.train.sample_log import SampleLog
+from tui.studio.widgets.train.training import StatusBar
+from tui.studio.widgets.train.training_plots import TrainingPlots
 
 CONFIG = replace(PRESETS["tiny"], max_steps=2000)
 LONG_SAMPLE = "\n".join(f"line {i} of a sample longer than the log is tall" for i in range(40))

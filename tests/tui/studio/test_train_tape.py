@@ -14,7 +14,7 @@ from core import (
     cross_entropy_for_logits,
     load_model,
 )
-from tui.studio.widgets.validation_tape import ValidationTapeView
+from tui.studio.widgets.train.validation_tape import ValidationTapeView
 
 
 async def test_tape_of_a_trained_run_shows_every_position_and_the_chunk_loss(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from core import PRESETS
-from tui.studio.widgets.training_xray import TrainingXrayView
+from tui.studio.widgets.train.training_xray import TrainingXrayView
 
 
 async def test_training_fills_one_heat_map_column_per_evaluation(tiny_app, wait_until):

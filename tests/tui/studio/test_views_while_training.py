@@ -21,14 +21,14 @@ from core import (
 from tui.studio.screens.chat import ChatScreen
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.screens.model import ModelScreen
-from tui.studio.widgets.cache_race import CacheRace
-from tui.studio.widgets.probability import ProbabilityPanel
-from tui.studio.widgets.probe import ProbeView
-from tui.studio.widgets.sampling_lab import SamplingLab
-from tui.studio.widgets.side_panel import SidePanel
-from tui.studio.widgets.sizing import SizingView
-from tui.studio.widgets.tape import TapeView
-from tui.studio.widgets.xray import AttentionXray
+from tui.studio.widgets.common.probability import ProbabilityPanel
+from tui.studio.widgets.common.tape import TapeView
+from tui.studio.widgets.generate.cache_race import CacheRace
+from tui.studio.widgets.generate.sampling_lab import SamplingLab
+from tui.studio.widgets.generate.side_panel import SidePanel
+from tui.studio.widgets.model.probe import ProbeView
+from tui.studio.widgets.model.sizing import SizingView
+from tui.studio.widgets.model.xray import AttentionXray
 
 PROMPT = "ROMEO:\\n"  # typed as in the prompt box
 

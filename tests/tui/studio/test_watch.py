@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from core import PRESETS, TrainingSession, set_threads
-from core.run_folder import trim_metrics
+from core.checkpoint.run_folder import trim_metrics
 from tui.studio.app import StudioApp
-from tui.studio.widgets.plots import GradNormPlot, LearningRatePlot, LossPlot
+from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from textual.widgets import Input, Static
 from core import load_model, prediction_tape, size_model
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.screens.model import XRAY_TEXT, ModelScreen
-from tui.studio.widgets.cache_race import CacheRace
-from tui.studio.widgets.probe import ProbeView
-from tui.studio.widgets.sampling_lab import SamplingLab
-from tui.studio.widgets.side_panel import SidePanel
-from tui.studio.widgets.sizing import LENS_TEXT, SizingView
-from tui.studio.widgets.tape import TapeView
-from tui.studio.widgets.xray import AttentionXray
+from tui.studio.widgets.common.tape import TapeView
+from tui.studio.widgets.generate.cache_race import CacheRace
+from tui.studio.widgets.generate.sampling_lab import SamplingLab
+from tui.studio.widgets.generate.side_panel import SidePanel
+from tui.studio.widgets.model.probe import ProbeView
+from tui.studio.widgets.model.sizing import LENS_TEXT, SizingView
+from tui.studio.widgets.model.xray import AttentionXray
 
 SENTENCE = "Is 42 the quest?"  # q, ?, t and digits: each one a key somewhere in the studio
 

@@ -261,7 +261,7 @@ def run_bench(args: argparse.Namespace) -> int:
         emit = print_race
     else:
         # the studio bench alone needs Textual: the other benches start without loading it
-        from tui.studio.bench import bench_studio, print_studio
+        from tui.cli.bench.studio import bench_studio, print_studio
 
         report = bench_studio(
             args.preset,

@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from tui.studio.fields import in_text_field
-from tui.studio.widgets.notice import NoticeLine
+from tui.studio.widgets.common.notice import NoticeLine
 
 
 def takes_focus(widget: Widget) -> bool:

@@ -20,7 +20,7 @@ from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.screens.base import StudioScreen
 from tui.studio.weights_check import weights_problem
-from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
+from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
 
 MAX_REPLY_TOKENS = 400
 STREAM_INTERVAL = 0.1  # seconds between batched messages while a reply streams

@@ -29,9 +29,9 @@ from core import (
 from tui.studio.formatting import format_duration
 from tui.studio.messages import TrainState
 from tui.studio.screens.base import StudioScreen
-from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.plots import PlotBuilder
-from tui.studio.widgets.race import (
+from tui.studio.widgets.common.bars import KeyBar, ModeBar
+from tui.studio.widgets.common.plots import PlotBuilder
+from tui.studio.widgets.experiments.race import (
     Lane,
     Point,
     RacePlot,
@@ -41,8 +41,13 @@ from tui.studio.widgets.race import (
     race_notes,
     same_step,
 )
-from tui.studio.widgets.race_form import DEFAULT_PRESET, DEFAULT_STEPS, RaceForm, RacePicker
-from tui.studio.widgets.training import RunForm, StatusBar
+from tui.studio.widgets.experiments.race_form import (
+    DEFAULT_PRESET,
+    DEFAULT_STEPS,
+    RaceForm,
+    RacePicker,
+)
+from tui.studio.widgets.train.training import RunForm, StatusBar
 
 RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
 STATE_LABELS = {

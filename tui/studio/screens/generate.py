@@ -20,16 +20,16 @@ from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.screens.base import StudioScreen
 from tui.studio.weights_check import weights_problem
-from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
-from tui.studio.widgets.cache_race import CacheRace
-from tui.studio.widgets.probability import (
+from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
+from tui.studio.widgets.common.probability import (
     ProbabilityPanel,
     TokenText,
     probability_legend,
     source_lines,
     status_lines,
 )
-from tui.studio.widgets.side_panel import SidePanel
+from tui.studio.widgets.generate.cache_race import CacheRace
+from tui.studio.widgets.generate.side_panel import SidePanel
 
 DEFAULT_PROMPT = r"JULIET.\nO Romeo, "
 RUN_INTERVAL = 0.08  # seconds between tokens when running, slow enough to watch the panel

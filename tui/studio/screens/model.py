@@ -20,12 +20,12 @@ from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.screens.base import StudioScreen
 from tui.studio.weights_check import weights_problem
-from tui.studio.widgets.bars import FitLine, KeyBar, ModeBar
-from tui.studio.widgets.cells import shade_cell
-from tui.studio.widgets.probe import ProbeView
-from tui.studio.widgets.runner_view import TextView
-from tui.studio.widgets.sizing import SizingView
-from tui.studio.widgets.xray import AttentionXray
+from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
+from tui.studio.widgets.common.cells import shade_cell
+from tui.studio.widgets.common.runner_view import TextView
+from tui.studio.widgets.model.probe import ProbeView
+from tui.studio.widgets.model.sizing import SizingView
+from tui.studio.widgets.model.xray import AttentionXray
 
 ATTENTION_TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?"
 XRAY_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"

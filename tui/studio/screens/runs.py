@@ -28,9 +28,9 @@ from tui.studio.formatting import format_path
 from tui.studio.messages import WeightSource
 from tui.studio.screens.base import StudioScreen
 from tui.studio.screens.watch import WatchScreen
-from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.plots import LossPlot, PlotBuilder
-from tui.studio.widgets.runs import (
+from tui.studio.widgets.common.bars import KeyBar, ModeBar
+from tui.studio.widgets.common.plots import LossPlot, PlotBuilder
+from tui.studio.widgets.runs.run_list import (
     COLUMNS,
     NARROW_COLUMNS,
     RunCurvePlot,

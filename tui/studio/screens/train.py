@@ -32,12 +32,12 @@ from tui.studio.messages import TrainState, WeightSource
 from tui.studio.run_clock import RunClock, run_status
 from tui.studio.run_resume import RunResume
 from tui.studio.screens.base import StudioScreen
-from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.sample_log import SampleLog
-from tui.studio.widgets.training import RunForm, StatusBar
-from tui.studio.widgets.training_plots import TrainingPlots
-from tui.studio.widgets.training_xray import TrainingXrayView
-from tui.studio.widgets.validation_tape import ValidationTapeView, Weights
+from tui.studio.widgets.common.bars import KeyBar, ModeBar
+from tui.studio.widgets.train.sample_log import SampleLog
+from tui.studio.widgets.train.training import RunForm, StatusBar
+from tui.studio.widgets.train.training_plots import TrainingPlots
+from tui.studio.widgets.train.training_xray import TrainingXrayView
+from tui.studio.widgets.train.validation_tape import ValidationTapeView, Weights
 
 RELAY_INTERVAL = 0.25  # seconds between batched messages to the UI
 

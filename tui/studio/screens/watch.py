@@ -26,11 +26,11 @@ from core import (
 from tui.studio.formatting import format_count, format_duration
 from tui.studio.messages import WeightSource
 from tui.studio.screens.train import TrainScreen
-from tui.studio.widgets.bars import KeyBar, ModeBar
-from tui.studio.widgets.sample_log import SampleLog
-from tui.studio.widgets.training import StatusBar
-from tui.studio.widgets.training_plots import TrainingPlots
-from tui.studio.widgets.training_xray import TrainingXrayView
+from tui.studio.widgets.common.bars import KeyBar, ModeBar
+from tui.studio.widgets.train.sample_log import SampleLog
+from tui.studio.widgets.train.training import StatusBar
+from tui.studio.widgets.train.training_plots import TrainingPlots
+from tui.studio.widgets.train.training_xray import TrainingXrayView
 
 POLL_SECONDS = 0.25  # between two reads of the log: at most four messages a second
 QUIET_SECONDS = 10.0  # no new step for this long: the status bar says so

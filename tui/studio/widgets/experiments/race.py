@@ -1,0 +1,287 @@
+"""The Experiments screen's widgets: the race's curves, its table of figures and its notes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual_plotext import Plot
+
+from core import VARIANTS
+from tui.studio.formatting import format_count
+from tui.studio.widgets.common.plots import MetricPlot
+
+LEAK = 0.05  # nats: a causal loss this far above the loss the model trained under is a leak
+COLORS = (
+    (235, 235, 235), (255, 170, 0), (80, 200, 255), (150, 220, 120), (220, 80, 220),
+    (255, 90, 90), (240, 230, 90), (90, 140, 255), (60, 220, 190), (255, 140, 190),
+    (170, 120, 255), (200, 160, 110), (130, 255, 90), (255, 200, 150), (140, 170, 190),
+    (255, 110, 40),
+)  # fmt: skip
+COLUMNS = (
+    ("variant", "variant"), ("step", "step"), ("bpc", "val bpc"), ("causal", "causal bpc"),
+    ("loss", "val loss"), ("params", "params"), ("ms", "ms/step"), ("tok", "tok/s"),
+    ("memory", "MB"), ("same-step", "@ same step"), ("same-time", "@ same time"),
+)  # fmt: skip
+
+
+def question_of(name: str) -> str:
+    """The question a variant answers; the baseline answers none, it is the reference."""
+    return "the reference design, always raced" if name == "baseline" else VARIANTS[name].question
+
+
+def rgb(color: tuple[int, int, int]) -> str:
+    return "rgb({},{},{})".format(*color)
+
+
+class Point(NamedTuple):
+    """One evaluation of one variant, as the race reports it and race.json keeps it."""
+
+    step: int
+    seconds: float  # training seconds so far, evaluations excluded
+    val_loss: float
+    val_bpc: float
+    causal_val_loss: float
+
+    @property
+    def causal_bpc(self) -> float:
+        """The causal loss in bits per character (the same factor turns nats into bpc)."""
+        if self.val_loss <= 0:
+            return self.val_bpc
+        return self.causal_val_loss * self.val_bpc / self.val_loss
+
+
+@dataclass
+class Lane:
+    """One variant in the race: its curve so far and, once it ends, its figures and sample."""
+
+    name: str
+    question: str
+    shows: str
+    color: tuple[int, int, int]
+    tokens_per_step: int | None = None  # batch x block, for tok/s before the race ends
+    points: list[Point] = field(default_factory=list)
+    result: dict | None = None  # results_to_dict's entry: figures, curve and sample
+
+    @property
+    def leaks(self) -> bool:
+        """Its loss under the real causal mask is worse than the one it reports."""
+        return any(p.causal_val_loss > p.val_loss + LEAK for p in self.points)
+
+
+def new_lanes(names: list[str], tokens_per_step: dict[str, int]) -> list[Lane]:
+    """Empty lanes for a race that is about to start, baseline first."""
+    return [
+        Lane(
+            name,
+            question_of(name),
+            VARIANTS[name].shows,
+            COLORS[i % len(COLORS)],
+            tokens_per_step.get(name),
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+def lanes_from_report(report: dict) -> list[Lane]:
+    """The lanes of a finished or saved race (`results_to_dict`'s form)."""
+    lanes = []
+    for i, values in enumerate(report["variants"]):
+        points = [
+            Point(
+                int(p["step"]),
+                float(p["seconds"]),
+                float(p["val_loss"]),
+                float(p["val_bpc"]),
+                float(p["causal_val_loss"]),
+            )
+            for p in values.get("curve", ())
+        ]
+        lanes.append(
+            Lane(
+                str(values["name"]),
+                question_of("baseline")
+                if values["name"] == "baseline"
+                else str(values.get("question", "")),
+                str(values.get("shows", "")),
+                COLORS[i % len(COLORS)],
+                points=points,
+                result=values,
+            )
+        )
+    return lanes
+
+
+def same_step(lanes: list[Lane]) -> int | None:
+    """The latest step every variant has been evaluated at."""
+    if not lanes or any(not lane.points for lane in lanes):
+        return None
+    return min(lane.points[-1].step for lane in lanes)
+
+
+def same_seconds(lanes: list[Lane]) -> float | None:
+    """The training time every variant has had: the smallest one's last seconds."""
+    if not lanes or any(not lane.points for lane in lanes):
+        return None
+    seconds = min(lane.points[-1].seconds for lane in lanes)
+    return seconds if seconds > 0 else None
+
+
+def bpc_at_step(lane: Lane, step: int) -> float:
+    """Val bpc at the last evaluation at or before `step`."""
+    earlier = [p for p in lane.points if p.step <= step]
+    return earlier[-1].val_bpc if earlier else math.nan
+
+
+def bpc_at_seconds(lane: Lane, seconds: float) -> float:
+    """Val bpc interpolated along the curve at `seconds` of training."""
+    points = lane.points
+    for before, after in zip(points, points[1:], strict=False):
+        if before.seconds <= seconds <= after.seconds:
+            span = after.seconds - before.seconds
+            share = 0.0 if span <= 0 else (seconds - before.seconds) / span
+            return before.val_bpc + share * (after.val_bpc - before.val_bpc)
+    return points[-1].val_bpc if points and points[-1].seconds <= seconds else math.nan
+
+
+def _figure(value: float | None, form: str) -> str:
+    return "…" if value is None or not math.isfinite(value) else format(value, form)
+
+
+class RacePlot(MetricPlot):
+    """Validation bits per character of every variant, one colour each; dotted where the loss
+    under the real causal mask differs from the one the variant trained under."""
+
+    title = "Validation bits per character (lower is better)"
+    placeholder = "start a race (t) or open a saved one (o): each variant's curve appears here"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        # replaced whole, never changed in place, so the builder thread reads a consistent one
+        self.curves: tuple[tuple[str, tuple[int, int, int], tuple[Point, ...]], ...] = ()
+        self.seconds_axis = False
+
+    def show(self, lanes: list[Lane]) -> None:
+        # a race evaluates about ten times, so each curve stays a dozen points or so: far
+        # fewer than the plot's columns, with no envelope to reduce them to
+        self.curves = tuple((lane.name, lane.color, tuple(lane.points)) for lane in lanes)
+        self.changed()
+
+    def toggle_axis(self) -> None:
+        self.seconds_axis = not self.seconds_axis
+        axis = "training seconds" if self.seconds_axis else "step"
+        self.border_title = f"{self.title} vs {axis}"
+        self.changed()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.border_title = f"{self.title} vs step"
+
+    @property
+    def has_data(self) -> bool:
+        return any(points for _, _, points in self.curves)
+
+    def legend(self) -> str:
+        parts = [f"[{rgb(color)}]━ {name}[/]" for name, color, _ in self.curves]
+        if any(p.causal_val_loss != p.val_loss for _, _, ps in self.curves for p in ps):
+            parts.append("[dim]·· the same weights under the real causal mask[/]")
+        return " ".join(parts)
+
+    def draw(self, plt: Plot, width: int) -> None:
+        curves, seconds = self.curves, self.seconds_axis
+        last_x, values = 0.0, []
+        for _, color, points in curves:
+            if not points:
+                continue
+            xs = [p.seconds if seconds else p.step for p in points]
+            last_x = max(last_x, xs[-1])
+            plt.plot(xs, [p.val_bpc for p in points], marker="braille", color=color)
+            values += [p.val_bpc for p in points]
+            if any(p.causal_val_loss != p.val_loss for p in points):
+                plt.plot(xs, [p.causal_bpc for p in points], marker="·", color=color)
+                values += [p.causal_bpc for p in points]
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            plt.ylim(max(0.0, min(finite) - 0.1), max(finite) + 0.1)
+        if seconds:
+            plt.xlabel("seconds")
+        else:  # whole steps from the untrained start, step 0
+            ticks = sorted({round(i * last_x / 4) for i in range(5)})
+            plt.xticks(ticks, [str(t) for t in ticks])
+
+
+class RaceTable(DataTable):
+    """Where each variant stands: the figures of the race, and the losses at equal footing."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+        self.border_title = "figures (bpc: bits per character; @ same step / time: val bpc)"
+
+    def show(self, lanes: list[Lane]) -> None:
+        step, seconds = same_step(lanes), same_seconds(lanes)
+        if len(self.rows) != len(lanes) or any(
+            row.key.value != lane.name for row, lane in zip(self.ordered_rows, lanes, strict=False)
+        ):
+            self.clear()
+            for lane in lanes:
+                self.add_row(*self.cells(lane, step, seconds), key=lane.name)
+        else:
+            for lane in lanes:
+                for (key, _), cell in zip(COLUMNS, self.cells(lane, step, seconds), strict=True):
+                    self.update_cell(lane.name, key, cell, update_width=True)
+        at_step = "…" if step is None else f"step {step}"
+        at_time = "…" if seconds is None else f"{seconds:.2f} s of training (interpolated)"
+        self.border_subtitle = f"same step: {at_step} · same time: {at_time}"
+
+    @staticmethod
+    def cells(lane: Lane, step: int | None, seconds: float | None) -> tuple:
+        last = lane.points[-1] if lane.points else None
+        result = lane.result or {}
+        causal = result.get("causal_val_bpc", last.causal_bpc if last else None)
+        ms = result.get("ms_per_step")  # the median step, once the race reports it
+        if ms is None and last is not None and last.step > 0:  # till then the mean so far
+            ms = 1000 * last.seconds / last.step
+        tokens = result.get("tokens_per_second")
+        if tokens is None and ms and lane.tokens_per_step:
+            tokens = lane.tokens_per_step / (ms / 1000)
+        params = result.get("parameters")
+        memory = result.get("peak_memory_mb")
+        return (
+            Text(lane.name, style=f"bold {rgb(lane.color)}"),
+            "…" if last is None else str(last.step),
+            _figure(result.get("val_bpc", last.val_bpc if last else None), ".3f"),
+            Text(_figure(causal, ".3f"), style="bold red" if lane.leaks else ""),
+            _figure(result.get("val_loss", last.val_loss if last else None), ".3f"),
+            "…" if params is None else format_count(params),
+            _figure(ms, ".2f"),
+            "…" if tokens is None else format_count(tokens),
+            _figure(memory, ".1f"),
+            _figure(None if step is None else bpc_at_step(lane, step), ".3f"),
+            _figure(None if seconds is None else bpc_at_seconds(lane, seconds), ".3f"),
+        )
+
+
+def race_notes(lanes: list[Lane]) -> Text:
+    """One line per variant of what it shows and the question it answers, then its sample."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    width = max((len(lane.name) for lane in lanes), default=0) + 2
+    for lane in lanes:
+        text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
+        if lane.name != "baseline":  # the baseline answers no question: it is the reference
+            text.append(f"{lane.question}  ", style="bold")
+        text.append(lane.shows + "\n", style="dim")
+    samples = [lane for lane in lanes if lane.result and lane.result.get("sample")]
+    if samples:
+        text.append("\nsamples at the end (same prompt and seed)\n", style="bold")
+    for lane in samples:
+        sample = " ".join(str(lane.result["sample"]).split())
+        text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
+        text.append(sample[:300] + "\n")
+    text.rstrip()
+    return text

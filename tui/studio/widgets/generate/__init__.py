@@ -1,0 +1,1 @@
+"""The Generate screen's side panel: candidates, tape, sampling lab and cache race."""

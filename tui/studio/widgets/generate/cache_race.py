@@ -1,0 +1,198 @@
+"""The cache race: greedy generation from the prompt with and without the KV cache, on the
+same weights: ms per token against position both ways, the cache's bytes, and whether the
+tokens agree."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from core import GenerationSession, SamplingConfig
+from tui.studio.widgets.common.probability import bar
+from tui.studio.widgets.common.runner_view import RunnerView
+
+PROGRESS_INTERVAL = 0.2  # seconds between progress messages while racing
+MAX_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    """Both paths so far, one entry per generated token."""
+
+    positions: tuple[int, ...]
+    cached_ms: tuple[float, ...]
+    uncached_ms: tuple[float, ...]
+    first_difference: int | None  # position where the tokens first differed
+    planned: int  # tokens each path will generate
+    block_size: int
+    cache_bytes_per_token: float
+    cache_length: int  # positions the cache holds at the end
+    done: bool
+
+
+def race(session: GenerationSession, stop: Callable[[], bool]) -> Iterator[RaceResult]:
+    """Greedy tokens from the session's prompt, both paths taking turns step by step (so load
+    on the machine hits both alike); yields partial results."""
+    tokenizer, model = session.tokenizer, session.model
+    prompt = tokenizer.decode(session.ids[: session.prompt_length])
+    block_size = model.config.block_size
+    planned = max(8, min(MAX_TOKENS, block_size + block_size // 2 - session.prompt_length))
+    greedy = SamplingConfig(temperature=0, num_candidates=1)
+    cached = GenerationSession(model, tokenizer, greedy, use_cache=True)
+    uncached = GenerationSession(model, tokenizer, greedy, use_cache=False)
+    cached.start(prompt)
+    uncached.start(prompt)
+    cache = cached.cache
+    per_token = (cache.keys.nbytes + cache.values.nbytes) / cache.capacity
+    positions, fast, slow = [], [], []
+    difference = None
+    for _ in range(planned):
+        if stop():
+            break
+        a, b = cached.step(), uncached.step()
+        positions.append(a.position)
+        fast.append(a.forward_ms)
+        slow.append(b.forward_ms)
+        if difference is None and a.token_id != b.token_id:
+            difference = a.position
+        yield RaceResult(
+            tuple(positions),
+            tuple(fast),
+            tuple(slow),
+            difference,
+            planned,
+            block_size,
+            per_token,
+            cached.cache_length,
+            False,
+        )
+
+
+class CacheRace(RunnerView):
+    """c starts a race; the result stays until the next one."""
+
+    @dataclass
+    class Raced(Message):
+        result: RaceResult
+
+    def __init__(self, runner) -> None:
+        super().__init__(runner, id="gen-race", classes="lab-view")
+        self.result: RaceResult | None = None
+        self.racing = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="race-header")
+        with VerticalScroll(id="race-body", can_focus=False):
+            yield Static("", id="race-rows")
+
+    def compute(self) -> None:
+        """Start a race (on the runner's thread; a new prompt or undo stops it)."""
+        if self.racing:
+            return
+        self.racing = True
+
+        def work(session: GenerationSession) -> Message:
+            flushed, last = time.monotonic(), None
+            for last in race(session, self.runner.should_stop):
+                if time.monotonic() - flushed >= PROGRESS_INTERVAL:
+                    self.post_message(self.Raced(last))
+                    flushed = time.monotonic()
+            if last is None:
+                raise ValueError("the race was stopped before its first token")
+            return self.Raced(replace(last, done=True))
+
+        self.submit("race", work)
+        self.show()
+
+    @on(Raced)
+    def raced(self, message: Raced) -> None:
+        self.result, self.error = message.result, ""
+        self.racing = not message.result.done
+        self.show()
+
+    @on(RunnerView.Failed)
+    def race_failed(self) -> None:
+        self.racing = False
+
+    def on_resize(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        if not self.is_mounted:
+            return
+        result = self.result
+        header = Text()
+        if self.error:
+            header.append(self.error + "\n", style="bold red")
+        if result is None:
+            header.append(
+                "racing…"
+                if self.racing
+                else "c: race the KV cache against recomputing the "
+                "whole window, greedy from the prompt, on these weights",
+                style="bold yellow" if self.racing else "dim",
+            )
+            self.query_one("#race-header", Static).update(header)
+            return
+        header.append_text(self.badge(result))
+        fast, slow = statistics.median(result.cached_ms), statistics.median(result.uncached_ms)
+        header.append(
+            f"\nwith the cache: median {fast:.2f} ms/token; the new token's query reads the "
+            f"cached keys and values. Cache: {result.cache_bytes_per_token / 1024:.1f} KiB "
+            f"per token, {result.cache_bytes_per_token * result.cache_length / 1024:.0f} KiB "
+            f"for the {result.cache_length} positions held now (at most {result.block_size})."
+        )
+        header.append(
+            f"\nwithout: median {slow:.2f} ms/token ({slow / max(fast, 1e-9):.1f}×); every step "
+            "runs the whole window again, so the cost grows with the position. "
+            + ("racing…" if self.racing else "c races again."),
+            style="dim",
+        )
+        self.query_one("#race-header", Static).update(header)
+        self.query_one("#race-rows", Static).update(self.chart(result))
+
+    def badge(self, result: RaceResult) -> Text:
+        count = len(result.positions)
+        if result.first_difference is None:
+            return Text(
+                f"✓ same tokens: both paths gave the same {count} greedy tokens", "bold green"
+            )
+        return Text(
+            f"✗ the paths differ first at position {result.first_difference}", style="bold red"
+        )
+
+    def chart(self, result: RaceResult) -> Text:
+        """ms per token against position, in buckets, both paths on one scale."""
+        rows = max(4, min(32, len(result.positions)))
+        size = -(-len(result.positions) // rows)  # positions per bucket, rounded up
+        half = max(4, (self.content_width() - 14) // 2 - 8)
+        buckets = [
+            (
+                result.positions[i],
+                result.positions[min(i + size, len(result.positions)) - 1],
+                statistics.median(result.cached_ms[i : i + size]),
+                statistics.median(result.uncached_ms[i : i + size]),
+            )
+            for i in range(0, len(result.positions), size)
+        ]
+        top = max(slow for *_, slow in buckets) or 1.0
+        text = Text(f"{'position':>11}  {'cached ms':<{half + 7}}uncached ms\n", style="bold")
+        for first, last, fast, slow in buckets:
+            text.append(f"{first:>5}-{last:<5} ", style="dim")
+            text.append(bar(fast / top, half).ljust(half), style="green")
+            text.append(f" {fast:5.2f}  ")
+            text.append(bar(slow / top, half).ljust(half), style="yellow")
+            text.append(f" {slow:5.2f}")
+            if last >= result.block_size:
+                text.append("  window slid", style="dim")
+            text.append("\n")
+        return text

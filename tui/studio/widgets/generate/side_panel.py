@@ -1,0 +1,80 @@
+"""The Generate screen's panel beside the text: the candidates, the prediction tape, the
+sampling lab or the cache race, one at a time (v cycles)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import ContentSwitcher
+
+from tui.studio.runner import GenerationRunner
+from tui.studio.widgets.common.bars import FitLine
+from tui.studio.widgets.common.probability import ProbabilityPanel
+from tui.studio.widgets.common.tape import TapeView
+from tui.studio.widgets.generate.cache_race import CacheRace
+from tui.studio.widgets.generate.sampling_lab import SamplingLab
+
+VIEWS = (  # widget id, label
+    ("probs", "candidates"),
+    ("gen-tape", "prediction tape"),
+    ("gen-lab", "sampling lab"),
+    ("gen-race", "cache race"),
+)
+
+
+class SidePanel(Vertical):
+    """One view at a time; the screen gets the class -lab while it is not the candidates."""
+
+    def __init__(self, runner: GenerationRunner) -> None:
+        super().__init__(id="gen-right")
+        self.runner = runner
+
+    def compose(self) -> ComposeResult:
+        yield FitLine(id="gen-views")
+        with ContentSwitcher(initial="probs", id="gen-switcher"):
+            yield ProbabilityPanel()
+            yield TapeView(self.runner)
+            yield SamplingLab(self.runner)
+            yield CacheRace(self.runner)
+
+    def on_mount(self) -> None:
+        self.query_one(TapeView).border_title = "prediction tape of the text so far"
+        self.query_one(SamplingLab).border_title = "sampling lab: the pending step, stage by stage"
+        self.query_one(CacheRace).border_title = "cache race: with and without the KV cache"
+        self.show_views()
+
+    @property
+    def current(self) -> str:
+        return self.query_one(ContentSwitcher).current
+
+    def switch(self, name: str | None = None) -> None:
+        """Show `name`, or the next view."""
+        names = [view for view, _ in VIEWS]
+        if name is None:
+            name = names[(names.index(self.current) + 1) % len(names)]
+        self.query_one(ContentSwitcher).current = name
+        self.screen.set_class(name != "probs", "-lab")
+        self.show_views()
+
+    def following(self) -> TapeView | SamplingLab | None:
+        """The shown view that follows every step, if any."""
+        view = self.query_one(ContentSwitcher).visible_content
+        return view if isinstance(view, TapeView | SamplingLab) else None
+
+    def scroll_view(self, pages: int) -> None:
+        """Page the shown view's rows (the candidates have none)."""
+        for body in self.query_one(ContentSwitcher).visible_content.query(VerticalScroll):
+            (body.scroll_page_down if pages > 0 else body.scroll_page_up)(animate=False)
+
+    def show_views(self) -> None:
+        line = Text("v: ", style="dim")
+        for name, label in VIEWS:
+            line.append(f" {label} ", style="reverse bold" if name == self.current else "dim")
+        names = [name for name, _ in VIEWS]
+        index = names.index(self.current)
+        short = Text("v: ", style="dim")
+        short.append(f" {VIEWS[index][1]} ", style="reverse bold")
+        next_label = VIEWS[(index + 1) % len(VIEWS)][1]
+        short.append(f" {index + 1}/{len(VIEWS)}, next: {next_label}", style="dim")
+        self.query_one("#gen-views", FitLine).show(line, short)

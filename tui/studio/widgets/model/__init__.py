@@ -1,0 +1,1 @@
+"""The Model screen's views: the attention X-ray, the perturbation probe and the sizing lens."""

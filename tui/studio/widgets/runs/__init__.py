@@ -1,0 +1,1 @@
+"""The Runs screen's table and details."""

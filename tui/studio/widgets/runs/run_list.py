@@ -1,0 +1,192 @@
+"""The Runs screen's parts: the table of past runs and races, the highlighted run's details and
+its loss curves."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.text import Text
+from textual_plotext import Plot
+
+from core import Config, LossCurves, RunStatus, RunSummary, preset_name
+from tui.studio.formatting import format_count
+from tui.studio.series import Series
+from tui.studio.widgets.common.plots import (
+    SERIES_CAPACITY,
+    SMOOTH,
+    SMOOTH_COLOR,
+    VAL,
+    VAL_COLOR,
+    MetricPlot,
+)
+
+COLUMNS = ("run", "when", "shape", "steps", "train loss", "best val", "tokens", "state")
+NARROW_COLUMNS = ("run", "state", "steps", "best val", "train loss", "when")  # the rest: details
+STATE_STYLES = {
+    RunStatus.FINISHED: "green",
+    RunStatus.STOPPED: "yellow",
+    RunStatus.RUNNING: "bold cyan",
+    RunStatus.DAMAGED: "bold red",
+}
+STATE_WIDTH = 60  # characters of a damaged run's reason in the table; the details show it all
+DESIGN_DEFAULTS = Config()  # the design switches a config shows only where it differs
+DESIGN_SWITCHES = (
+    "attention_mask",
+    "attention_scale",
+    "norm_placement",
+    "residual",
+    "feed_forward",
+    "position_embedding",
+    "embedding_combine",
+    "optimizer",
+)
+
+
+def flatten(summaries: list[RunSummary]) -> list[RunSummary]:
+    """Table order: each run, and each race followed by its variants."""
+    rows = []
+    for summary in summaries:
+        rows.append(summary)
+        rows.extend(summary.variants)
+    return rows
+
+
+def shape_text(config: Config | None) -> str:
+    """`tiny 2x32 h2 b16 char`: the preset (if the shape is one), layers x width, heads, block
+    and tokenizer."""
+    if config is None:
+        return "-"
+    preset = preset_name(config)
+    shape = (
+        f"{config.num_layers}x{config.embedding_dim} h{config.num_heads} b{config.block_size} "
+        f"{config.tokenizer}"
+    )
+    return f"{preset} {shape}" if preset else shape
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def row_cells(summary: RunSummary, columns: tuple[str, ...] = COLUMNS) -> tuple:
+    """The table's cells for one run, race or race variant, in the order of `columns`."""
+    variant = summary.kind == "variant"
+    if variant:
+        name = Text(f"  └ {summary.name}", style="dim")
+    elif summary.kind == "experiment":
+        name = Text(f"▾ {summary.name}", style="bold")
+    else:
+        name = Text(summary.name, style="bold")
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.modified))
+    width = STATE_WIDTH
+    if columns is not COLUMNS:  # a narrow table: month, day and time, and a shorter state
+        when, width = when[5:], STATE_WIDTH // 2
+    planned = "?" if summary.max_steps is None else str(summary.max_steps)
+    state = summary.state_text
+    if len(state) > width:
+        state = state[: width - 1] + "…"
+    cells = {
+        "run": name,
+        "when": "" if variant else when,
+        "shape": shape_text(summary.config),
+        "steps": f"{summary.step}/{planned}",
+        "train loss": _loss(summary.train_loss),
+        "best val": _loss(summary.best_val_loss),
+        "tokens": "-" if summary.tokens_seen is None else format_count(summary.tokens_seen),
+        "state": Text(state, style=STATE_STYLES[summary.status]),
+    }
+    return tuple(cells[column] for column in columns)
+
+
+def config_text(config: Config, vocab_size: int | None) -> Text:
+    """The settings of a run, a few to a line, design switches only where they differ."""
+    vocab = f"vocab {vocab_size} ({config.tokenizer})" if vocab_size else config.tokenizer
+    lines = [
+        f"layers {config.num_layers} · heads {config.num_heads} · width {config.embedding_dim}"
+        f" · ffn {config.hidden_dim} · block {config.block_size} · {vocab}",
+        f"batch {config.batch_size} x {config.grad_accum} · lr {config.learning_rate:g} · warm-up "
+        f"{config.warmup_steps} · steps {config.max_steps} · eval every {config.eval_interval}",
+        f"clip {config.grad_clip:g} · dropout {config.dropout:g} · weight decay "
+        f"{config.weight_decay:g} · seed {config.seed} · precision {config.precision}",
+    ]
+    design = [
+        f"{name} {getattr(config, name)}"
+        for name in DESIGN_SWITCHES
+        if getattr(config, name) != getattr(DESIGN_DEFAULTS, name)
+    ]
+    if design:
+        lines.append("design: " + " · ".join(design))
+    return Text("\n".join(lines))
+
+
+def details(summary: RunSummary, commands: list[str]) -> Text:
+    """The detail pane: where the run is, its state, its settings and the commands it ran."""
+    text = Text()
+    text.append(summary.name, style="bold")
+    text.append(f"  {summary.path}\n", style="dim")
+    text.append(summary.state_text, style=STATE_STYLES[summary.status])
+    if summary.tokens_seen is not None:
+        text.append(f" · {shape_text(summary.config)} · {format_count(summary.tokens_seen)} tokens")
+    text.append("\n")
+    if summary.config is not None:
+        text.append_text(config_text(summary.config, summary.vocab_size))
+        text.append("\n")
+    if summary.kind == "experiment":
+        names = ", ".join(variant.name for variant in summary.variants)
+        text.append(f"race of {len(summary.variants)} variants: {names}\n", style="dim")
+        text.append("its variants keep curves, not weights; reopen it on Experiments (o)\n")
+        return text
+    if summary.kind == "variant":
+        text.append("a variant of the race above: validation loss at each evaluation\n", "dim")
+        return text
+    text.append("command.txt\n", style="bold")
+    if commands:
+        for line in commands[-6:]:
+            text.append(f"  {line}\n")
+    else:
+        text.append("  none (started from the studio)\n", style="dim")
+    return text
+
+
+class RunCurvePlot(MetricPlot):
+    """The highlighted run's training loss (smoothed over each column) and validation points."""
+
+    title = "Loss of the highlighted run (nats)"
+    placeholder = "the highlighted run's loss curves appear here"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.losses = Series(SERIES_CAPACITY)
+        self.val: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
+        self._lock = threading.Lock()
+
+    def show(self, curves: LossCurves) -> None:
+        self.losses.clear()
+        for step, loss in zip(curves.steps, curves.losses, strict=True):
+            self.losses.append(step, loss)
+        with self._lock:
+            self.val = (curves.val_steps, curves.val_losses)
+        self.changed()
+        if not self.has_data:  # nothing to build: the placeholder says so
+            self._figure_text = None
+            self.refresh()
+
+    @property
+    def has_data(self) -> bool:
+        return self.losses.count > 0 or bool(self.val[0])
+
+    def legend(self) -> str:
+        return f"[{SMOOTH}]⣿ train (mean per column)[/] [{VAL}]● validation[/]"
+
+    def draw(self, plt: Plot, width: int) -> None:
+        envelope = self.losses.envelope(width)
+        with self._lock:
+            val_steps, val_losses = self.val
+        if envelope.xs:
+            plt.plot(envelope.xs, envelope.means, marker="braille", color=SMOOTH_COLOR)
+        if val_steps:
+            plt.scatter(val_steps, val_losses, marker="●", color=VAL_COLOR)
+        self.step_ticks(plt, max(envelope.xs[-1:] + val_steps[-1:]), 3)
+        values = envelope.means + val_losses
+        plt.ylim(max(0.0, min(values) - 0.1), max(values) + 0.1)
