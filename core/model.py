@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,13 +55,6 @@ class Embeddings(nn.Module):
 def causal_mask(seq_len: int, device: torch.device | None = None) -> torch.Tensor:
     """True where a position may look: itself and the past (lower triangle)."""
     return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()  # (T, T)
-
-
-def causal_bias(
-    seq_len: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """0 where a position may look, -inf above the diagonal: added to scores, (T, T)."""
-    return torch.full((seq_len, seq_len), float("-inf"), device=device, dtype=dtype).triu(1)
 
 
 class SingleHeadAttention(nn.Module):
@@ -139,6 +133,9 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(embedding_dim, 3 * embedding_dim, bias=False)
         self.proj = nn.Linear(embedding_dim, embedding_dim, bias=False)
         self.residual_dropout = nn.Dropout(dropout)
+        # a replacement for `attend` with the same signature (core.fast.attention installs one
+        # for CPU bf16 training); None: the readable path below
+        self.kernel: Callable[..., torch.Tensor] | None = None
 
     def forward(
         self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0
@@ -151,21 +148,12 @@ class MultiHeadAttention(nn.Module):
             start = kv_cache.length
             k, v = kv_cache.append(layer, k, v)  # (B, H, S, D)
         dropout = self.dropout if self.training else 0.0
-        if q.dtype in (torch.bfloat16, torch.float16) and q.device.type == "cpu":
-            # under CPU autocast the CPU's bf16 flash-attention backward is slower than fp32
-            # attention (1.37x per step); the written-out causal path is faster than both
-            if self.mask == "causal" and start == 0 and seq_len > 1:
-                out = self._attend_causal_low_precision(q, k, v, dropout)
-            else:
-                with torch.autocast("cpu", enabled=False):
-                    out = self._attend(q.float(), k.float(), v.float(), start, dropout)
-                out = out.to(q.dtype)
-        else:
-            out = self._attend(q, k, v, start, dropout)
+        attend = self.kernel or self.attend  # a fast path installed from outside, or this one
+        out = attend(q, k, v, start, dropout)  # (B, H, T, D)
         out = out.transpose(1, 2).reshape(batch_size, seq_len, embedding_dim)  # (B, T, C)
         return self.residual_dropout(self.proj(out))  # (B, T, C)
 
-    def _attend(
+    def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, dropout: float
     ) -> torch.Tensor:
         """Attention of q (B, H, T, D) over k, v (B, H, S, D); the first query is at position
@@ -185,23 +173,6 @@ class MultiHeadAttention(nn.Module):
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale
         )  # (B, H, T, D)
-
-    def _attend_causal_low_precision(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float
-    ) -> torch.Tensor:
-        """Causal attention for bf16 (or fp16) q, k, v (B, H, T, D) on the CPU, written out in
-        that precision; the CPU's softmax computes in fp32 inside and rounds once. Against fp32
-        flash attention, in whole bf16 training steps on an AVX512-BF16 CPU, the scale, mask
-        and softmax in fp32 over bf16 scores gave 1.01-1.08x at 4 x 128 (block 64), 1.06-1.11x
-        at 2 x 192 and 1.02x at 4 x 512 (block 128); this all-bf16 form another 1.04-1.05x."""
-        if self.scale:
-            q = q * (1.0 / math.sqrt(self.head_dim))  # (B, H, T, D): smaller than the scores
-        scores = q @ k.transpose(-2, -1)  # (B, H, T, T)
-        # an added -inf bias, not masked_fill: 1.03-1.07x per whole step at 2 x 192
-        scores = scores + causal_bias(q.shape[2], q.device, q.dtype)  # -inf above the diagonal
-        weights = torch.softmax(scores, dim=-1)  # (B, H, T, T)
-        weights = F.dropout(weights, dropout, training=dropout > 0)
-        return weights @ v  # (B, H, T, D)
 
     def _attend_zero_filled(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int, dropout: float

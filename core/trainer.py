@@ -32,6 +32,7 @@ from core.dataset import encode_corpus, split_ids
 from core.device import resolve_device
 from core.errors import UserError
 from core.events import StepMetrics
+from core.fast.attention import use_fast_attention
 from core.fast.precision import choose_precision
 from core.model import MiniGPT, cross_entropy_for_logits
 from core.optimizer import learning_rate_at, make_optimizer
@@ -89,6 +90,7 @@ class TrainingSession(LoopControl):
             choice = choose_precision(config, vocab, self.device, recalibrate_precision)
         self.precision = distributed.from_main(choice, self.ranks)
         self.autocast_dtype = self.precision.dtype
+        use_fast_attention(self.model, self.autocast_dtype, self.device)
         self._wrapped = distributed.wrap_model(self.model, self.ranks, self.device, config.standard)
         self.forward_model = torch.compile(self._wrapped) if config.compile else self._wrapped
         # a GPU runs ahead of Python until a value is read: read them on logged steps only

@@ -4,12 +4,12 @@
 At generation sizes a step is matrix-vector products that stream every weight once, plus
 per-operation overhead. How fast a CPU streams a weight depends on its layout: stored
 (out, in) and multiplied as `W @ x`, or stored transposed (in, out) and multiplied as
-`x @ W_t`, by torch's BLAS or by numpy's (which streamed 1.8x faster than torch's on an AMD
-EPYC); `layout="auto"` measures each at the model's shapes and keeps the fastest. The numpy
-layout runs the whole step in numpy, GELU included: a torch op that runs in parallel (GELU does,
-even on 2,048 values) leaves torch's OpenMP worker spinning on the core that numpy's BLAS
-thread needs, and a 2-thread step took 136 ms instead of 5. The readable
-twin is `MiniGPT.forward` with a KV cache; tests check they give the same logits.
+`x @ W_t`, by torch's BLAS or by numpy's (often faster at batch 1); `layout="auto"` measures
+each at the model's shapes and keeps the fastest. The numpy layout runs the whole step in numpy,
+GELU included: a torch op that runs in parallel (GELU does, even on 2,048 values) leaves torch's
+OpenMP worker spinning on the core that numpy's BLAS thread needs, which made steps many times
+slower (docs/performance.md). The readable twin is `MiniGPT.forward` with a KV cache; tests
+check they give the same logits.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +37,44 @@ _rows_measured: dict[tuple, bool] = {}  # (shape, count, BLAS threads) -> faster
 
 def _norm(module: nn.LayerNorm) -> tuple:
     return module.normalized_shape, module.weight, module.bias, module.eps
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One block's weights as a decoder reads them: torch tensors in the decoder's layout, or
+    `Oriented` numpy matrices in the numpy step."""
+
+    norm1: tuple  # the first LayerNorm's arguments
+    qkv: Any  # (3C, C) as rows, (C, 3C) as columns
+    proj: Any  # (C, C)
+    norm2: tuple
+    up: Any  # (hidden, C) as rows, (C, hidden) as columns
+    up_bias: Any  # (hidden,)
+    down: Any  # (C, hidden) as rows, (hidden, C) as columns
+    down_bias: Any  # (C,)
+
+    @property
+    def matrices(self) -> tuple:
+        """The four matrices a step streams, in the order it reads them."""
+        return self.qkv, self.proj, self.up, self.down
+
+
+@dataclass(frozen=True)
+class Oriented:
+    """A numpy matrix and the way it is stored: (out, in) and multiplied as `W @ x` when
+    `rows`, else (in, out) and multiplied as `x @ W`."""
+
+    array: np.ndarray
+    rows: bool
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """The product with input vector x: (out,)."""
+        return self.array @ x if self.rows else x @ self.array
+
+    @property
+    def inputs(self) -> int:
+        """The length of the vector it multiplies."""
+        return self.array.shape[1] if self.rows else self.array.shape[0]
 
 
 class Decoder:
@@ -60,15 +100,15 @@ class Decoder:
         self.embeddings = model.embeddings
         matrix = self._matrix
         self.layers = tuple(
-            (
-                _norm(block.ln1),
-                matrix(block.attention.qkv.weight),
-                matrix(block.attention.proj.weight),
-                _norm(block.ln2),
-                matrix(block.ffn.up.weight),
-                block.ffn.up.bias,
-                matrix(block.ffn.down.weight),
-                block.ffn.down.bias,
+            LayerWeights(
+                norm1=_norm(block.ln1),
+                qkv=matrix(block.attention.qkv.weight),
+                proj=matrix(block.attention.proj.weight),
+                norm2=_norm(block.ln2),
+                up=matrix(block.ffn.up.weight),
+                up_bias=block.ffn.up.bias,
+                down=matrix(block.ffn.down.weight),
+                down_bias=block.ffn.down.bias,
             )
             for block in model.blocks
         )
@@ -77,11 +117,7 @@ class Decoder:
         if layout == "numpy":
             self._numpy = _NumpyWeights(self)
         self.weight_bytes = (
-            sum(
-                w.numel() * w.element_size()
-                for layer in self.layers
-                for w in (layer[1], layer[2], layer[4], layer[6])
-            )
+            sum(w.numel() * w.element_size() for layer in self.layers for w in layer.matrices)
             + self.head.numel() * self.head.element_size()
         )
 
@@ -110,17 +146,15 @@ class Decoder:
         sizes: what streaming the weights costs here with nothing else around it."""
         if self.layout == "numpy":
             weights = self._numpy
-            matrices = [weights.head]
-            for layer in weights.layers:
-                matrices += [layer[1], layer[2], layer[4], layer[6]]
-            vectors = {size: np.ones(size, dtype=np.float32) for m in matrices for size in m.shape}
+            oriented = [m for layer in weights.layers for m in layer.matrices] + [weights.head]
+            vectors = {m.inputs: np.ones(m.inputs, dtype=np.float32) for m in oriented}
 
             def run() -> None:
-                for matrix in matrices:
-                    weights.times(matrix, vectors[weights.inputs(matrix)])
+                for matrix in oriented:
+                    matrix.times(vectors[matrix.inputs])
 
             return run
-        matrices = [m for layer in self.layers for m in (layer[1], layer[2], layer[4], layer[6])]
+        matrices = [m for layer in self.layers for m in layer.matrices]
         matrices.append(self.head)
         side = 1 if self.layout == "rows" else 0  # the input dimension
         vectors = {
@@ -155,10 +189,8 @@ class Decoder:
         times, affine = self._times, self._affine
         token, positions = self.embeddings.token.weight, self.embeddings.position.weight
         x = token[token_id] + positions[position]  # (C,)
-        for (keys, values), (norm1, qkv, proj, norm2, up, up_bias, down, down_bias) in zip(
-            kv_cache.first_sequence, self.layers, strict=True
-        ):
-            qkv_out = times(qkv, F.layer_norm(x, *norm1))  # (3C,)
+        for (keys, values), layer in zip(kv_cache.first_sequence, self.layers, strict=True):
+            qkv_out = times(layer.qkv, F.layer_norm(x, *layer.norm1))  # (3C,)
             q, k, v = qkv_out.view(3, num_heads, 1, head_dim).unbind(0)  # each (H, 1, D)
             keys, values = keys.narrow(1, 0, end), values.narrow(1, 0, end)  # (H, S, D)
             keys.narrow(1, position, 1).copy_(k)
@@ -166,9 +198,10 @@ class Decoder:
             # the one new query sees every cached position: no mask
             scores = torch.bmm(q * scale, keys.transpose(1, 2))  # (H, 1, S)
             out = torch.bmm(torch.softmax(scores, dim=-1), values)  # (H, 1, D)
-            x = x + times(proj, out.view(-1))  # (C,)
-            hidden = F.gelu(affine(up, up_bias, F.layer_norm(x, *norm2)))  # (hidden_dim,)
-            x = x + affine(down, down_bias, hidden)  # (C,)
+            x = x + times(layer.proj, out.view(-1))  # (C,)
+            normed = F.layer_norm(x, *layer.norm2)  # (C,)
+            hidden = F.gelu(affine(layer.up, layer.up_bias, normed))  # (hidden_dim,)
+            x = x + affine(layer.down, layer.down_bias, hidden)  # (C,)
         kv_cache.advance(1)
         return times(self.head, F.layer_norm(x, *self.final_norm))  # (V,)
 
@@ -178,8 +211,7 @@ class _NumpyWeights:
 
     Each matrix is the decoder's transposed copy, (in, out) multiplied as `x @ W_t`, or for a
     shape that streams faster the other way, an (out, in) copy multiplied as `W @ x`: measured
-    per shape (`_faster_as_rows`). On a 2-core AMD EPYC the FFN's down matrix (2048 -> 512)
-    streamed at 13-18 GB/s as (in, out) and 21-23 GB/s as (out, in), the others the reverse.
+    per shape (`_faster_as_rows`), since the faster way differs between shapes and CPUs.
     """
 
     def __init__(self, decoder: Decoder) -> None:
@@ -192,43 +224,32 @@ class _NumpyWeights:
         self.position = decoder.embeddings.position.weight.detach().numpy()  # (T, C)
         by_shape: dict[tuple[int, int], list[np.ndarray]] = {}
         for layer in decoder.layers:
-            for matrix in (layer[1], layer[2], layer[4], layer[6]):
+            for matrix in layer.matrices:
                 by_shape.setdefault(tuple(matrix.shape), []).append(matrix.numpy())
         rows = {shape for shape, matrices in by_shape.items() if _faster_as_rows(matrices)}
-        self._rows: set[int] = set()  # ids of the matrices stored (out, in)
 
-        def oriented(matrix: torch.Tensor) -> np.ndarray:
+        def oriented(matrix: torch.Tensor) -> Oriented:
             array = matrix.numpy()  # (in, out)
             if tuple(matrix.shape) not in rows:
-                return array
-            array = np.ascontiguousarray(array.T)  # (out, in)
-            self._rows.add(id(array))
-            return array
+                return Oriented(array, rows=False)
+            return Oriented(np.ascontiguousarray(array.T), rows=True)  # (out, in)
 
         self.layers = tuple(
-            (
-                norm(norm1),
-                oriented(qkv),  # (C, 3C) or (3C, C)
-                oriented(proj),  # (C, C)
-                norm(norm2),
-                oriented(up),  # (C, hidden) or (hidden, C)
-                up_bias.detach().numpy(),
-                oriented(down),  # (hidden, C) or (C, hidden)
-                down_bias.detach().numpy(),
+            LayerWeights(
+                norm1=norm(layer.norm1),
+                qkv=oriented(layer.qkv),
+                proj=oriented(layer.proj),
+                norm2=norm(layer.norm2),
+                up=oriented(layer.up),
+                up_bias=layer.up_bias.detach().numpy(),
+                down=oriented(layer.down),
+                down_bias=layer.down_bias.detach().numpy(),
             )
-            for norm1, qkv, proj, norm2, up, up_bias, down, down_bias in decoder.layers
+            for layer in decoder.layers
         )
-        self.head = decoder.head.numpy()  # (C, V)
+        self.head = Oriented(decoder.head.numpy(), rows=False)  # (C, V)
         self.final_norm = norm(decoder.final_norm)
         self._cache_views: tuple | None = None  # (the cache's keys tensor, keys, values)
-
-    def times(self, matrix: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """The layer's output for input x, whichever way the matrix is stored: (out,)."""
-        return matrix @ x if id(matrix) in self._rows else x @ matrix
-
-    def inputs(self, matrix: np.ndarray) -> int:
-        """The length of the vector `matrix` multiplies."""
-        return matrix.shape[1] if id(matrix) in self._rows else matrix.shape[0]
 
     def cache(self, kv_cache: KVCache) -> tuple[np.ndarray, np.ndarray]:
         """The first sequence's keys and values as numpy views, (L, H, S, D) each."""
@@ -244,12 +265,10 @@ class _NumpyWeights:
         end = position + 1
         all_keys, all_values = self.cache(kv_cache)
         x = self.token[token_id] + self.position[position]  # (C,)
-        times = self.times
-        for layer, (norm1, qkv, proj, norm2, up, up_bias, down, down_bias) in enumerate(
-            self.layers
-        ):
-            q, k, v = times(qkv, _layer_norm(x, *norm1)).reshape(3, num_heads, head_dim)  # (H, D)
-            keys, values = all_keys[layer], all_values[layer]  # (H, S, D)
+        for index, layer in enumerate(self.layers):
+            normed = _layer_norm(x, *layer.norm1)  # (C,)
+            q, k, v = layer.qkv.times(normed).reshape(3, num_heads, head_dim)  # each (H, D)
+            keys, values = all_keys[index], all_values[index]  # (H, S, D)
             keys[:, position] = k
             values[:, position] = v
             # the one new query sees every cached position: no mask
@@ -258,15 +277,15 @@ class _NumpyWeights:
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=1, keepdims=True)
             out = np.matmul(scores[:, None, :], values[:, :end])  # (H, 1, D)
-            x = x + times(proj, out.reshape(-1))  # (C,)
-            hidden = times(up, _layer_norm(x, *norm2))  # (hidden_dim,)
-            hidden += up_bias
+            x = x + layer.proj.times(out.reshape(-1))  # (C,)
+            hidden = layer.up.times(_layer_norm(x, *layer.norm2))  # (hidden_dim,)
+            hidden += layer.up_bias
             hidden = _gelu(hidden)
-            hidden = times(down, hidden)  # (C,)
-            hidden += down_bias
+            hidden = layer.down.times(hidden)  # (C,)
+            hidden += layer.down_bias
             x = x + hidden
         kv_cache.advance(1)
-        return torch.from_numpy(_layer_norm(x, *self.final_norm) @ self.head)  # (V,)
+        return torch.from_numpy(self.head.times(_layer_norm(x, *self.final_norm)))  # (V,)
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from core.config import Config
+from core.fast.attention import use_fast_attention
 from core.model import MiniGPT
 
 CACHE_FILE = "precision.json"
@@ -166,6 +167,7 @@ def calibrate(config: Config, vocab_size: int, seconds: float = CALIBRATION_SECO
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = MiniGPT(config, vocab_size)
+        use_fast_attention(model, torch.bfloat16, torch.device("cpu"))  # fp32 steps skip it
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
         idx = torch.randint(vocab_size, (config.batch_size, config.block_size))  # (B, T)
 

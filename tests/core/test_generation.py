@@ -83,7 +83,8 @@ def test_numpy_decoder_matches_forward_with_matrices_stored_either_way(
     decoder = Decoder(model, "numpy")
     width, hidden = model.config.embedding_dim, model.config.hidden_dim
     down = (width, hidden) if as_rows else (hidden, width)
-    assert decoder._numpy.layers[0][6].shape == down  # the FFN's, (out, in) or (in, out)
+    assert decoder._numpy.layers[0].down.array.shape == down  # (out, in) or (in, out)
+    assert decoder._numpy.layers[0].down.rows is as_rows
     idx = torch.randint(27, (1, 16))  # (1, T)
     with torch.no_grad():
         expected = model(idx)[0]  # (T, V)

@@ -17,6 +17,7 @@ from core import (
     SingleHeadAttention,
     Transformer,
 )
+from core.fast.attention import use_fast_attention
 
 
 def test_single_head_causal_masking() -> None:
@@ -65,6 +66,9 @@ def test_bf16_attention_on_the_cpu_matches_fp32_and_stays_causal(scale: bool) ->
     attention = MultiHeadAttention(embedding_dim=32, num_heads=4, scale=scale)
     x = torch.randn(2, 9, 32)
     exact = attention(x)
+    use_fast_attention(attention, torch.bfloat16, torch.device("cpu"))
+    assert attention.kernel is not None
+    torch.testing.assert_close(attention(x), exact)  # fp32 outside autocast: the readable path
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = attention(x)
         changed = x.clone()
