@@ -373,16 +373,11 @@ class TrainingSession(LoopControl):
         claimed = self.run_lock is not None and not self.run_lock.held
         if claimed:
             self.run_lock.acquire()
+        optimizer, states = (None, None) if self.weights_only else (self.optimizer, rng)
+        model, tokenizer, config = self.model, self.tokenizer, self.config
         try:
             save_checkpoint(
-                self.out_dir,
-                self.model,
-                self.tokenizer,
-                self.config,
-                self.step,
-                None if self.weights_only else self.optimizer,
-                None if self.weights_only else rng,
-                extra,
+                self.out_dir, model, tokenizer, config, self.step, optimizer, states, extra
             )
         except NonFiniteWeights:
             raise self._diverged("the weights became NaN or infinite") from None

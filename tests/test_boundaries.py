@@ -4,6 +4,7 @@ never loads a UI; tui never imports torch; every source file stays short enough 
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
 from collections.abc import Callable
@@ -88,6 +89,57 @@ def test_studio_never_imports_the_cli() -> None:
 
 def test_no_import_circle_among_front_end_modules() -> None:
     assert _circles(_tui_import_graph()) == []
+
+
+def test_no_import_circle_among_core_modules() -> None:
+    # every import counts, TYPE_CHECKING ones too: a circle there is a design smell
+    # (one module reaching for another's whole object). `core` itself is left out: its
+    # __init__ lists the public API and imports every module.
+    graph = {
+        _module_name(path): {
+            name
+            for name in _imported_modules(path)
+            if name.startswith("core.") and _is_module(name)
+        }
+        for path in (ROOT / "core").rglob("*.py")
+        if path.name != "__init__.py" or path.parent != ROOT / "core"
+    }
+    assert _circles(graph) == []
+
+
+# what tensors answer to; the front ends get plain values and never call these
+TENSOR_ATTRIBUTES = {
+    "detach", "item", "numpy", "tolist", "nbytes", "softmax", "log_softmax", "topk", "argmax",
+    "argsort", "numel", "element_size", "unsqueeze", "squeeze", "requires_grad", "grad",
+}  # fmt: skip
+
+
+def _tensor_api() -> set[str]:
+    """core's public functions that take or return a tensor."""
+    import core
+
+    names = set()
+    for name in core.__all__:
+        value = getattr(core, name)
+        if inspect.isfunction(value):
+            if "Tensor" in " ".join(str(a) for a in value.__annotations__.values()):
+                names.add(name)
+    return names
+
+
+def test_front_ends_do_no_tensor_work() -> None:
+    tensor_api = _tensor_api()
+    offenders = []
+    for path in (ROOT / "tui").rglob("*.py"):
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "core":
+                offenders += [
+                    f"{where} imports {a.name}" for a in node.names if a.name in tensor_api
+                ]
+            elif isinstance(node, ast.Attribute) and node.attr in TENSOR_ATTRIBUTES:
+                offenders.append(f"{where}:{node.lineno} .{node.attr}")
+    assert offenders == [], "compute it in core and hand the studio plain values"
 
 
 def test_core_never_prints() -> None:
