@@ -39,7 +39,7 @@ class KVCache:
         shape = (self.num_layers, batch_size, num_heads, self.capacity, head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)  # (L, B, H, S, D)
         self.values = torch.zeros(shape, dtype=dtype, device=device)  # (L, B, H, S, D)
-        # per-layer views of the first sequence, for `MiniGPT.decode`: indexing costs per token
+        # per-layer views of the first sequence for the one-token decoder: indexing costs per token
         self.first_sequence = tuple(
             zip(self.keys[:, 0].unbind(0), self.values[:, 0].unbind(0), strict=True)
         )  # each (H, S, D)

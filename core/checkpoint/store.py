@@ -237,14 +237,6 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-def _read_manifest(directory: Path) -> dict:
-    return read_manifest(directory)
-
-
-def _load_tensors(directory: Path, manifest: dict, role: str) -> dict[str, torch.Tensor]:
-    return read_tensors(directory, manifest, role)
-
-
 def load_checkpoint(directory: str | Path, with_state: bool = True) -> Checkpoint:
     """Read a checkpoint folder without running any code from it.
 
@@ -252,15 +244,15 @@ def load_checkpoint(directory: str | Path, with_state: bool = True) -> Checkpoin
     whatever is wrong raises CheckpointError with one line naming the file.
     """
     directory = Path(directory)
-    manifest = _read_manifest(directory)
+    manifest = read_manifest(directory)
     contents = check_manifest(manifest, directory, with_state)
-    model_state = _load_tensors(directory, manifest, "model")
+    model_state = read_tensors(directory, manifest, "model")
     checkpoint = Checkpoint(
         contents.config, contents.tokenizer, contents.step, model_state, path=directory
     )
     checkpoint.extra = contents.extra
     if with_state:
-        state = _load_tensors(directory, manifest, "state")
+        state = read_tensors(directory, manifest, "state")
         checkpoint.rng_state = {k[4:]: v for k, v in state.items() if k.startswith("rng.")}
         if manifest.get("optimizer") is not None:
             optimizer_tensors = {k: v for k, v in state.items() if k.startswith("optimizer.")}
