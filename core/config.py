@@ -176,11 +176,10 @@ PRESETS: dict[str, Config] = {
         eval_interval=20,
         eval_batches=2,
     ),
-    # the CPU default, tuned for time to quality on two cores: 2 x 192, block 64, batch 16
-    # reached validation loss 1.89 after ~1,000 steps (38 s on a 2-core AMD EPYC, where the
-    # former 4 x 160 took 1,150 steps and 75 s and nanoGPT's CPU recipe ~107 s). Early in
-    # training a shallower, wider model buys more loss per second; it ends a little higher
-    # after its 10,000 steps than 4 x 160 did (1.541 vs 1.528)
+    # the CPU default, tuned for time to quality on two cores: early in training a shallow,
+    # wide model buys more loss per second than a deep, narrow one of the same cost, at the
+    # price of ending a little higher after all its steps (search and figures:
+    # docs/performance.md)
     "small": Config(
         block_size=64,
         embedding_dim=192,

@@ -28,8 +28,8 @@ MIN_SPEEDUP = 1.05  # bf16 must win by this much; a tie keeps fp32's exact arith
 CALIBRATION_SECONDS = 2.0
 # raised when the bf16 or fp32 step itself changes, so earlier measurements are not reused
 STEP_VERSION = 2
-# below this width a step is too small for bf16 to pay: the tiny preset (32 wide) ran its
-# bf16 steps at 0.4-0.6x of fp32's speed on an AVX512-BF16 CPU; no need to measure it each time
+# below this width a step is too small for bf16's casts to pay for themselves (measured at the
+# tiny preset's width, docs/performance.md): no need to measure it each time
 NARROW = 96
 _this_process: dict[str, float] = {}  # measured in this process (a busy machine's too)
 

@@ -101,7 +101,7 @@ class KeyBar(Static):
     more where they do not, so no key is ever cut off.
 
     A light stand-in for Textual's Footer, which mounts a widget per key and restyles them on
-    every screen switch (about 60 ms of a switch here); this is one widget and one update.
+    every screen switch (a visible part of a switch's time); this is one widget and one update.
     """
 
     def __init__(self) -> None:
