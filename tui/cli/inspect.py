@@ -49,7 +49,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
-        _print(args.view, report)
+        _print(args.view, report, scaled=not getattr(args, "no_scale", False))
     return 0
 
 
@@ -70,30 +70,57 @@ def _size(args: argparse.Namespace) -> dict:
     return report
 
 
-def _print(view: str, report: dict) -> None:
+CELL = 5  # a weight in % ("100") and a space either side
+
+
+def _attention_table(report: dict, width: int, scaled: bool) -> Table:
+    """The weights as a query x key table of at most `width` columns: when the text is longer,
+    the last queries and keys that fit, and each row's weight on the keys left out in one
+    column, so every row still sums to 100."""
+    tokens = [repr(token)[1:-1] for token in report["tokens"]]
+    count = len(tokens)
+    label = max(len(token) for token in tokens) + 1
+    fits = max(1, (width - (label + 2) - (7 + 2) - (4 + 2)) // CELL)  # label, earlier, bits
+    first = max(0, count - fits)  # the first query and key shown
+    spread = "scaled scores" if scaled else "unscaled scores (--no-scale)"
+    title = (
+        f"softmax weights in % (rows: queries; '.' is exactly 0; {spread}' spread "
+        f"{report['spread']:.2f} logits; entropy in bits)"
+    )
+    if first:
+        title += (
+            f"\nshowing queries and keys {first}..{count - 1} of {count} to fit {width} "
+            f"columns; 'earlier' sums each row's weight on keys 0..{first - 1}; --json for all"
+        )
+    table = Table(title=title, box=None, padding=(0, 1), title_justify="left")
+    table.add_column("")
+    if first:
+        table.add_column("earlier", justify="right")
+    for token in tokens[first:]:
+        table.add_column(token, justify="right", min_width=CELL - 2)
+    table.add_column("bits", justify="right")
+    for i in range(first, count):
+        row, bits = report["weights"][i], report["entropy"][i]
+        cells = ["." if w == 0 else f"{100 * w:.0f}" for w in row[first:]]
+        if first:
+            cells.insert(0, f"{100 * sum(row[:first]):.0f}")
+        table.add_row(tokens[i], *cells, f"{bits:.2f}")
+    return table
+
+
+def _print(view: str, report: dict, scaled: bool = True) -> None:
     console = Console()
     if view == "attention":
-        tokens = [repr(token)[1:-1] for token in report["tokens"]]
-        table = Table(
-            title=f"softmax weights in % (rows: queries; '.' is exactly 0; scaled scores' "
-            f"spread {report['spread']:.2f})",
-            box=None,
-            padding=(0, 1),
-            title_justify="left",
-        )
-        table.add_column("")
-        for token in tokens:
-            table.add_column(token, justify="right")
-        table.add_column("bits", justify="right")
-        for token, row, bits in zip(tokens, report["weights"], report["entropy"], strict=True):
-            cells = ("." if w == 0 else f"{100 * w:.0f}" for w in row)
-            table.add_row(token, *cells, f"{bits:.2f}")
-        console.print(table)
+        console.print(_attention_table(report, console.width, scaled), highlight=False)
         if report["cropped"]:
             console.print(f"(the first {report['cropped']} tokens were cropped to fit the block)")
     elif view == "probe":
-        table = Table(title=f"changed position {report['position']} to {report['replacement']!r}")
-        for column in ("position", "token", "attention", "FFN alone", "whole model"):
+        table = Table(
+            title=f"changed position {report['position']} to {report['replacement']!r}: "
+            "the largest change of each position's vector"
+        )
+        columns = ("position", "token", "attention out", "FFN alone out", "logits")
+        for column in columns:
             table.add_column(column, justify="right")
         rows = zip(
             report["tokens"],
@@ -107,7 +134,7 @@ def _print(view: str, report: dict) -> None:
         console.print(table)
     elif view == "tape":
         table = Table(title=f"prediction tape: mean loss {report['mean_loss']:.4f}")
-        for column in ("input", "target", "p(target)", "top guess", "-log p"):
+        for column in ("input", "target", "p(target)", "top guess", "-log p (nats)"):
             table.add_column(column, justify="right")
         rows = zip(
             report["inputs"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from tui.cli import main
@@ -50,3 +51,30 @@ def test_inspect_probe_past_the_text_is_one_line(corpus, tmp_path, capsys) -> No
     args = ["inspect", "probe", "--checkpoint", str(tmp_path / "run"), "--text", "All"]
     assert main([*args, "--position", "9"]) == 2
     assert "position must be in 0..2" in capsys.readouterr().err
+
+
+def _uniform_causal_report(count: int) -> dict:
+    weights = [[1 / (i + 1) if j <= i else 0.0 for j in range(count)] for i in range(count)]
+    return {
+        "tokens": [chr(ord("a") + i % 26) for i in range(count)],
+        "weights": weights,
+        "entropy": [0.0] * count,
+        "spread": 1.0,
+        "cropped": 0,
+    }
+
+
+def test_attention_table_fits_the_width_and_sums_the_left_out_keys() -> None:
+    from rich.console import Console
+
+    from tui.cli.inspect import _attention_table
+
+    console = Console(width=60, record=True, file=io.StringIO())
+    console.print(_attention_table(_uniform_causal_report(40), 60, scaled=False))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert "unscaled scores (--no-scale)" in lines[0] + lines[1]
+    assert any("'earlier' sums" in line for line in lines)
+    last = lines[-1].split()  # the last query: the earlier keys' share, then each shown key
+    shown = [float(cell) for cell in last[1:-1]]
+    assert abs(sum(shown) - 100) <= len(shown)  # whole percents, each rounded
