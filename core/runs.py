@@ -58,7 +58,8 @@ class RunSummary:
     step: int = 0  # steps done: the checkpoint's, or the log's while running
     max_steps: int | None = None  # steps planned
     train_loss: float | None = None  # the last logged step's
-    best_val_loss: float | None = None
+    best_val_loss: float | None = None  # a race variant's: under the real causal mask
+    leaks: bool = False  # a race variant whose own loss and causal loss differ: it saw the future
     tokens_seen: int | None = None
     resumable: bool = False  # the checkpoint holds the optimizer's state
     variants: tuple[RunSummary, ...] = ()  # an experiment's variants, baseline first
@@ -250,7 +251,11 @@ def _variant(directory: Path, base: Config, planned: int, values: dict) -> RunSu
     config = VARIANTS[name].change(base) if name in VARIANTS else base
     points = values["curve"]
     steps = tuple(int(point["step"]) for point in points)
-    val_losses = tuple(float(point["val_loss"]) for point in points)
+    # what the variant reached under the real causal mask: a leaky variant's own loss is not
+    # a loss any model could reach on unseen text
+    causal = tuple(float(point.get("causal_val_loss", point["val_loss"])) for point in points)
+    own = tuple(float(point["val_loss"]) for point in points)
+    leaks = any(abs(a - b) > LEAK_NATS for a, b in zip(own, causal, strict=True))
     step = steps[-1] if steps else 0
     return RunSummary(
         path=directory,
@@ -261,9 +266,10 @@ def _variant(directory: Path, base: Config, planned: int, values: dict) -> RunSu
         config=config,
         step=step,
         max_steps=planned,
-        best_val_loss=_best(val_losses),
+        best_val_loss=_best(causal),
+        leaks=leaks,
         tokens_seen=step * config.batch_size * config.block_size * config.grad_accum,
-        curves=LossCurves(val_steps=steps, val_losses=val_losses),
+        curves=LossCurves(val_steps=steps, val_losses=causal),
     )
 
 
@@ -305,6 +311,9 @@ def resume_refusal(summary: RunSummary) -> str | None:
             f"--resume {summary.path} --steps {more}"
         )
     return None
+
+
+LEAK_NATS = 1e-3  # a variant's loss and its causal loss differ by more: it leaks
 
 
 # a loss above 3/4 of ln V (a uniform guess) has learned little beyond how often each token occurs

@@ -211,3 +211,16 @@ def test_default_checkpoint_is_the_shipped_model_when_no_run_looks_trained(root,
         f"the shipped model; no run under {tmp_path / 'nothing-here'} yet"
     )
     assert choose_checkpoint(tmp_path / "nothing-here", None).path is None
+
+
+def test_a_leaking_variant_is_judged_by_its_causal_loss_and_marked(root) -> None:
+    base = replace(PRESETS["tiny"], eval_interval=2)
+    *_, results = race(base, TEXT, ["mask-zero"], steps=4, evaluations=2, block_steps=2)
+    report = results_to_dict(results, base, 4)
+    save_race(root / "experiments" / "leak", report)
+    experiment = next(s for s in list_runs(root) if s.kind == "experiment")
+    baseline, leaky = experiment.variants
+    curve = report["variants"][1]["curve"]
+    assert leaky.leaks and not baseline.leaks
+    assert leaky.best_val_loss == min(point["causal_val_loss"] for point in curve)
+    assert leaky.best_val_loss != min(point["val_loss"] for point in curve)

@@ -92,7 +92,7 @@ def row_cells(summary: RunSummary, columns: tuple[str, ...] = COLUMNS) -> tuple:
         "shape": shape_text(summary.config),
         "steps": f"{summary.step}/{planned}",
         "train loss": _loss(summary.train_loss),
-        "best val": _loss(summary.best_val_loss),
+        "best val": _loss(summary.best_val_loss) + (" leaks" if summary.leaks else ""),
         "tokens": "-" if summary.tokens_seen is None else format_count(summary.tokens_seen),
         "state": Text(state, style=STATE_STYLES[summary.status]),
     }
@@ -138,7 +138,17 @@ def details(summary: RunSummary, commands: list[str]) -> Text:
         text.append("its variants keep curves, not weights; reopen it on Experiments (o)\n")
         return text
     if summary.kind == "variant":
-        text.append("a variant of the race above: validation loss at each evaluation\n", "dim")
+        text.append(
+            "a variant of the race above: validation loss under the real causal mask at each "
+            "evaluation\n",
+            "dim",
+        )
+        if summary.leaks:
+            text.append(
+                "it leaks: its own validation loss, computed with its mask, was lower than any "
+                "model can reach on unseen text\n",
+                "bold red",
+            )
         return text
     text.append("command.txt\n", style="bold")
     if commands:
