@@ -1,17 +1,16 @@
-"""The training child's side: its session, its output redirected, and its command thread."""
+"""The training child's side: its session, its events, and its command thread."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import traceback
 
 from safetensors.torch import save as serialize
 
+from core.child.base import ChildEnd, first_line
 from core.config import Config
 from core.dataset import load_corpus
 from core.device import set_threads
@@ -30,41 +29,19 @@ from core.trainer import TrainingSession
 PARENT_CHECK_SECONDS = 0.5
 
 
-def redirect_output(log_path: str) -> None:
-    """Point fds 1 and 2 at the log, so nothing the child prints paints over the screen."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-
-
 def child_main(
     config: Config | None,
     text: str | None,
     text_path: str | None,
-    out_dir: str,
-    log_path: str,
-    threads: int,
     device: str,
     resume: str | None,
-    nice: int,
-    parent_pid: int,
-    events: multiprocessing.Queue,
-    commands: multiprocessing.Queue,
+    child: ChildEnd,
 ) -> None:
-    redirect_output(log_path)
-    # the terminal's Ctrl+C belongs to the UI, which asks for a clean stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if nice:
-        try:
-            os.nice(nice)
-        except OSError:
-            pass
+    child.enter()
+    events = child.events
     session = None
     try:
-        set_threads(threads)
+        set_threads(child.threads)
         if text is None:
             text = load_corpus(text_path)
         if resume is not None:
@@ -72,7 +49,7 @@ def child_main(
                 resume, text, device, max_steps=config.max_steps if config else None
             )
         else:
-            session = TrainingSession(config, text, device, out_dir)
+            session = TrainingSession(config, text, device, child.out_dir)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda *_: session.stop())
         events.put(
@@ -84,11 +61,11 @@ def child_main(
                 threads=set_threads(None),
                 step=session.step,
                 out_dir=str(session.out_dir),
-                log_path=log_path,
+                log_path=child.log_path,
                 pid=os.getpid(),
             )
         )
-        control = CommandThread(session, events, commands, parent_pid)
+        control = CommandThread(session, events, child.commands, child.parent_pid)
         control.start()
         for metrics in session.steps():
             control.last_elapsed = metrics.elapsed
@@ -107,13 +84,9 @@ def child_main(
             if session is not None and session.last_checkpoint
             else None
         )
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        events.put(TrainingFinished(step, checkpoint, True, error=message))
+        events.put(TrainingFinished(step, checkpoint, True, error=first_line(error)))
     finally:
-        if os.getppid() != parent_pid:
-            events.cancel_join_thread()  # nobody will read: do not block exit on a full pipe
-        events.close()
-        events.join_thread()
+        child.close()
 
 
 class CommandThread(threading.Thread):
@@ -144,8 +117,7 @@ class CommandThread(threading.Thread):
                 self._apply(command)
             except Exception as error:  # a failed command must not kill training
                 traceback.print_exc()
-                message = str(error).splitlines()[0] if str(error) else type(error).__name__
-                self.events.put(CommandFailed(command, message))
+                self.events.put(CommandFailed(command, first_line(error)))
 
     def _apply(self, command: Command) -> None:
         session = self.session

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import queue
+import time
 from dataclasses import replace
 
+import pytest
 import torch
 
 from core import (
@@ -20,14 +22,41 @@ from core import (
     load_checkpoint,
     session_from_snapshot,
 )
-from core.child.process import wait_for
 from core.child.training_child import CommandThread
+
+
+def _events_until_finished(process: TrainingProcess, timeout: float = 60) -> list:
+    """Every event until the child finishes (a child that dies still ends with a finish)."""
+    deadline = time.monotonic() + timeout
+    seen: list = []
+    while process.finished is None:
+        assert time.monotonic() < deadline, "the training child never finished"
+        seen.extend(process.poll(0.1))
+    return seen
+
+
+@pytest.fixture
+def endless(tmp_path, text, tiny_config):
+    """A started training child with far more steps than any test waits for."""
+    config = replace(tiny_config, max_steps=1_000_000)
+    process = TrainingProcess(config, tmp_path / "run", text=text, threads=1)
+    process.start()
+    yield process
+    process.shutdown(timeout=60)
+
+
+def _events_until_a_step(process: TrainingProcess) -> list:
+    seen: list = []
+    while not any(isinstance(e, StepMetrics) for e in seen):
+        seen.extend(process.poll(0.1))
+        assert process.finished is None, process.finished
+    return seen
 
 
 def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_config):
     process = TrainingProcess(tiny_config, tmp_path / "run", text=text, threads=1)
     process.start()
-    events = wait_for(process, timeout=60)
+    events = _events_until_finished(process)
     assert process.join(timeout=10)
     assert isinstance(events[0], TrainingStarted)
     steps = [e.step for e in events if isinstance(e, StepMetrics)]
@@ -38,19 +67,14 @@ def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_c
     assert (tmp_path / "run" / "train.log").exists()
 
 
-def test_paused_process_snapshots_saves_and_stops(tmp_path, text, tiny_config):
-    config = replace(tiny_config, max_steps=1_000_000)
-    process = TrainingProcess(config, tmp_path / "run", text=text, threads=1)
-    process.start()
-    seen: list = []
-    while not any(isinstance(e, StepMetrics) for e in seen):
-        seen.extend(process.poll(0.1))
-        assert process.finished is None, process.finished
+def test_paused_process_snapshots_saves_and_stops(endless):
+    process = endless
+    seen = _events_until_a_step(process)
     process.pause()
     process.snapshot()
     process.save()
     process.stop()
-    seen.extend(wait_for(process, timeout=60))
+    seen.extend(_events_until_finished(process))
     assert process.join(timeout=10)
 
     assert any(isinstance(e, TrainingState) and e.state is RunState.PAUSED for e in seen)
@@ -62,15 +86,30 @@ def test_paused_process_snapshots_saves_and_stops(tmp_path, text, tiny_config):
         torch.testing.assert_close(session.model.state_dict()[name], tensor)
     finished = seen[-1]
     assert isinstance(finished, TrainingFinished) and finished.stopped
-    assert finished.step < config.max_steps
+    assert finished.step < process.config.max_steps
 
 
 def test_bad_corpus_path_comes_back_as_an_error(tmp_path, tiny_config):
     process = TrainingProcess(tiny_config, tmp_path / "run", text_path=tmp_path / "missing.txt")
     process.start()
-    events = wait_for(process, timeout=60)
+    events = _events_until_finished(process)
     assert process.join(timeout=10)
     assert "does not exist" in events[-1].error
+
+
+def test_a_killed_child_still_ends_its_events_with_a_finish(endless):
+    endless.kill()
+    events = _events_until_finished(endless)
+    assert endless.join(timeout=10)
+    assert "exited with code" in events[-1].error
+
+
+def test_shutdown_stops_the_child_and_waits_for_its_save(endless):
+    _events_until_a_step(endless)
+    endless.shutdown(timeout=60)
+    assert not endless.alive
+    assert endless.finished is not None and endless.finished.stopped
+    assert is_checkpoint(endless.finished.checkpoint)
 
 
 class _FakeSession:

@@ -27,7 +27,7 @@ from core import (
 from tui.paths import checkpoints_root, default_corpus, shipped_checkpoint
 from tui.studio.commands import studio_commands
 from tui.studio.messages import ModelLoaded, WeightSource
-from tui.studio.screens.base import StudioScreen
+from tui.studio.screens.base import RunningWork, StudioScreen
 from tui.studio.screens.chat import ChatScreen
 from tui.studio.screens.experiments import ExperimentsScreen
 from tui.studio.screens.generate import GenerateScreen
@@ -37,7 +37,6 @@ from tui.studio.screens.quit import QuitQuestion, quit_question
 from tui.studio.screens.runs import RunsScreen
 from tui.studio.screens.train import TrainScreen
 from tui.studio.screens.watch import WatchScreen
-from tui.studio.widgets.experiments.race import same_step
 
 WORKER_THREADS = 64  # long-lived workers (a few per open screen) and short ones, never queued
 
@@ -123,14 +122,14 @@ class StudioApp(App):
             threads=threads,
         )
         self.help_screen = HelpScreen()
-        self.mode_screens: dict[str, Screen] = {"train": self.train_screen}
+        self.mode_screens: dict[str, StudioScreen] = {"train": self.train_screen}
         for mode in MODES:
             if mode.screen is TrainScreen:
                 self.add_mode(mode.name, lambda: self.train_screen)
             else:
                 self.add_mode(mode.name, lambda mode=mode: self._make_screen(mode))
 
-    def _make_screen(self, mode: Mode) -> Screen:
+    def _make_screen(self, mode: Mode) -> StudioScreen:
         screen = mode.screen()
         self.mode_screens[mode.name] = screen
         return screen
@@ -160,17 +159,14 @@ class StudioApp(App):
         gc.unfreeze()  # back to the collector: the process may go on without the studio
         # however the app ends (an error, a test's run_test), no child goes on training
         # unwatched while this process lives on: each is asked to stop and save
-        experiments = self.experiments_screen
-        for process in (self.train_screen.process, experiments and experiments.process):
-            if process is not None:
-                process.stop()
+        for screen in self.mode_screens.values():
+            screen.stop_work()
 
     def use_weights(self, source: WeightSource) -> None:
         """Give Generate, Chat and Model their own copy of these weights."""
         self.weights_source = source
         for screen in self.mode_screens.values():
-            # the screens that sample (Experiments and Runs hold no weights)
-            if screen.is_mounted and hasattr(screen, "load_source"):
+            if screen.is_mounted:  # the others load `weights_source` when they mount
                 screen.load_source(source)
         self.screen.notify(f"Generate and Chat now sample from {source.label}.")
 
@@ -183,18 +179,14 @@ class StudioApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen("help")
 
-    @property
-    def experiments_screen(self) -> ExperimentsScreen | None:
-        """The Experiments screen, once it has been opened."""
-        return self.mode_screens.get("experiments")
-
-    def running_screens(self) -> list[TrainScreen | ExperimentsScreen]:
+    def running_screens(self) -> list[tuple[StudioScreen, RunningWork]]:
         """The screens whose training run or race goes on, not yet stopping to quit."""
-        return [
-            screen
-            for screen in (self.train_screen, self.experiments_screen)
-            if screen is not None and screen.active and not screen.exit_when_stopped
-        ]
+        running = []
+        for screen in self.mode_screens.values():
+            work = screen.running_work()
+            if work is not None:
+                running.append((screen, work))
+        return running
 
     async def action_quit(self) -> None:
         """Quit; while a run trains or a race runs, ask first: y stops and saves them, then
@@ -203,11 +195,8 @@ class StudioApp(App):
         if not running or isinstance(self.screen, QuitQuestion):
             self.exit()  # what still runs is stopped and saved on the way out
             return
-        train, race = self.train_screen, self.experiments_screen
-        question = quit_question(
-            (train.last.step if train.last else 0) if train in running else None,
-            (same_step(race.lanes) or 0) if race in running else None,
-        )
+        steps = {work.kind: work.step for _, work in running}
+        question = quit_question(steps.get("training"), steps.get("race"))
         self.push_screen(QuitQuestion(question), self.quit_answered)
 
     def quit_answered(self, stop: bool | None) -> None:
@@ -215,7 +204,7 @@ class StudioApp(App):
         if not stop:
             return
         running = self.running_screens()
-        for screen in running:
+        for screen, _ in running:
             screen.stop_and_exit()
         if not running:  # it finished while the question was shown
             self.exit()
@@ -226,16 +215,8 @@ class StudioApp(App):
 
     def shutdown_training(self, timeout: float = 60.0) -> None:
         """Make sure no training or race child outlives the app (each stops and saves)."""
-        experiments = self.experiments_screen
-        if experiments is not None and experiments.active:
-            print("minigpt: waiting for the race process to save…", file=sys.stderr)
-            experiments.shutdown(timeout)
-        process = self.train_screen.process
-        if process is None or not process.alive:
-            return
-        if process.finished is None:
-            print("minigpt: waiting for the training process to save…", file=sys.stderr)
-        self.train_screen.shutdown(timeout)
+        for screen in self.mode_screens.values():
+            screen.shutdown(timeout)
 
 
 def run_studio(

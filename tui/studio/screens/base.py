@@ -1,14 +1,26 @@
-"""What every studio screen shares about keys and focus: esc leaves a text field, and each time a
-screen is shown, focus goes to the widget that screen is for, never to a field by chance."""
+"""What every studio screen shares: esc leaves a text field, each time a screen is shown focus
+goes to the widget that screen is for, and what the app asks of each (weights, runs, quitting)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
 from tui.studio.fields import in_text_field
+from tui.studio.messages import WeightSource
 from tui.studio.widgets.common.notice import NoticeLine
+
+
+@dataclass(frozen=True)
+class RunningWork:
+    """A run a screen has going that quitting would cut short."""
+
+    kind: Literal["training", "race"]  # how the quit question names it
+    step: int
 
 
 def takes_focus(widget: Widget) -> bool:
@@ -75,3 +87,20 @@ class StudioScreen(Screen):
         line = NoticeLine()
         self.mount(line)  # last in the screen's flow: just above the docked key bar
         line.show(message, severity)
+
+    # --- what the app asks of every screen; the defaults suit one that runs and samples nothing
+    def load_source(self, source: WeightSource | None) -> None:
+        """Sample from these weights from now on (the screens that sample override this)."""
+
+    def running_work(self) -> RunningWork | None:
+        """What runs here that quitting would cut short; None once it is stopping to quit."""
+        return None
+
+    def stop_and_exit(self) -> None:
+        """Stop what runs here and save it, then quit the app."""
+
+    def stop_work(self) -> None:
+        """Ask what runs here to stop and save, without waiting (the app is ending)."""
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop what runs here and wait until it has saved (the app has ended)."""

@@ -28,7 +28,8 @@ from core import (
 )
 from tui.studio.formatting import format_duration
 from tui.studio.messages import TrainState
-from tui.studio.screens.base import StudioScreen
+from tui.studio.relay import relay_events, shutdown_child
+from tui.studio.screens.base import RunningWork, StudioScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
 from tui.studio.widgets.common.plots import PlotBuilder
 from tui.studio.widgets.experiments.race import (
@@ -49,7 +50,7 @@ from tui.studio.widgets.experiments.race_form import (
 )
 from tui.studio.widgets.train.training import RunForm, StatusBar
 
-RELAY_INTERVAL = 0.1  # seconds between batched messages to the UI
+RELAY_INTERVAL = 0.1  # seconds progress waits to travel with the next to the UI
 STATE_LABELS = {
     TrainState.IDLE: ("○ ready", "dim"),
     TrainState.STARTING: ("◌ starting the race process…", "yellow"),
@@ -75,7 +76,8 @@ class ExperimentsScreen(StudioScreen):
 
     @dataclass
     class Progress(Message):
-        """Events from the race process, batched about ten times a second."""
+        """Events from the race process: progress batched ten times a second, the finish at
+        once."""
 
         events: tuple
 
@@ -266,18 +268,7 @@ class ExperimentsScreen(StudioScreen):
     # --- events from the child --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="race", name="race-relay")
     def relay(self, process: RaceProcess) -> None:
-        worker = get_current_worker()
-        pending: list = []
-        flushed = time.monotonic()
-        while not worker.is_cancelled and process.finished is None:
-            events = process.poll(0.05)
-            pending.extend(events)
-            urgent = any(isinstance(event, RaceFinished) for event in events)
-            if pending and (urgent or time.monotonic() - flushed >= RELAY_INTERVAL):
-                self.post_message(self.Progress(tuple(pending)))
-                pending, flushed = [], time.monotonic()
-        if pending:
-            self.post_message(self.Progress(tuple(pending)))
+        relay_events(process, self, self.Progress, RELAY_INTERVAL, routine=RaceProgress)
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
@@ -362,8 +353,16 @@ class ExperimentsScreen(StudioScreen):
             text.append(" tick variants, then t starts a race; o opens a saved one", style="dim")
         self.query_one(StatusBar).show(text)
 
+    # --- what the app asks of its screens ---------------------------------------------------
+    def running_work(self) -> RunningWork | None:
+        if not self.active or self.exit_when_stopped:
+            return None
+        return RunningWork("race", same_step(self.lanes) or 0)
+
+    def stop_work(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the child and wait for it to save the race (the app is exiting)."""
-        if self.process is not None and self.process.finished is None:
-            self.process.stop()
-            self.process.join(timeout)
+        shutdown_child(self.process, "race process", timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Input
-from textual.worker import get_current_worker
 
 from core import (
     CheckpointSaved,
@@ -29,9 +27,10 @@ from core import (
 from tui.paths import checkpoints_root
 from tui.studio.formatting import format_count
 from tui.studio.messages import TrainState, WeightSource
+from tui.studio.relay import relay_events, shutdown_child
 from tui.studio.run_clock import RunClock, run_status
 from tui.studio.run_resume import RunResume
-from tui.studio.screens.base import StudioScreen
+from tui.studio.screens.base import RunningWork, StudioScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
 from tui.studio.widgets.train.sample_log import SampleLog
 from tui.studio.widgets.train.training import RunForm, StatusBar
@@ -39,7 +38,7 @@ from tui.studio.widgets.train.training_plots import TrainingPlots
 from tui.studio.widgets.train.training_xray import TrainingXrayView
 from tui.studio.widgets.train.validation_tape import ValidationTapeView, Weights
 
-RELAY_INTERVAL = 0.25  # seconds between batched messages to the UI
+RELAY_INTERVAL = 0.25  # seconds a step waits to travel with the next ones to the UI
 
 
 class TrainScreen(StudioScreen):
@@ -63,7 +62,8 @@ class TrainScreen(StudioScreen):
 
     @dataclass
     class Progress(Message):
-        """Events from the training process, batched about ten times a second."""
+        """Events from the training process: steps batched every quarter second, the rest
+        at once."""
 
         events: tuple
 
@@ -255,18 +255,7 @@ class TrainScreen(StudioScreen):
     # --- events from the child --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="training", name="training-relay")
     def relay(self, process: TrainingProcess) -> None:
-        worker = get_current_worker()
-        pending: list = []
-        flushed = time.monotonic()
-        while not worker.is_cancelled and process.finished is None:
-            events = process.poll(0.05)
-            pending.extend(events)
-            urgent = any(not isinstance(event, StepMetrics) for event in events)
-            if pending and (urgent or time.monotonic() - flushed >= RELAY_INTERVAL):
-                self.post_message(self.Progress(tuple(pending)))
-                pending, flushed = [], time.monotonic()
-        if pending:
-            self.post_message(self.Progress(tuple(pending)))
+        relay_events(process, self, self.Progress, RELAY_INTERVAL, routine=StepMetrics)
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
@@ -358,7 +347,7 @@ class TrainScreen(StudioScreen):
     def update_buttons(self) -> None:
         active = self.active
         if (self.state, active) == self._buttons_shown:
-            return  # progress arrives ten times a second; the buttons change with the state
+            return  # progress arrives a few times a second; the buttons change with the state
         if self._buttons_shown is None or self._buttons_shown[1] != active:
             self.remove_class("-form-hidden", "-form-shown")  # f's choice lasts one phase
         self._buttons_shown = (self.state, active)
@@ -376,17 +365,19 @@ class TrainScreen(StudioScreen):
         )
         self.query_one(StatusBar).show(*status)
 
+    # --- what the app asks of its screens ---------------------------------------------------
+    def running_work(self) -> RunningWork | None:
+        if not self.active or self.exit_when_stopped:
+            return None
+        return RunningWork("training", self.last.step if self.last else 0)
+
+    def stop_work(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the child and wait for its final save (the app is exiting)."""
-        process = self.process
-        if process is None or not process.alive:
-            return
-        process.stop()
-        if not process.drain_until_exit(timeout):
-            process.terminate()
-            if not process.drain_until_exit(5):
-                process.kill()
-                process.join(5)
+        shutdown_child(self.process, "training process", timeout)
 
     def wait_for_exit(self, timeout: float) -> bool:
         """Wait for the training child to exit; True once none is left."""
