@@ -71,13 +71,15 @@ _EXPORTS: dict[str, str] = {
     "MultiHeadAttention": "core.model",
     "SingleHeadAttention": "core.model",
     "Transformer": "core.model",
-    "default_threads": "core.child.process",
-    "prepare_multiprocessing": "core.child.process",
+    "default_threads": "core.child.base",
+    "prepare_multiprocessing": "core.child.base",
     "session_from_snapshot": "core.child.process",
     "TrainingProcess": "core.child.process",
     "RaceFinished": "core.child.race_process",
     "RaceProcess": "core.child.race_process",
     "Ranking": "core.xray.ranking",
+    "cache_race": "core.xray.cache_race",
+    "CacheRaceResult": "core.xray.cache_race",
     "CorpusMismatch": "core.checkpoint.run_folder",
     "METRICS_FILE": "core.checkpoint.run_folder",
     "MetricsCursor": "core.checkpoint.run_folder",
@@ -105,6 +107,9 @@ _EXPORTS: dict[str, str] = {
     "ranked_distribution": "core.sampling",
     "sample_next": "core.sampling",
     "sampling_distribution": "core.sampling",
+    "RankedDistribution": "core.sampling",
+    "STAGES": "core.sampling",
+    "StageCut": "core.sampling",
     "Candidate": "core.session",
     "Distribution": "core.session",
     "generate_text": "core.session",
@@ -175,13 +180,9 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         load_model,
         save_checkpoint,
     )
+    from core.child.base import default_threads, prepare_multiprocessing
     from core.child.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
-    from core.child.process import (
-        TrainingProcess,
-        default_threads,
-        prepare_multiprocessing,
-        session_from_snapshot,
-    )
+    from core.child.process import TrainingProcess, session_from_snapshot
     from core.child.race_process import RaceFinished, RaceProcess
     from core.config import PRESETS, Config, SamplingConfig, preset
     from core.dataset import (
@@ -239,6 +240,9 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         resume_refusal,
     )
     from core.sampling import (
+        STAGES,
+        RankedDistribution,
+        StageCut,
         apply_min_p,
         apply_repetition_penalty,
         apply_temperature,
@@ -268,6 +272,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
+    from core.xray.cache_race import CacheRaceResult, cache_race
     from core.xray.ranking import Ranking
     from core.xray.shapes import ShapeStage, attention_maps, parameter_counts, shape_journey
     from core.xray.sizing import Sizing, TokenView, size_model, token_lens

@@ -22,26 +22,13 @@ from core.errors import UserError
 from core.fast.decode import Decoder
 from core.kv_cache import KVCache
 from core.model import MiniGPT
-from core.sampling import _greedy_fallback, _ranked_stages, entropy_of, sample_next
+from core.sampling import RankedDistribution, entropy_of, ranked_distribution, sample_next
 from core.tokenizer import Tokenizer
 from core.xray.ranking import Candidate, Distribution, rank_vocabulary
 
 TURN_END = "\n\n"  # a chat reply ends at its first blank line
 UNDO_STEPS = 1000  # generated tokens `rewind` can undo; older history is dropped, so memory
 # stays bounded however long a session runs (each step keeps its logits, V floats)
-
-
-@dataclass(frozen=True)
-class _Ranked:
-    """The pending step's sampled distribution, most likely first."""
-
-    probs: torch.Tensor  # (K,)
-    prob_list: list[float]
-    ids: list[int]
-    candidates: tuple[Candidate, ...]
-    entropy: float
-    id_tensor: torch.Tensor  # (K,)
-    penalized: torch.Tensor  # (V,): the logits after the repetition penalty
 
 
 @dataclass(frozen=True)
@@ -193,32 +180,25 @@ class GenerationSession:
 
     def distribution(self) -> Distribution:
         """The pending step's candidates under the current settings, from the kept logits."""
-        ranked, sampling = self._ranked(), self.sampling
-        logits, texts = self._logits[-1], self._token_texts  # (V,)
-        ranking = rank_vocabulary(
-            ranked.probs, ranked.id_tensor, logits, ranked.penalized, sampling, texts
-        )
-        return Distribution(ranked.candidates, ranked.entropy, sampling.temperature == 0, ranking)
+        ranked = self._ranked()
+        ranking = rank_vocabulary(ranked, self._token_texts)
+        greedy = self.sampling.temperature == 0
+        return Distribution(self._candidates(ranked), entropy_of(ranked.probs), greedy, ranking)
 
-    def _ranked(self) -> _Ranked:
+    def _ranked(self) -> RankedDistribution:
         if not self._logits:
             raise ValueError("no prompt yet; call start(prompt) first")
         context = self.ids[self._window_start :] if self.sampling.repetition_penalty != 1 else []
-        logits = self._logits[-1]  # (V,)
-        probs, ids, penalized = _ranked_stages(logits, self.sampling, context)  # (K,), (K,), (V,)
-        # one .tolist() each: the candidates come from exactly the distribution sampled from
-        prob_list = probs.tolist()
-        if not prob_list[0] > 0:  # ranked_distribution's check, without a second sync
-            probs, ids = _greedy_fallback(logits, penalized)  # (1,), (1,)
-            prob_list = [1.0]
-        id_list = ids.tolist()
-        count = min(self.sampling.num_candidates, len(id_list))
-        candidates = tuple(
+        return ranked_distribution(self._logits[-1], self.sampling, context)
+
+    def _candidates(self, ranked: RankedDistribution) -> tuple[Candidate, ...]:
+        """The likeliest tokens, from exactly the distribution sampled from."""
+        count = min(self.sampling.num_candidates, len(ranked.id_list))
+        return tuple(
             Candidate(i, self.token_text(i), p)
-            for p, i in zip(prob_list[:count], id_list[:count], strict=True)
+            for p, i in zip(ranked.prob_list[:count], ranked.id_list[:count], strict=True)
             if p > 0
         )
-        return _Ranked(probs, prob_list, id_list, candidates, entropy_of(probs), ids, penalized)
 
     def token_text(self, token_id: int) -> str:
         return self._token_texts[token_id]
@@ -233,17 +213,17 @@ class GenerationSession:
         ranked = self._ranked()
         if force is None:
             index = sample_next(ranked.probs, self.generator)
-            token_id, prob, rank = ranked.ids[index], ranked.prob_list[index], index + 1
+            token_id, prob, rank = ranked.id_list[index], ranked.prob_list[index], index + 1
         else:
             vocab_size = self.model.vocab_size
             if not 0 <= force < vocab_size:
                 raise UserError(f"token id {force} is outside the vocabulary of {vocab_size}")
             token_id = force
             # a token outside the ranking had probability 0 under these settings
-            ranking = dict(zip(ranked.ids, ranked.prob_list, strict=True))
+            ranking = dict(zip(ranked.id_list, ranked.prob_list, strict=True))
             prob = ranking.get(token_id, 0.0)
             higher = int((ranked.penalized > ranked.penalized[token_id]).sum())
-            rank = ranked.ids.index(token_id) + 1 if token_id in ranking else higher + 1
+            rank = ranked.id_list.index(token_id) + 1 if token_id in ranking else higher + 1
         self.ids.append(token_id)
         slid = len(self.ids) - self._window_start > self.model.config.block_size
         started = time.perf_counter()
@@ -262,8 +242,8 @@ class GenerationSession:
             token=self.token_text(token_id),
             text=text,
             prob=prob,
-            candidates=ranked.candidates,
-            entropy=ranked.entropy,
+            candidates=self._candidates(ranked),
+            entropy=entropy_of(ranked.probs),
             forced=force is not None,
             rank=rank,
             position=len(self.ids) - 1,

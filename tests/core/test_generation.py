@@ -10,6 +10,7 @@ import torch
 
 from core import (
     PRESETS,
+    STAGES,
     CharTokenizer,
     Decoder,
     GenerationSession,
@@ -289,7 +290,8 @@ def test_ranked_distribution_equals_the_stages_over_the_vocabulary(sampling) -> 
     expected = apply_repetition_penalty(logits, context, sampling.repetition_penalty)
     expected = apply_top_k(apply_temperature(expected, sampling.temperature), sampling.top_k)
     expected = torch.softmax(apply_min_p(apply_top_p(expected, sampling.top_p), sampling.min_p), -1)
-    probs, ids = ranked_distribution(logits, sampling, context)  # (K,), (K,)
+    ranked = ranked_distribution(logits, sampling, context)
+    probs, ids = ranked.probs, ranked.ids  # (K,), (K,)
     assert probs.tolist() == sorted(probs.tolist(), reverse=True)
     torch.testing.assert_close(torch.zeros(30).scatter(0, ids, probs), expected)
     torch.testing.assert_close(sampling_distribution(logits, sampling, context), expected)
@@ -314,10 +316,75 @@ def test_sampling_distribution_is_the_readable_twin_of_the_ranked_path() -> None
         SamplingConfig(temperature=0.7, top_k=10, top_p=0.8, min_p=0.05),
         SamplingConfig(temperature=1.3, top_k=None, top_p=0.95, repetition_penalty=1.5),
     ):
-        probs, ids = ranked_distribution(logits, sampling, context)  # (K,), (K,)
+        ranked = ranked_distribution(logits, sampling, context)
+        probs, ids = ranked.probs, ranked.ids  # (K,), (K,)
         scattered = torch.zeros(40).scatter(0, ids, probs)  # (V,)
         readable = sampling_distribution(logits, sampling, context)  # (V,)
         torch.testing.assert_close(scattered, readable)
+
+
+def _stage_outputs(logits, sampling, context) -> list[torch.Tensor]:
+    """The readable pipeline's logits (V,) after each stage, in STAGES order."""
+    penalized = apply_repetition_penalty(logits, context, sampling.repetition_penalty)
+    tempered = apply_temperature(penalized, sampling.temperature)
+    after_top_k = apply_top_k(tempered, sampling.top_k)
+    after_top_p = apply_top_p(after_top_k, sampling.top_p)
+    return [penalized, tempered, after_top_k, after_top_p, apply_min_p(after_top_p, sampling.min_p)]
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        SamplingConfig(temperature=0.7, top_k=10, top_p=0.8, min_p=0.05),
+        SamplingConfig(temperature=1.3, top_k=None, top_p=0.6, repetition_penalty=1.5),
+        SamplingConfig(temperature=0.4, top_k=25, min_p=0.2),
+    ],
+)
+def test_stage_cuts_are_what_each_readable_stage_sets_to_minus_inf(sampling) -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(40) * 3  # (V,)
+    context = [1, 2, 3, 5, 8]
+    outputs = _stage_outputs(logits, sampling, context)
+    uncut = torch.softmax(outputs[1].double(), -1)  # (V,)
+    ranked = ranked_distribution(logits, sampling, context)
+    previous = torch.ones(40, dtype=torch.bool)  # (V,)
+    for index, (after, cut) in enumerate(zip(outputs, ranked.cuts, strict=True)):
+        removed = previous & (after == -math.inf)  # (V,)
+        assert torch.equal(ranked.removed_by == index, removed), cut.stage
+        if index > 0:  # the penalty reshapes: it is counted by what it changed
+            assert cut.tokens == int(removed.sum())
+            assert cut.mass == pytest.approx(float(uncut[removed].sum()), abs=1e-9)
+        previous &= ~removed
+
+
+def test_stage_cut_masses_and_the_kept_mass_add_up_to_one() -> None:
+    logits = torch.randn(50, generator=torch.Generator().manual_seed(1)) * 2  # (V,)
+    sampling = SamplingConfig(temperature=0.9, top_k=30, top_p=0.95, min_p=0.1)
+    ranked = ranked_distribution(logits, sampling)
+    kept = ranked.removed_by == len(STAGES)  # (V,)
+    cut = sum(c.mass for c in ranked.cuts[1:])
+    assert cut + float(ranked.uncut.double()[kept].sum()) == pytest.approx(1.0, abs=1e-6)
+    assert [c.tokens > 0 for c in ranked.cuts[2:]] == [True, True, True]
+
+
+def test_penalty_cut_counts_the_context_tokens_and_the_mass_they_lost() -> None:
+    sampling = SamplingConfig(temperature=0.5, repetition_penalty=2.0)
+    ranked = ranked_distribution(LOGITS, sampling, [0, 3, 3])
+    penalty = ranked.cuts[0]
+    before = torch.softmax(LOGITS.double() / 0.5, -1)
+    after = torch.softmax(apply_repetition_penalty(LOGITS, [0, 3], 2.0).double() / 0.5, -1)
+    assert (penalty.stage, penalty.tokens) == ("repetition penalty", 2)
+    assert penalty.mass == pytest.approx(float((before - after)[[0, 3]].sum()))
+    assert penalty.mass > 0
+
+
+def test_greedy_cut_is_temperature_keeping_only_the_argmax() -> None:
+    ranked = ranked_distribution(LOGITS, SamplingConfig(temperature=0))
+    cuts = {cut.stage: cut for cut in ranked.cuts}
+    assert ranked.removed_by.tolist() == [len(STAGES), 1, 1, 1]
+    assert cuts["temperature"].tokens == 3
+    assert cuts["temperature"].mass == pytest.approx(1 - float(torch.softmax(LOGITS, -1)[0]))
+    assert cuts["top-k"].tokens == cuts["top-p"].tokens == cuts["min-p"].tokens == 0
 
 
 def test_chat_reply_ends_at_a_blank_line_and_reset_forgets(monkeypatch) -> None:

@@ -34,7 +34,8 @@ def _session(**sampling) -> GenerationSession:
 def test_ranking_starts_with_the_distribution_the_draw_uses(sampling) -> None:
     session = _session(**sampling)
     ranking = session.start("hello").ranking
-    probs, ids = ranked_distribution(session.pending_logits(), session.sampling)
+    ranked = ranked_distribution(session.pending_logits(), session.sampling)
+    probs, ids = ranked.probs, ranked.ids
     assert ranking.token_ids[: len(ids)] == tuple(ids.tolist())
     assert ranking.probs[: len(ids)] == pytest.approx(probs.tolist())
     assert all(p == 0 for p in ranking.probs[len(ids) :])
@@ -116,3 +117,35 @@ def test_a_sampled_token_records_its_rank_in_the_ranking() -> None:
         ranks.append(step.rank)
         ranking = session.distribution().ranking
     assert max(ranks) > 1  # a flat distribution: not only the argmax is drawn
+
+
+def test_ranking_names_the_stage_that_removed_each_token() -> None:
+    ranking = _session(top_k=8, top_p=0.5).start("hello").ranking
+    kept = ranking.kept
+    assert 1 <= kept < 8
+    assert ranking.removed_by[:kept] == (None,) * kept
+    assert set(ranking.removed_by[kept:8]) == {"top-p"}
+    assert set(ranking.removed_by[8:]) == {"top-k"}
+    cuts = {cut.stage: cut.tokens for cut in ranking.cuts}
+    assert (cuts["top-k"], cuts["top-p"]) == (len(VOCAB) - 8, 8 - kept)
+
+
+def test_ranking_columns_are_each_tokens_value_at_every_stage() -> None:
+    session = _session(temperature=0.5, top_k=None)
+    ranking = session.start("hello").ranking
+    logits = session.pending_logits()  # (V,)
+    order = list(ranking.token_ids)
+    model_probs = torch.softmax(logits.double(), -1)[order]  # (V,)
+    assert ranking.model_probs == pytest.approx(model_probs.tolist(), abs=1e-9)
+    assert ranking.scaled == pytest.approx((logits / 0.5)[order].tolist(), abs=1e-5)
+
+
+def test_a_penalty_overflowing_to_minus_inf_is_named_as_the_cut() -> None:
+    session = _session(top_k=None, repetition_penalty=1e39)
+    ranking = session.start("hello").ranking
+    logits = session.pending_logits()  # (V,)
+    seen = set(session.ids)
+    pushed_out = {i for i in seen if logits[i] < 0}  # negative x 1e39 is -inf in float32
+    assert pushed_out and len(pushed_out) < len(seen)  # positives stay finite: no fallback
+    assert ranking.cut == "repetition penalty"
+    assert set(ranking.token_ids[ranking.kept :]) == pushed_out

@@ -59,20 +59,20 @@ def test_extreme_sampling_values_give_valid_tokens(sampling) -> None:
 
 def test_huge_penalty_on_every_negative_logit_keeps_the_raw_ranking() -> None:
     logits = torch.tensor([-3.0, -1.0, -2.0])  # each one times 1e39 is -inf in float32
-    probs, ids = ranked_distribution(logits, SamplingConfig(repetition_penalty=1e39), [0, 1, 2])
-    assert ids.tolist() == [1] and probs.tolist() == [1.0]
+    ranked = ranked_distribution(logits, SamplingConfig(repetition_penalty=1e39), [0, 1, 2])
+    assert ranked.id_list == [1] and ranked.prob_list == [1.0]
 
 
 def test_tiny_penalty_pushing_several_logits_to_inf_picks_the_largest() -> None:
     logits = torch.tensor([1.0, 3.0, 2.0, 0.5])  # seen positives / 1e-39 overflow to inf
-    probs, ids = ranked_distribution(logits, SamplingConfig(repetition_penalty=1e-39), [0, 2])
-    assert ids.tolist() == [2] and probs.tolist() == [1.0]
+    ranked = ranked_distribution(logits, SamplingConfig(repetition_penalty=1e-39), [0, 2])
+    assert ranked.id_list == [2] and ranked.prob_list == [1.0]
 
 
 def test_tiny_temperature_is_greedy() -> None:
     logits = torch.tensor([0.5, -2.0, 1.5, 1.0])
-    probs, ids = ranked_distribution(logits, SamplingConfig(temperature=1e-39, top_k=None))
-    assert ids.tolist() == [2] and probs.tolist() == [1.0]
+    ranked = ranked_distribution(logits, SamplingConfig(temperature=1e-39, top_k=None))
+    assert ranked.id_list == [2] and ranked.prob_list == [1.0]
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])

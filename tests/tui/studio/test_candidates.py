@@ -50,7 +50,7 @@ async def test_kept_of_vocabulary_counts_the_nonzero_probabilities(tiny_app, wai
         screen = await _open_generate(tiny_app, pilot, wait_until)
         await _top_k_five(screen, pilot, wait_until)
         session = screen.runner.session
-        probs, _ = ranked_distribution(session.pending_logits(), session.sampling)
+        probs = ranked_distribution(session.pending_logits(), session.sampling).probs
         kept = int((probs > 0).sum())
         vocab = screen.info.vocab_size
         ranking = screen.distribution.ranking

@@ -186,7 +186,7 @@ async def test_sampling_lab_shows_what_each_cut_kept_over_the_whole_vocabulary(
         lab = screen.query_one(SamplingLab)
         vocab = screen.info.vocab_size
         assert lab.stages.sampling.top_k == 10
-        assert sum(p > 0 for p in lab.stages.final) == 10
+        assert sum(p > 0 for p in lab.stages.ranking.probs) == 10
         assert f"kept 10 of {vocab}" in rendered(screen, "#lab-header")
         rows = rendered(screen, "#lab-rows").splitlines()
         assert len(rows) == vocab  # every token of the vocabulary, cut or not

@@ -55,6 +55,8 @@ def cut_label(cut: str, sampling: SamplingConfig) -> str:
     """The words on the cut line: which stage ends the kept tokens."""
     return {
         "greedy": "greedy (T = 0) cut",
+        "repetition penalty": f"repetition penalty {sampling.repetition_penalty:g} cut",
+        "temperature": f"temperature {sampling.temperature:g} cut",
         "top-k": f"top-k {sampling.top_k} cut",
         "top-p": f"top-p {sampling.top_p:.2f} cut",
         "min-p": f"min-p {sampling.min_p:.2f} cut",

@@ -1,13 +1,11 @@
-"""The cache race: greedy generation from the prompt with and without the KV cache, on the
-same weights: ms per token against position both ways, the cache's bytes, and whether the
-tokens agree."""
+"""The cache race view: core's race of greedy generation with and without the KV cache, shown as
+ms per token against position both ways, the cache's bytes, and whether the tokens agree."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -16,65 +14,11 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from core import GenerationSession, SamplingConfig
+from core import CacheRaceResult, GenerationSession, cache_race
 from tui.studio.widgets.common.probability import bar
 from tui.studio.widgets.common.runner_view import RunnerView
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress messages while racing
-MAX_TOKENS = 256
-
-
-@dataclass(frozen=True)
-class RaceResult:
-    """Both paths so far, one entry per generated token."""
-
-    positions: tuple[int, ...]
-    cached_ms: tuple[float, ...]
-    uncached_ms: tuple[float, ...]
-    first_difference: int | None  # position where the tokens first differed
-    planned: int  # tokens each path will generate
-    block_size: int
-    cache_bytes_per_token: float
-    cache_length: int  # positions the cache holds at the end
-    done: bool
-
-
-def race(session: GenerationSession, stop: Callable[[], bool]) -> Iterator[RaceResult]:
-    """Greedy tokens from the session's prompt, both paths taking turns step by step (so load
-    on the machine hits both alike); yields partial results."""
-    tokenizer, model = session.tokenizer, session.model
-    prompt = tokenizer.decode(session.ids[: session.prompt_length])
-    block_size = model.config.block_size
-    planned = max(8, min(MAX_TOKENS, block_size + block_size // 2 - session.prompt_length))
-    greedy = SamplingConfig(temperature=0, num_candidates=1)
-    cached = GenerationSession(model, tokenizer, greedy, use_cache=True)
-    uncached = GenerationSession(model, tokenizer, greedy, use_cache=False)
-    cached.start(prompt)
-    uncached.start(prompt)
-    cache = cached.cache
-    per_token = (cache.keys.nbytes + cache.values.nbytes) / cache.capacity
-    positions, fast, slow = [], [], []
-    difference = None
-    for _ in range(planned):
-        if stop():
-            break
-        a, b = cached.step(), uncached.step()
-        positions.append(a.position)
-        fast.append(a.forward_ms)
-        slow.append(b.forward_ms)
-        if difference is None and a.token_id != b.token_id:
-            difference = a.position
-        yield RaceResult(
-            tuple(positions),
-            tuple(fast),
-            tuple(slow),
-            difference,
-            planned,
-            block_size,
-            per_token,
-            cached.cache_length,
-            False,
-        )
 
 
 class CacheRace(RunnerView):
@@ -82,11 +26,11 @@ class CacheRace(RunnerView):
 
     @dataclass
     class Raced(Message):
-        result: RaceResult
+        result: CacheRaceResult
 
     def __init__(self, runner) -> None:
         super().__init__(runner, id="gen-race", classes="lab-view")
-        self.result: RaceResult | None = None
+        self.result: CacheRaceResult | None = None
         self.racing = False
 
     def compose(self) -> ComposeResult:
@@ -102,13 +46,13 @@ class CacheRace(RunnerView):
 
         def work(session: GenerationSession) -> Message:
             flushed, last = time.monotonic(), None
-            for last in race(session, self.runner.should_stop):
+            for last in cache_race(session, self.runner.should_stop):
                 if time.monotonic() - flushed >= PROGRESS_INTERVAL:
                     self.post_message(self.Raced(last))
                     flushed = time.monotonic()
             if last is None:
                 raise ValueError("the race was stopped before its first token")
-            return self.Raced(replace(last, done=True))
+            return self.Raced(last)
 
         self.submit("race", work)
         self.show()
@@ -144,11 +88,11 @@ class CacheRace(RunnerView):
             self.query_one("#race-header", Static).update(header)
             return
         header.append_text(self.badge(result))
-        fast, slow = statistics.median(result.cached_ms), statistics.median(result.uncached_ms)
+        fast, slow = result.cached_median_ms, result.uncached_median_ms
         header.append(
             f"\nwith the cache: median {fast:.2f} ms/token; the new token's query reads the "
             f"cached keys and values. Cache: {result.cache_bytes_per_token / 1024:.1f} KiB "
-            f"per token, {result.cache_bytes_per_token * result.cache_length / 1024:.0f} KiB "
+            f"per token, {result.cache_bytes / 1024:.0f} KiB "
             f"for the {result.cache_length} positions held now (at most {result.block_size})."
         )
         header.append(
@@ -160,7 +104,7 @@ class CacheRace(RunnerView):
         self.query_one("#race-header", Static).update(header)
         self.query_one("#race-rows", Static).update(self.chart(result))
 
-    def badge(self, result: RaceResult) -> Text:
+    def badge(self, result: CacheRaceResult) -> Text:
         count = len(result.positions)
         if result.first_difference is None:
             return Text(
@@ -170,7 +114,7 @@ class CacheRace(RunnerView):
             f"✗ the paths differ first at position {result.first_difference}", style="bold red"
         )
 
-    def chart(self, result: RaceResult) -> Text:
+    def chart(self, result: CacheRaceResult) -> Text:
         """ms per token against position, in buckets, both paths on one scale."""
         rows = max(4, min(32, len(result.positions)))
         size = -(-len(result.positions) // rows)  # positions per bucket, rounded up

@@ -1,9 +1,9 @@
 """The sampling lab: the pending step's whole vocabulary through each stage of the sampler (raw
-logits, temperature, the top-k cut, the top-p cut, renormalised), with the mass each cut took."""
+logits, temperature, the top-k cut, the top-p cut, renormalised), with the mass each cut took,
+all as core's `ranked_distribution` computed it."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -13,15 +13,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from core import (
-    GenerationSession,
-    SamplingConfig,
-    apply_min_p,
-    apply_temperature,
-    apply_top_k,
-    apply_top_p,
-    sampling_distribution,
-)
+from core import STAGES, GenerationSession, Ranking, SamplingConfig
 from tui.studio.widgets.common.cells import score, token_label, weight
 from tui.studio.widgets.common.probability import bar, probability_color
 from tui.studio.widgets.common.runner_view import RunnerView
@@ -32,48 +24,28 @@ CELL = 8
 
 @dataclass(frozen=True)
 class Stages:
-    """One vocabulary's logits through the sampler, as plain values (-inf where cut)."""
+    """The pending step as core's sampler ranks it: the settings and the whole vocabulary, with
+    each token's value at every stage and the stage that removed it."""
 
     sampling: SamplingConfig
-    tokens: tuple[str, ...]
-    logits: tuple[float, ...]
-    tempered: tuple[float, ...]  # logits / temperature (the logits themselves when greedy)
-    after_top_k: tuple[float, ...]
-    after_top_p: tuple[float, ...]  # then min-p, if it is on
-    final: tuple[float, ...]  # the probabilities the token is drawn from
+    ranking: Ranking
 
     @property
     def greedy(self) -> bool:
         return self.sampling.temperature == 0
 
 
-def pending_logits(session: GenerationSession):
-    """The logits (V,) the pending step samples from, as the session keeps them to re-score."""
-    return session.pending_logits()
+def cut_after(removed_by: str | None, stage: str, greedy: bool) -> bool:
+    """Whether a token's logit is -inf after `stage`: that stage or an earlier one removed it.
+    At temperature 0 no logit is set to -inf: the argmax is taken from them as they are."""
+    if removed_by is None or (greedy and removed_by == "temperature"):
+        return False
+    return STAGES.index(removed_by) <= STAGES.index(stage)
 
 
 def sampler_stages(session: GenerationSession) -> Stages:
-    """On the runner's thread: the pending logits through core's own sampling functions."""
-    logits = pending_logits(session)  # (V,)
-    sampling = session.sampling
-    stages = [logits]
-    if sampling.temperature > 0:
-        tempered = apply_temperature(logits, sampling.temperature)  # (V,)
-        top_k = apply_top_k(tempered, sampling.top_k)  # (V,)
-        top_p = apply_min_p(apply_top_p(top_k, sampling.top_p), sampling.min_p)  # (V,)
-        stages += [tempered, top_k, top_p]
-    else:
-        stages += [logits, logits, logits]
-    final = sampling_distribution(logits, sampling)  # (V,): the readable twin of the sampler
-    tokens = tuple(session.token_text(i) for i in range(len(stages[0])))
-    return Stages(sampling, tokens, *(tuple(s.tolist()) for s in (*stages, final)))
-
-
-def softmax(values: tuple[float, ...]) -> list[float]:
-    top = max(values)
-    exps = [math.exp(v - top) if v != -math.inf else 0.0 for v in values]
-    total = sum(exps)
-    return [e / total for e in exps]
+    """On the runner's thread: core's ranking of the pending step under the session's settings."""
+    return Stages(session.sampling, session.distribution().ranking)
 
 
 def mass(value: float) -> str:
@@ -115,30 +87,27 @@ class SamplingLab(RunnerView):
         self.show()
 
     def summary(self, stages: Stages) -> Text:
-        sampling, vocab = stages.sampling, len(stages.logits)
-        kept = sum(p > 0 for p in stages.final)
+        sampling, ranking = stages.sampling, stages.ranking
+        vocab = len(ranking)
         text = Text()
         if stages.greedy:
             text.append("temperature 0: greedy, the argmax takes all the mass", style="bold")
-            text.append(f" · kept 1 of {vocab}")
+            text.append(f" · kept {ranking.kept} of {vocab}")
             return text
-        tempered = softmax(stages.tempered)
-        cut_k = [i for i, v in enumerate(stages.after_top_k) if v == -math.inf]
-        cut_p = [
-            i
-            for i, v in enumerate(stages.after_top_p)
-            if v == -math.inf and stages.after_top_k[i] != -math.inf
-        ]
-        removed_k = sum(tempered[i] for i in cut_k)
-        removed_p = sum(tempered[i] for i in cut_p)
-        text.append(f"raw logits (V={vocab}) → ÷ temperature {sampling.temperature:.2f} → ")
-        text.append(f"top-k {sampling.top_k or 'off'}: cut {len(cut_k)}, ")
-        text.append(f"{mass(removed_k)} of the mass", style="bold yellow")
-        text.append(f" → top-p {sampling.top_p:.2f}: cut {len(cut_p)} more, ")
-        text.append(mass(removed_p), style="bold yellow")
+        cuts = {cut.stage: cut for cut in ranking.cuts}
+        penalty, top_k, top_p, min_p = (cuts[s] for s in STAGES if s != "temperature")
+        text.append(f"raw logits (V={vocab}) → ")
+        if sampling.repetition_penalty != 1:
+            text.append(f"repetition penalty {sampling.repetition_penalty:g}: ")
+            text.append(f"{penalty.tokens} seen tokens lose {mass(penalty.mass)} → ")
+        text.append(f"÷ temperature {sampling.temperature:.2f} → ")
+        text.append(f"top-k {sampling.top_k or 'off'}: cut {top_k.tokens}, ")
+        text.append(f"{mass(top_k.mass)} of the mass", style="bold yellow")
+        text.append(f" → top-p {sampling.top_p:.2f}: cut {top_p.tokens + min_p.tokens} more, ")
+        text.append(mass(top_p.mass + min_p.mass), style="bold yellow")
         text.append(" → renormalised: ")
-        text.append(f"kept {kept} of {vocab}", style="bold")
-        left = 1 - removed_k - removed_p
+        text.append(f"kept {ranking.kept} of {vocab}", style="bold")
+        left = 1 - top_k.mass - top_p.mass - min_p.mass
         text.append(f", each kept p(T) ÷ {left:.3f}" if left > 0 else "")
         return text
 
@@ -163,19 +132,30 @@ class SamplingLab(RunnerView):
         self.query_one("#lab-rows", Static).update(self.rows(stages, bar_width))
 
     def rows(self, stages: Stages, bar_width: int) -> Text:
-        raw, tempered = softmax(stages.logits), softmax(stages.tempered)
-        order = sorted(range(len(stages.logits)), key=lambda i: -stages.logits[i])
+        ranking, greedy = stages.ranking, stages.greedy
         text = Text()
-        for rank, i in enumerate(order, start=1):
-            final = stages.final[i]
+        for rank, row in enumerate(
+            zip(
+                ranking.tokens,
+                ranking.logits,
+                ranking.model_probs,
+                ranking.scaled,
+                ranking.uncut,
+                ranking.removed_by,
+                ranking.probs,
+                strict=True,
+            ),
+            start=1,
+        ):
+            token, logit, model_prob, scaled, uncut, removed_by, final = row
             style = "" if final > 0 else "dim"
-            text.append(f"{rank:>5} {token_label(stages.tokens[i], 5)} ", style=style)
-            text.append(score(stages.logits[i]).rjust(CELL), style=style)
-            text.append(weight(raw[i]).rjust(CELL), style=style)
-            text.append(score(stages.tempered[i]).rjust(CELL), style=style)
-            text.append(weight(tempered[i]).rjust(CELL), style=style)
-            for value in (stages.after_top_k[i], stages.after_top_p[i]):
-                cut = value == -math.inf
+            text.append(f"{rank:>5} {token_label(token, 5)} ", style=style)
+            text.append(score(logit).rjust(CELL), style=style)
+            text.append(weight(model_prob).rjust(CELL), style=style)
+            text.append(score(scaled).rjust(CELL), style=style)
+            text.append(weight(uncut).rjust(CELL), style=style)
+            for stage in ("top-k", "min-p"):  # the top-p column counts min-p's cut too
+                cut = cut_after(removed_by, stage, greedy)
                 text.append(("cut" if cut else "kept").rjust(CELL), "red" if cut else "green")
             text.append(weight(final).rjust(CELL), style="bold" if final > 0 else "dim")
             text.append(" " + bar(final, bar_width) + "\n", style=probability_color(final))
