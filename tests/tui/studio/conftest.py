@@ -79,3 +79,11 @@ async def _wait_until(pilot, condition: Callable[[], bool], timeout: float = 30.
 def wait_until():
     """`await wait_until(pilot, condition)`: let the app run until the condition holds."""
     return _wait_until
+
+
+@pytest.fixture(autouse=True)
+def _no_shipped_model(monkeypatch, tmp_path_factory) -> None:
+    """The studio's tests never read the shipped model: a studio opened without a checkpoint
+    finds none (tests that want one give it)."""
+    missing = tmp_path_factory.mktemp("no-shipped-model") / "shakespeare-char"
+    monkeypatch.setattr("tui.studio.app.shipped_checkpoint", lambda: missing)

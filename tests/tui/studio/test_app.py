@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 from textual.command import CommandList
 
-from tui.paths import shipped_checkpoint
 from tui.studio.app import MODES, StudioApp, initial_weights
 from tui.studio.messages import ModelInfo
 from tui.studio.screens.help import HelpScreen, help_markdown
@@ -78,12 +77,17 @@ async def test_help_follows_the_weights_a_screen_loaded(tiny_app, wait_until):
         assert f"expanded to {generate.info.hidden_dim} = 4C" in shown
 
 
-def test_first_launch_opens_the_shipped_model_until_a_run_has_trained(tmp_path, tiny_checkpoint):
-    shipped = initial_weights(None, tmp_path)  # nothing under checkpoints/ yet
-    assert shipped.checkpoint == str(shipped_checkpoint())
-    shutil.copytree(tiny_checkpoint, tmp_path / "smoke")  # 20 tiny steps: barely trained
-    assert initial_weights(None, tmp_path).checkpoint == str(shipped_checkpoint())
-    assert initial_weights("given", tmp_path).checkpoint == "given"
+def test_first_launch_opens_the_shipped_model_until_a_run_has_trained(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
+    shipped = tmp_path / "shipped" / "shakespeare-char"
+    shutil.copytree(tiny_checkpoint, shipped)
+    monkeypatch.setattr("tui.studio.app.shipped_checkpoint", lambda: shipped)
+    runs = tmp_path / "checkpoints"
+    assert initial_weights(None, runs).checkpoint == str(shipped)  # no runs yet
+    shutil.copytree(tiny_checkpoint, runs / "smoke")  # 20 tiny steps: barely trained
+    assert initial_weights(None, runs).checkpoint == str(shipped)
+    assert initial_weights("given", runs).checkpoint == "given"
 
 
 def test_unknown_preset_is_refused_before_the_app_starts(checkpoints_dir):

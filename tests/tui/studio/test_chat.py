@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from tui.studio.screens.chat import MAX_REPLY_TOKENS, ChatScreen
+from tui.studio.widgets.common.notice import NoticeLine
 
 
 async def _open_chat(app, pilot, wait_until) -> ChatScreen:
@@ -62,3 +63,19 @@ async def test_chat_without_a_checkpoint_says_how_to_make_one(bare_app):
     async with bare_app.run_test(size=(160, 48)) as pilot:
         await pilot.press("3", "h", "enter")
         assert "minigpt train" in str(bare_app.screen.query_one("#chat-source").render())
+
+
+async def test_a_refused_line_is_a_notice_and_stays_in_the_input(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_chat(tiny_app, pilot, wait_until)
+        field = screen.query_one("#chat-input")
+        field.value = "Romeo~"  # '~' is not in the tiny corpus's vocabulary
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.replying)
+        await pilot.pause()
+        notice = str(screen.query_one(NoticeLine).render())
+        assert "not in the vocabulary" in notice
+        assert field.value == "Romeo~"
+        await pilot.pause()
+        said = " ".join(str(turn.render()) for turn in screen.query(".turn"))
+        assert "Romeo~" not in said and "vocabulary" not in said  # the turn was taken back

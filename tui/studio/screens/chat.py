@@ -67,6 +67,8 @@ class ChatScreen(StudioScreen):
         self.source: WeightSource | None = None
         self.replying = False
         self.reply: Turn | None = None
+        self.asked: Turn | None = None  # the user turn the reply answers
+        self.sent = ""
         self.reply_text = ""
         self.tokens_per_second = 0.0
         self.cache_length = 0
@@ -153,7 +155,8 @@ class ChatScreen(StudioScreen):
             )
             return
         event.input.value = ""
-        self.add_turn(Text(line, style="bold"), "user")
+        self.sent = line  # given back to the input if the model refuses it
+        self.asked = self.add_turn(Text(line, style="bold"), "user")
         self.reply = self.add_turn(Text("…", style="dim"), "model")
         self.reply_text = ""
         self.replying = True
@@ -235,9 +238,19 @@ class ChatScreen(StudioScreen):
 
     @on(GenerationRunner.Failed)
     def failed(self, message: GenerationRunner.Failed) -> None:
+        """A refused line (a character outside the vocabulary, say) is said on the notice line,
+        never as the model's words; the turn is taken back and the line returns to the input."""
         self.replying = False
         if self.reply is not None:
-            self.reply.update(Text(message.message, style="bold red"))
+            for turn in (self.asked, self.reply):
+                if turn is not None:
+                    turn.remove()
+            self.asked = self.reply = None
+            field = self.query_one("#chat-input", Input)
+            if not field.value:
+                field.value = self.sent
+                field.cursor_position = len(self.sent)
+            self.notify(message.message, severity="error")
         else:
             self.query_one("#chat-source", Static).update(Text(message.message, style="bold red"))
         self.update_status()
