@@ -134,16 +134,9 @@ class TrainingSession(LoopControl):
         changes = {"max_steps": max_steps, "grad_accum": grad_accum}
         config = replace(checkpoint.config, **{k: v for k, v in changes.items() if v is not None})
         check_resume_corpus(checkpoint, text, allow_other_corpus)
-        session = cls(
-            config,
-            text,
-            device,
-            out_dir or directory,
-            tokenizer=checkpoint.tokenizer,
-            run_lock=run_lock,
-            progress=progress,
-            recalibrate_precision=recalibrate_precision,
-        )
+        settings = {"run_lock": run_lock, "recalibrate_precision": recalibrate_precision}
+        out, tokenizer = out_dir or directory, checkpoint.tokenizer
+        session = cls(config, text, device, out, tokenizer=tokenizer, progress=progress, **settings)
         session.model.load_state_dict(checkpoint.model_state)
         session.optimizer.load_state_dict(checkpoint.optimizer_state)
         session.step = checkpoint.step
@@ -193,7 +186,7 @@ class TrainingSession(LoopControl):
         try:
             self.model.train()
             while self.step < config.max_steps:
-                self.wait_while_paused()
+                self._exclude(self.wait_while_paused())  # a pause is not training time
                 if self.stopped:
                     break
                 metrics = self.train_step(not self._defer_reads or self._reports(self.step + 1))
@@ -218,7 +211,7 @@ class TrainingSession(LoopControl):
                 if self.step % config.log_interval == 0 or evaluating:
                     yield metrics
             if self.stopped and self.out_dir is not None and self.step > 0:
-                elapsed = self.elapsed_before + time.perf_counter() - started
+                elapsed = self.elapsed_before + time.perf_counter() - self._clock_start
                 if self.last_checkpoint is None or self._saved_step != self.step:
                     self.save(elapsed)
         finally:
@@ -226,6 +219,13 @@ class TrainingSession(LoopControl):
             self._close_metrics()
             if self.run_lock is not None:
                 self.run_lock.release()
+
+    def _exclude(self, seconds: float) -> None:
+        """Leave `seconds` out of the run's elapsed time and of the span being timed."""
+        if seconds > 0 and self._clock_start is not None:
+            self._clock_start += seconds
+            if self._span_start is not None:
+                self._span_start = (self._span_start[0], self._span_start[1] + seconds)
 
     def _reports(self, step: int) -> bool:
         """`step` is logged, evaluated or the last one."""

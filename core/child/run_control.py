@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -58,13 +59,18 @@ class LoopControl:
         """stop() was called; in a distributed run, on any rank (seen at a logged step)."""
         return self._stop.is_set() if self.agreement is None else self.agreement.stop
 
-    def wait_while_paused(self) -> None:
-        """Between steps: run the tasks handed in, and while paused wait, running any more."""
+    def wait_while_paused(self) -> float:
+        """Between steps: run the tasks handed in, and while paused wait, running any more.
+        Returns the seconds spent paused, which are not training time."""
         self.run_tasks()
+        if self._running.is_set():
+            return 0.0
+        paused = time.perf_counter()
         while not self._running.is_set():
             self._attention.wait()
             self._attention.clear()
             self.run_tasks()
+        return time.perf_counter() - paused
 
     # --- work on the loop's thread -----------------------------------------------------------
     def call_between_steps(self, task: Callable[[], T]) -> T:

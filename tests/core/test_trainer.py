@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -93,6 +94,36 @@ def test_pause_holds_training_until_resumed(tiny_config, text) -> None:
     worker.join(timeout=30)
     assert not worker.is_alive()
     assert seen[-1] == tiny_config.max_steps
+
+
+def test_a_pause_is_not_counted_as_training_time(tiny_config, text, monkeypatch) -> None:
+    # a clock that moves only when the test says: every step takes 1 s, the pause 1,000 s
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    session = TrainingSession(tiny_config, text, "cpu")
+    wait = session.wait_while_paused
+
+    def paused_after_step_3() -> float:
+        if session.step != 3:
+            return wait()
+        clock[0] += 1000.0
+        return 1000.0 + wait()
+
+    monkeypatch.setattr(session, "wait_while_paused", paused_after_step_3)
+    elapsed: dict[int, float] = {}
+    for event in session.steps():
+        elapsed[event.step] = event.elapsed
+        clock[0] += 1.0
+    assert elapsed[4] - elapsed[3] == 1.0
+    assert elapsed[tiny_config.max_steps] == tiny_config.max_steps - 1
+
+
+def test_wait_while_paused_returns_the_time_spent_paused(tiny_config, text) -> None:
+    session = TrainingSession(tiny_config, text, "cpu")
+    assert session.wait_while_paused() == 0.0  # running: no wait
+    session.pause()
+    threading.Timer(0.2, session.resume).start()
+    assert session.wait_while_paused() > 0.0
 
 
 def test_nan_loss_stops_training_and_keeps_last_checkpoint(tiny_config, text, tmp_path) -> None:
