@@ -68,14 +68,21 @@ def run_status(
     started: TrainingStarted | None,
     finished: TrainingFinished | None,
     planned_steps: int | None,
+    shown_loss: tuple[float | None, str] | None = None,
 ) -> tuple[Text, tuple[Text, ...]]:
     """The status line, and the parts that follow it where the line has room: while a run
-    trains, its pace and time left; once it has ended, its total time and mean tokens/s."""
+    trains, its pace and time left; once it has ended, its total time and mean tokens/s.
+    `shown_loss` is the training loss as the loss plot shows it, and how it is smoothed."""
     text = StatusBar.state_text(state, stopped=finished is not None and finished.stopped)
     optional: list[Text] = []
     if metrics is not None:
         text.append(f" step {metrics.step}/{metrics.max_steps}", style="bold")
-        text.append(f"  loss {metrics.loss:.3f}")
+        loss, how = (
+            shown_loss if shown_loss and shown_loss[0] is not None else (metrics.loss, "raw")
+        )
+        text.append(f"  loss {loss:.3f}")
+        if how != "raw":
+            text.append(f" ({how})", style="dim")
         if val_loss is not None:
             text.append(f"  val {val_loss:.3f}", style=VAL_STYLE)
         if state.active:

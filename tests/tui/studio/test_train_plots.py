@@ -136,3 +136,23 @@ async def test_finished_run_shows_total_time_and_no_eta(tiny_app, wait_until):
         assert "finished" in status and "total" in status and "tok/s" in status
         assert "ETA" not in status
         assert train.query_one(LossPlot).losses.count == PRESETS["tiny"].max_steps
+
+
+async def test_status_and_loss_title_show_the_same_smoothed_loss_and_m_changes_it(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = tiny_app.screen
+        await _progress(pilot, train, range(1, 41))
+        plot = train.query_one(LossPlot)
+
+        def shown() -> tuple[str, str]:
+            return str(train.query_one(StatusBar).render()), plot.headings()[0]
+
+        status, title = shown()
+        value = f"{plot.smoothed_loss:.3f}"
+        assert f"loss {value} (smoothed 0.95)" in status and f"train {value} (smoothed" in title
+        await pilot.press("m")  # 0.99
+        assert plot.smoothing == 0.99
+        await pilot.press("m")  # raw: the last step's own loss
+        status, title = shown()
+        raw = f"{_metrics(40).loss:.3f}"
+        assert plot.smoothing == 0.0 and f"loss {raw}" in status and f"train {raw} (raw)" in title

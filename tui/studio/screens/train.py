@@ -32,6 +32,7 @@ from tui.studio.run_clock import RunClock, run_status
 from tui.studio.run_resume import RunResume
 from tui.studio.screens.base import RunningWork, StudioScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
+from tui.studio.widgets.common.plots import SMOOTHING_WEIGHTS, LossPlot, smoothing_label
 from tui.studio.widgets.train.sample_log import SampleLog
 from tui.studio.widgets.train.training import RunForm, StatusBar
 from tui.studio.widgets.train.training_plots import TrainingPlots
@@ -57,6 +58,7 @@ class TrainScreen(StudioScreen):
         Binding("v", "xray", "X-ray"),
         Binding("e", "tape", "Tape"),
         Binding("a", "axis", "x axis"),
+        Binding("m", "smoothing", "Smoothing"),
         Binding("f", "toggle_form", "Form"),
     ]
 
@@ -214,6 +216,14 @@ class TrainScreen(StudioScreen):
         mode = self.query_one(TrainingPlots).cycle_axis()
         self.notify(f"x axis: {mode}")
 
+    def action_smoothing(self) -> None:
+        """The loss curve's smoothing weight, in turn: raw, 0.6 ... 0.99 (as TensorBoard's)."""
+        plot = self.query_one(LossPlot)
+        weights = SMOOTHING_WEIGHTS
+        plot.set_smoothing(weights[(weights.index(plot.smoothing) + 1) % len(weights)])
+        self.update_status()
+        self.notify(f"Loss curve and status: {smoothing_label(plot.smoothing)}.")
+
     def action_toggle_form(self) -> None:
         """Show or hide the run form (a narrow terminal hides it while a run trains)."""
         shown = self.query_one(RunForm).display
@@ -355,15 +365,14 @@ class TrainScreen(StudioScreen):
         self.query_one(RunForm).show_state(self.state)
 
     def update_status(self) -> None:
-        planned = None
         try:
             planned = self.query_one(RunForm).config().max_steps
         except ValueError:
-            pass
-        status = run_status(
-            self.state, self.last, self.last_val, self.clock, self.started, self.finished, planned
-        )
-        self.query_one(StatusBar).show(*status)
+            planned = None
+        plot = self.query_one(LossPlot)  # the status shows the loss as the plot's title does
+        shown = plot.smoothed_loss, smoothing_label(plot.smoothing)
+        state = (self.state, self.last, self.last_val, self.clock, self.started, self.finished)
+        self.query_one(StatusBar).show(*run_status(*state, planned, shown))
 
     # --- what the app asks of its screens ---------------------------------------------------
     def running_work(self) -> RunningWork | None:

@@ -41,6 +41,13 @@ RAW, SMOOTH, VAL, REFERENCE, LR, GHOST, NOW = (
 )
 
 
+SMOOTHING_WEIGHTS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)  # 0: the raw loss, as TensorBoard's slider
+
+
+def smoothing_label(weight: float) -> str:
+    return "raw" if weight == 0 else f"smoothed {weight:g}"
+
+
 class LossPlot(MetricPlot):
     """Training loss (raw min/max band and smoothed line), validation points, ln(V) reference."""
 
@@ -56,7 +63,9 @@ class LossPlot(MetricPlot):
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
         self.vocab_size: int | None = None
-        self._smoother = Smoother()
+        self.smoothing = 0.95
+        self._smoother = Smoother(self.smoothing)
+        self._raw: list[tuple[int, float]] = []  # every step's loss, to smooth again at will
         self._lock = threading.Lock()
         self.ghost_label: str | None = None  # a past run's curve, kept across resets
         self.ghost = Series(SERIES_CAPACITY)  # its smoothed training loss
@@ -87,9 +96,25 @@ class LossPlot(MetricPlot):
         self.ghost_label = None
         self.changed()
 
+    def set_smoothing(self, weight: float) -> None:
+        """Smooth the curve (and the title's value) with this weight, the whole run again."""
+        self.smoothing = weight
+        self._smoother = Smoother(weight)
+        self.smoothed.clear()
+        for step, loss in self._raw:
+            self.smoothed.append(step, self._smoother.update(loss))
+        self.changed()
+
+    @property
+    def smoothed_loss(self) -> float | None:
+        """The training loss as the title shows it (smoothed with the plot's weight)."""
+        last = self.smoothed.last
+        return None if last is None else last[1]
+
     def reset(self, vocab_size: int | None) -> None:
         self.losses.clear()
         self.smoothed.clear()
+        self._raw.clear()
         self._smoother.reset()
         with self._lock:
             self.val_steps, self.val_losses = [], []
@@ -98,6 +123,7 @@ class LossPlot(MetricPlot):
 
     def add(self, step: int, loss: float, val_loss: float | None = None) -> None:
         self.losses.append(step, loss)
+        self._raw.append((step, loss))
         self.smoothed.append(step, self._smoother.update(loss))
         if val_loss is not None:
             with self._lock:
@@ -115,17 +141,21 @@ class LossPlot(MetricPlot):
         if last is None:
             return self.title, "Loss (nats)"
         step, train = last
+        how = smoothing_label(self.smoothing)
         with self._lock:
             val = (self.val_steps[-1], self.val_losses[-1]) if self.val_steps else None
         if val is None:
-            return f"Loss (nats) · train {train:.3f} @ step {step}", f"Loss {train:.2f} @ {step}"
+            return (
+                f"Loss (nats) · train {train:.3f} ({how}) @ step {step}",
+                f"Loss {train:.2f} @ {step}",
+            )
         if val[0] == step:
             return (
-                f"Loss (nats) · train {train:.3f}  val {val[1]:.3f} @ step {step}",
+                f"Loss (nats) · train {train:.3f} ({how})  val {val[1]:.3f} @ step {step}",
                 f"Loss · train {train:.2f}  val {val[1]:.2f} @ {step}",
             )
         return (
-            f"Loss (nats) · train {train:.3f} @ step {step}  val {val[1]:.3f} @ step {val[0]}",
+            f"Loss (nats) · train {train:.3f} ({how}) @ step {step}  val {val[1]:.3f} @ {val[0]}",
             f"Loss · train {train:.2f} @ {step}  val {val[1]:.2f} @ {val[0]}",
             f"Loss {train:.2f} @ {step}  val {val[1]:.2f}",
         )
@@ -133,7 +163,7 @@ class LossPlot(MetricPlot):
     def legend(self) -> str:
         parts = [
             f"[{RAW}]⣿ train min/max[/]",
-            f"[{SMOOTH}]⣿ smoothed[/]",
+            f"[{SMOOTH}]⣿ {smoothing_label(self.smoothing)} (m)[/]",
             f"[{VAL}]● validation[/]",
         ]
         if self.ghost_label is not None:
