@@ -46,3 +46,20 @@ async def test_xray_keys_step_back_through_evaluations(tiny_app, wait_until):
         await pilot.press("v")
         await pilot.pause()
         assert not view.display and train.query_one("#train-plots").display
+
+
+async def test_a_new_run_starts_the_xray_empty_and_names_its_run(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = tiny_app.train_screen
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.done)
+        view = train.query_one(TrainingXrayView)
+        first = train.process.out_dir.name
+        assert view.columns and first in view.border_title
+        await pilot.press("n")  # a new run: nothing of the first may show until it evaluates
+        await pilot.pause()
+        second = train.process.out_dir.name
+        assert second != first and second in view.border_title
+        assert view.columns == [] and view.latest is None
+        await wait_until(pilot, lambda: train.done)
+        assert [step for step, _, _ in view.columns] == [20, 40]

@@ -152,6 +152,7 @@ class TrainScreen(StudioScreen):
         self.last_val = None
         self.clock.reset(config)
         self.query_one(TrainingPlots).reset(config)
+        self.query_one(TrainingXrayView).new_run(self.process.out_dir.name)
         self.query_one(SampleLog).note(note)
         self.query_one(ValidationTapeView).new_run(text, text_path)
         self.relay(self.process)

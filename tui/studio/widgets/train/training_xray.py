@@ -48,6 +48,14 @@ class TrainingXrayView(VerticalScroll, can_focus=True):
         self.border_title = "Training X-ray (v: back to the plots)"
         self.redraw()
 
+    def new_run(self, name: str) -> None:
+        """Forget the last run's X-ray: the view shows the run `name` from its first evaluation."""
+        self.columns, self.maps, self.shown = [], [], None
+        self.latest, self.latest_step = None, 0
+        self.xray_layer = self.xray_head = 0
+        self.border_title = f"Training X-ray of {name} (v: back to the plots)"
+        self.redraw()
+
     def add(self, metrics: StepMetrics) -> None:
         """Take one evaluation step's X-ray; a step at or before the last one starts a new run."""
         xray = metrics.xray
