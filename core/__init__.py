@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
+    "check_corpus_file": "core.dataset",
     "CheckpointChoice": "core.runs",
     "choose_checkpoint": "core.runs",
     "looks_trained": "core.runs",
@@ -188,6 +189,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.dataset import (
         TokenDataset,
         ValidationChunks,
+        check_corpus_file,
         encode_corpus,
         load_corpus,
         split_ids,

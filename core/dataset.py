@@ -7,6 +7,7 @@ int64 built from a list of 100 M Python ints.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import stat
@@ -57,6 +58,54 @@ class _Reporter:
 def load_corpus(path: str | Path, progress: Progress | None = None) -> str:
     """A UTF-8 text file, read in chunks with progress(bytes_read, total_bytes); else UserError."""
     path = Path(path)
+    with _open_regular(path) as file:
+        size = os.fstat(file.fileno()).st_size
+        raw = _read_all(file, size, _Reporter(progress, size))
+    if not raw or raw.isspace():
+        raise _empty(path)
+    if raw.find(b"\x00", 0, 1 << 20) >= 0:
+        raise _binary(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, error.start) from None
+
+
+def check_corpus_file(path: str | Path, block_size: int | None = None) -> int:
+    """What `load_corpus` would refuse, found before any run folder or process exists, without
+    keeping the text; returns its length in characters. With `block_size`, also too short for
+    a character-level run of that block size."""
+    path = Path(path)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    characters, offset, blank = 0, 0, True
+    with _open_regular(path) as file:
+        while chunk := file.read(READ_CHUNK_BYTES):
+            if offset < 1 << 20 and chunk.find(b"\x00", 0, (1 << 20) - offset) >= 0:
+                raise _binary(path)
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                raise _not_utf8(path, offset + error.start) from None
+            characters, offset = characters + len(text), offset + len(chunk)
+            blank = blank and not text.strip()
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:  # cut in the middle of a character
+            raise _not_utf8(path, offset - len(error.object) + error.start) from None
+    if blank:
+        raise _empty(path)
+    needed = 2 * (block_size + 1) if block_size is not None else 0
+    if characters < needed:
+        raise UserError(
+            f"the corpus has {characters} characters; training with block_size {block_size} "
+            f"needs at least {needed} (a train and a validation chunk); use a longer corpus or "
+            "a smaller block size"
+        )
+    return characters
+
+
+def _open_regular(path: Path) -> io.FileIO:
+    """The corpus opened for reading: a regular file, never a pipe or device that could block."""
     try:
         info = path.stat()  # stat never opens, so a pipe or a device cannot block here
     except FileNotFoundError:
@@ -74,20 +123,25 @@ def load_corpus(path: str | Path, progress: Progress | None = None) -> str:
         descriptor = os.open(path, flags)
     except OSError as error:
         raise _unreadable(path, error) from None
-    with open(descriptor, "rb", buffering=0) as file:
-        info = os.fstat(file.fileno())
-        _refuse_unless_regular(path, info.st_mode)
-        raw = _read_all(file, info.st_size, _Reporter(progress, info.st_size))
-    if not raw or raw.isspace():
-        raise UserError(f"corpus file {path} is empty; give it some text to learn from")
-    if raw.find(b"\x00", 0, 1 << 20) >= 0:
-        raise UserError(f"{path} looks binary (it contains NUL bytes); use a UTF-8 text file")
+    file = open(descriptor, "rb", buffering=0)  # noqa: SIM115 (the caller's with closes it)
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"{path} is not UTF-8 text (bad byte at offset {error.start}); convert it to UTF-8"
-        ) from None
+        _refuse_unless_regular(path, os.fstat(file.fileno()).st_mode)
+    except UserError:
+        file.close()
+        raise
+    return file
+
+
+def _empty(path: Path) -> UserError:
+    return UserError(f"corpus file {path} is empty; give it some text to learn from")
+
+
+def _binary(path: Path) -> UserError:
+    return UserError(f"{path} looks binary (it contains NUL bytes); use a UTF-8 text file")
+
+
+def _not_utf8(path: Path, offset: int) -> UserError:
+    return UserError(f"{path} is not UTF-8 text (bad byte at offset {offset}); convert it to UTF-8")
 
 
 def _unreadable(path: Path, error: OSError) -> UserError:

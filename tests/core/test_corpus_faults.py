@@ -149,3 +149,29 @@ def test_bpe_learns_only_from_its_sample(monkeypatch) -> None:
     learned = {tok.token_bytes(i) for i in range(tok.vocab_size)}
     assert b"ab" in learned and b"zq" not in learned
     assert tok.decode(encode_corpus(tok, text).tolist()) == text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b" \n\t ", b"text\x00more", "caf\xe9".encode("latin-1"), "voil\u00e0".encode()[:-1]],
+    ids=["empty", "blank", "binary", "latin-1", "cut-mid-character"],
+)
+def test_corpus_check_refuses_what_loading_refuses_with_the_same_line(
+    tmp_path, content, monkeypatch
+) -> None:
+    monkeypatch.setattr(dataset, "READ_CHUNK_BYTES", 3)  # bad bytes across chunk edges too
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as loading:
+        load_corpus(path)
+    with pytest.raises(UserError) as checking:
+        dataset.check_corpus_file(path)
+    assert str(checking.value) == str(loading.value)
+
+
+def test_corpus_check_counts_characters_and_refuses_a_corpus_too_short(tmp_path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("caf\u00e9 " * 10, encoding="utf-8")
+    assert dataset.check_corpus_file(path) == 50
+    with pytest.raises(UserError, match="needs at least 66"):
+        dataset.check_corpus_file(path, block_size=32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core import PRESETS, RunState, is_checkpoint
+from tui.studio.app import StudioApp
 from tui.studio.messages import TrainState
 from tui.studio.screens.train import TrainScreen
 from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot
@@ -107,3 +108,17 @@ async def test_bad_form_value_says_what_to_change(tiny_app):
 
 def test_every_state_the_child_reports_has_a_train_state():
     assert {state.name for state in RunState} <= {state.name for state in TrainState}
+
+
+async def test_a_bad_corpus_is_refused_before_any_folder_or_process(tmp_path, checkpoints_dir):
+    corpus = tmp_path / "cut.txt"
+    corpus.write_bytes(("First Citizen:\n" * 40 + "voil\u00e0").encode()[:-1])  # cut mid-character
+    app = StudioApp(
+        preset_name="tiny", corpus_path=str(corpus), checkpoints_dir=checkpoints_dir, threads=1
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(app)
+        await pilot.press("t")
+        assert train.process is None
+        assert "is not UTF-8 text" in str(train.query_one("#form-error").render())
+    assert list(checkpoints_dir.iterdir()) == []

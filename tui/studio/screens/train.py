@@ -22,7 +22,9 @@ from core import (
     TrainingProcess,
     TrainingStarted,
     TrainingState,
+    UserError,
     WeightSnapshot,
+    check_corpus_file,
 )
 from tui.paths import checkpoints_root
 from tui.studio.formatting import format_count
@@ -138,11 +140,11 @@ class TrainScreen(StudioScreen):
         try:
             config = form.config()
             text, text_path = self.corpus_text, None
-            if text is None:
+            if text is None:  # refused here, before a run folder or a process exists
                 text_path = form.corpus_path()
-                if not Path(text_path).is_file():
-                    raise ValueError(f"corpus file {text_path!r} does not exist")
-        except ValueError as error:
+                char_level = config.tokenizer == "char"
+                check_corpus_file(text_path, config.block_size if char_level else None)
+        except (ValueError, UserError) as error:
             form.show_error(str(error))
             return
         form.show_error("")
