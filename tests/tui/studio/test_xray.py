@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Input, Static
 
 from core import load_model, prediction_tape, size_model
+from tui.studio.messages import WeightSource
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.screens.model import XRAY_TEXT, ModelScreen
 from tui.studio.widgets.common.tape import TapeView
@@ -209,6 +210,18 @@ async def test_cache_race_gives_the_same_greedy_tokens_both_ways(tiny_app, wait_
         assert len(result.positions) == result.planned > 0
         assert result.first_difference is None
         assert f"same {result.planned} greedy tokens" in rendered(screen, "#race-header")
+
+
+async def test_loading_other_weights_clears_the_cache_race(tiny_app, tiny_checkpoint, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        await pilot.press("c")
+        race = screen.query_one(CacheRace)
+        await wait_until(pilot, lambda: race.result is not None and race.result.done)
+        screen.info = None
+        tiny_app.use_weights(WeightSource("checkpoint again", checkpoint=str(tiny_checkpoint)))
+        await wait_until(pilot, lambda: screen.info is not None)
+        assert race.result is None  # the race measured weights that are no longer loaded
 
 
 async def test_typing_a_sentence_into_the_prompt_fires_no_action(tiny_app, wait_until):

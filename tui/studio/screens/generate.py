@@ -328,6 +328,7 @@ class GenerateScreen(StudioScreen):
     @on(ModelLoaded)
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
+        self.query_one(CacheRace).forget()  # a race of other weights no longer tells the truth
         self.update_views()
 
     @on(Started)

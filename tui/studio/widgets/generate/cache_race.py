@@ -57,6 +57,11 @@ class CacheRace(RunnerView):
         self.submit("race", work)
         self.show()
 
+    def forget(self) -> None:
+        """Other weights were loaded: the last race measured a model that is gone."""
+        self.result, self.racing = None, False
+        self.show()
+
     @on(Raced)
     def raced(self, message: Raced) -> None:
         self.result, self.error = message.result, ""
