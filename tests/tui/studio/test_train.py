@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from textual.widgets import Button, Input
+
 from core import PRESETS, RunState, is_checkpoint
 from tui.studio.app import StudioApp
 from tui.studio.messages import TrainState
 from tui.studio.screens.train import TrainScreen
+from tui.studio.widgets.common.bars import KeyBar
 from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot
 
 
@@ -122,3 +125,28 @@ async def test_a_bad_corpus_is_refused_before_any_folder_or_process(tmp_path, ch
         assert train.process is None
         assert "is not UTF-8 text" in str(train.query_one("#form-error").render())
     assert list(checkpoints_dir.iterdir()) == []
+
+
+async def test_keys_buttons_and_form_follow_the_run_to_resume(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        keys = train.query_one(KeyBar)
+        train.set_steps(100000)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.last is not None)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: train.state is TrainState.PAUSED)
+        await pilot.pause()
+        assert any("Continue" in item for item in keys.items)
+        assert str(train.query_one("#pause", Button).label) == "Continue (p)"
+        await pilot.press("x")
+        await wait_until(pilot, lambda: train.state is TrainState.FINISHED)
+        await pilot.pause()
+        assert any("Resume" in item for item in keys.items)  # t resumes the stopped run
+        assert str(train.query_one("#start", Button).label) == "Resume (t)"
+        train.set_steps(7)  # the form's value is not the resumed run's
+        await pilot.press("t")
+        await pilot.pause()
+        assert train.query_one("#steps", Input).value == "100000"  # the run's own steps
+        await pilot.press("x")
+        await wait_until(pilot, lambda: train.state is TrainState.FINISHED)

@@ -88,6 +88,11 @@ class StudioScreen(Screen):
         self.mount(line)  # last in the screen's flow: just above the docked key bar
         line.show(message, severity)
 
+    def key_label(self, action: str) -> str | None:
+        """What a key does now, where that depends on the screen's state (None: its binding's
+        own description). The key bar shows it."""
+        return None
+
     # --- what the app asks of every screen; the defaults suit one that runs and samples nothing
     def load_source(self, source: WeightSource | None) -> None:
         """Sample from these weights from now on (the screens that sample override this)."""

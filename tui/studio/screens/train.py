@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class TrainScreen(StudioScreen):
     BINDINGS = [
         Binding("t", "start", "Start"),
         Binding("n", "new_run", "New run"),
-        Binding("p", "pause", "Pause/resume"),
+        Binding("p", "pause", "Pause"),  # key_label: Continue while paused
         Binding("x", "stop", "Stop"),
         Binding("s", "save", "Save"),
         Binding("w", "use_weights", "Weights→Generate/Chat"),
@@ -149,6 +150,7 @@ class TrainScreen(StudioScreen):
             return
         form.show_error("")
         self.process, config, note = self.resume.launch(self, config, form.preset, text, text_path)
+        form.fill(config)  # a resumed run's own settings and steps, not the form's
         self.process.start()
         self.state, self.started, self.finished, self.last = TrainState.STARTING, None, None, None
         self.last_val = None
@@ -197,11 +199,8 @@ class TrainScreen(StudioScreen):
             self._snapshots.append(True)
             self.notify("Copying the current weights to Generate and Chat…")
         elif self.last_checkpoint is not None:
-            self.app.use_weights(
-                WeightSource(
-                    f"trained {Path(self.last_checkpoint).name}", checkpoint=self.last_checkpoint
-                )
-            )
+            name = f"trained {Path(self.last_checkpoint).name}"
+            self.app.use_weights(WeightSource(name, checkpoint=self.last_checkpoint))
         else:
             self.notify("Train first (t): there are no weights to copy yet.", severity="warning")
 
@@ -219,10 +218,16 @@ class TrainScreen(StudioScreen):
         mode = self.query_one(TrainingPlots).cycle_axis()
         self.notify(f"x axis: {mode}")
 
+    def key_label(self, action: str) -> str | None:
+        if action == "start":
+            return "Resume" if self.resume.plan is not None and not self.active else "Start"
+        if action == "pause":
+            return "Continue" if self.state is TrainState.PAUSED else "Pause"
+        return None
+
     def action_smoothing(self) -> None:
         """The loss curve's smoothing weight, in turn: raw, 0.6 ... 0.99 (as TensorBoard's)."""
-        plot = self.query_one(LossPlot)
-        weights = SMOOTHING_WEIGHTS
+        plot, weights = self.query_one(LossPlot), SMOOTHING_WEIGHTS
         plot.set_smoothing(weights[(weights.index(plot.smoothing) + 1) % len(weights)])
         self.update_status()
         self.notify(f"Loss curve and status: {smoothing_label(plot.smoothing)}.")
@@ -240,10 +245,8 @@ class TrainScreen(StudioScreen):
             return
         self.update_status()
         if event.input.id == "grad-clip":
-            try:
+            with suppress(ValueError):
                 self.query_one(TrainingPlots).set_clip(max(0.0, float(event.value)))
-            except ValueError:
-                pass
 
     def stop_and_exit(self) -> None:
         """Stop training, wait for the checkpoint, then quit the app."""
@@ -365,7 +368,8 @@ class TrainScreen(StudioScreen):
             self.remove_class("-form-hidden", "-form-shown")  # f's choice lasts one phase
         self._buttons_shown = (self.state, active)
         self.set_class(active, "-training")  # narrow terminals give the form's room to plots
-        self.query_one(RunForm).show_state(self.state)
+        self.query_one(RunForm).show_state(self.state, self.key_label("start"))
+        self.query_one(KeyBar).show_keys()  # t's and p's labels follow the state
 
     def update_status(self) -> None:
         try:

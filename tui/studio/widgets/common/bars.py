@@ -139,9 +139,10 @@ class KeyBar(Static):
                 continue  # the text box takes these keys
             seen.add(binding.description)
             shown = escape(binding.key_display or self.app.get_key_display(binding))
+            label = getattr(self.screen, "key_label", lambda action: None)(binding.action)
             items.append(
                 f"[@click=app.simulate_key('{binding.key}')][b]{shown}[/b] "
-                f"{escape(binding.description)}[/]"
+                f"{escape(label or binding.description)}[/]"
             )
         items.append("[b]^p[/b] palette")
         self.items = items

@@ -98,13 +98,15 @@ class RunForm(Vertical):
                 raise ValueError(f"{label} must be {kind}, got {text!r}") from None
         return replace(PRESETS[self.preset], **changes)
 
-    def show_state(self, state: TrainState) -> None:
-        """Buttons that can act now, and fields that cannot change while a run is under way."""
+    def show_state(self, state: TrainState, start: str = "Start") -> None:
+        """Buttons that can act now, and fields that cannot change while a run is under way;
+        `start` says what t does now (Start or Resume)."""
         active = state.active
         self.query_one("#start", Button).disabled = active
+        self.query_one("#start", Button).label = f"{start} (t)"
         self.query_one("#pause", Button).disabled = not state.steppable
         paused = state is TrainState.PAUSED
-        self.query_one("#pause", Button).label = "Resume (p)" if paused else "Pause (p)"
+        self.query_one("#pause", Button).label = "Continue (p)" if paused else "Pause (p)"
         self.query_one("#stop", Button).disabled = not active or state is TrainState.STOPPING
         self.query_one("#save", Button).disabled = not state.steppable
         for widget in self.query("Input, Select"):
