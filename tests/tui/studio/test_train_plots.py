@@ -156,3 +156,18 @@ async def test_status_and_loss_title_show_the_same_smoothed_loss_and_m_changes_i
         status, title = shown()
         raw = f"{_metrics(40).loss:.3f}"
         assert plot.smoothing == 0.0 and f"loss {raw}" in status and f"train {raw} (raw)" in title
+
+
+async def test_a_new_run_shows_empty_plots_not_the_last_runs_curves(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = tiny_app.screen
+        await _progress(pilot, train, range(1, 41))
+        plots = train.query_one(TrainingPlots)
+        loss = train.query_one(LossPlot)
+        await pilot.pause(0.5)  # the figures are built on their own thread
+        assert loss._figure_text is not None
+        plots.reset(CONFIG, vocab_size=60)  # a new run, before its first step
+        await pilot.pause()
+        for plot in plots.plots():
+            assert plot._figure_text is None  # the placeholder, not the run before
+        assert "train" not in loss.headings()[0]

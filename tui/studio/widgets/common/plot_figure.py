@@ -88,8 +88,14 @@ class MetricPlot(PlotextPlot):
         self.show_labels()
 
     def changed(self) -> None:
-        """The data or size changed: ask for a rebuild."""
+        """The data or size changed: ask for a rebuild. Emptied (a new run), the placeholder
+        shows again at once: never the figure of the run before."""
         self.data_version += 1
+        if not self.has_data and self._figure_text is not None:
+            self._figure_text = None
+            if self.is_mounted:
+                self.show_labels()
+                self.refresh()
 
     @on(Built)
     def show_build(self, message: Built) -> None:

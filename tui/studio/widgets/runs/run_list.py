@@ -178,9 +178,6 @@ class RunCurvePlot(MetricPlot):
         with self._lock:
             self.val = (curves.val_steps, curves.val_losses)
         self.changed()
-        if not self.has_data:  # nothing to build: the placeholder says so
-            self._figure_text = None
-            self.refresh()
 
     @property
     def has_data(self) -> bool:
