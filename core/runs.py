@@ -55,6 +55,7 @@ class RunSummary:
     owner_pid: int | None = None  # RUNNING: the process holding the folder's lock
     config: Config | None = None
     vocab_size: int | None = None
+    corpus: str | None = None  # what it trained on: file name, characters, fingerprint
     step: int = 0  # steps done: the checkpoint's, or the log's while running
     max_steps: int | None = None  # steps planned
     train_loss: float | None = None  # the last logged step's
@@ -130,6 +131,21 @@ def checkpoint_problem(directory: str | Path) -> str | None:
     return None
 
 
+def corpus_text(extra: dict) -> str | None:
+    """A checkpoint's corpus in a few words: its file name (when known), its length in
+    characters and the start of its SHA-256; None for a checkpoint that recorded none."""
+    corpus = extra.get("corpus")
+    if not isinstance(corpus, dict):
+        return None
+    name = extra.get("corpus_name")
+    parts = [str(name)] if isinstance(name, str) else []
+    if isinstance(corpus.get("characters"), int):
+        parts.append(f"{corpus['characters']:,} characters")
+    if isinstance(corpus.get("sha256"), str):
+        parts.append(f"sha256 {corpus['sha256'][:12]}")
+    return " · ".join(parts) or None
+
+
 def _one_line(error: Exception) -> str:
     lines = str(error).splitlines()
     return lines[0] if lines else type(error).__name__
@@ -200,6 +216,7 @@ def read_run(directory: str | Path) -> RunSummary:
         **({"status": done} | running),
         config=config,
         vocab_size=contents.tokenizer.vocab_size,
+        corpus=corpus_text(contents.extra),
         max_steps=config.max_steps,
         step=max(step, summary.step) if running else step,
         tokens_seen=step * tokens * contents.extra.get("world_size", 1),

@@ -101,6 +101,7 @@ class TrainingSession(LoopControl):
         self._saved_step = -1
         self._metrics_file: MetricsLog | None = None
         self.corpus = corpus_fingerprint(text)
+        self.corpus_name: str | None = None  # the corpus file's name, when it came from one
         self._clock_start: float | None = None  # perf_counter at the start of training
         self._span_start: tuple[int, float] | None = None  # (step, time) of the last read
         if run_lock is None and self.out_dir is not None and self.ranks.is_main:
@@ -141,6 +142,7 @@ class TrainingSession(LoopControl):
         session.optimizer.load_state_dict(checkpoint.optimizer_state)
         session.step = checkpoint.step
         session.elapsed_before = float(checkpoint.extra.get("elapsed", 0.0))
+        session.corpus_name = checkpoint.extra.get("corpus_name")
         session.idle_streams = distributed.restore_rng(
             checkpoint.rng_state, session.ranks, session.data_generator
         )
@@ -367,6 +369,7 @@ class TrainingSession(LoopControl):
         extra = {
             "elapsed": elapsed if elapsed is not None else self.elapsed_before,
             "corpus": self.corpus,
+            "corpus_name": self.corpus_name,
             "world_size": self.ranks.world_size,
             "data_streams": 1 if self.weights_only else len(rng) // 2,
         }

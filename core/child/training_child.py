@@ -7,6 +7,7 @@ import queue
 import signal
 import threading
 import traceback
+from pathlib import Path
 
 from safetensors.torch import save as serialize
 
@@ -50,6 +51,8 @@ def child_main(
             )
         else:
             session = TrainingSession(config, text, device, child.out_dir)
+        if text_path is not None:
+            session.corpus_name = Path(text_path).name
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda *_: session.stop())
         events.put(

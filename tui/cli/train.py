@@ -186,6 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with corpus_progress(console, path) as stage:
             text = load_corpus(path, progress=stage("reading the corpus"))
             session, out = _open_training(args, text, console, stage, ranks)
+        session.corpus_name = path.name  # the Runs screen names the corpus a run learned
         try:
             return _run_training(args, session, out, console)
         finally:

@@ -16,6 +16,7 @@ from tui.studio.app import StudioApp
 from tui.studio.screens.runs import RunsScreen
 from tui.studio.widgets.common.notice import NoticeLine
 from tui.studio.widgets.common.plots import LossPlot
+from tui.studio.widgets.runs.run_list import details
 from tui.studio.widgets.train.sample_log import SampleLog
 
 STOPPED_AT, PLANNED = 4, 8
@@ -196,3 +197,25 @@ async def test_missing_checkpoint_is_said_on_generate_chat_and_model(
         assert str(app.screen.query_one("#chat-source").render()) == expected
         await pilot.press("f5")
         assert str(app.screen.query_one("#journey").render()) == expected
+
+
+async def test_a_ghost_over_another_vocabulary_says_it_is_not_comparable(runs_app, wait_until):
+    async with runs_app.run_test(size=(160, 48)) as pilot:
+        runs_app.train_screen.query_one(LossPlot).vocab_size = 1810  # a BPE run on the plot
+        runs = await _open_runs(pilot, wait_until)
+        await pilot.press("down")
+        await wait_until(pilot, lambda: runs.curves is not None and runs.curves.steps[-1] == 20)
+        await pilot.press("g")
+        label = runs_app.train_screen.query_one(LossPlot).ghost_label
+        assert label.startswith("finished (V=") and "not 1810: not comparable" in label
+
+
+def test_run_details_name_the_corpus_and_its_fingerprint(tmp_path, checkpoints_dir):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    session = TrainingSession(replace(PRESETS["tiny"], max_steps=2), CORPUS, "cpu", tmp_path / "r")
+    session.corpus_name = corpus.name
+    list(session.steps())
+    summary = read_run(tmp_path / "r")
+    assert summary.corpus.startswith(f"tiny.txt · {len(CORPUS):,} characters · sha256 ")
+    assert f"corpus {summary.corpus}" in details(summary, []).plain

@@ -246,10 +246,15 @@ class RunsScreen(StudioScreen):
             self.notify(f"{summary.name} has no logged loss to draw.", severity="warning")
             return
         label = f"{summary.path.name}/{summary.name}" if summary.kind == "variant" else summary.name
-        self.app.train_screen.query_one(LossPlot).set_ghost(
-            label, curves.steps, curves.losses, curves.val_steps, curves.val_losses
+        plot = self.app.train_screen.query_one(LossPlot)
+        other = summary.vocab_size is not None and plot.vocab_size not in (None, summary.vocab_size)
+        if other:  # nats over another vocabulary are not the same yardstick
+            label += f" (V={summary.vocab_size}, not {plot.vocab_size}: not comparable)"
+        plot.set_ghost(label, curves.steps, curves.losses, curves.val_steps, curves.val_losses)
+        self.notify(
+            f"{label} is drawn as a ghost on the Train loss plot (1); c clears it.",
+            severity="warning" if other else "information",
         )
-        self.notify(f"{label} is drawn as a ghost on the Train loss plot (1); c clears it.")
 
     def action_clear_ghost(self) -> None:
         self.app.train_screen.query_one(LossPlot).clear_ghost()

@@ -132,6 +132,8 @@ def details(summary: RunSummary, commands: list[str]) -> Text:
     if summary.config is not None:
         text.append_text(config_text(summary.config, summary.vocab_size))
         text.append("\n")
+    if summary.corpus is not None:
+        text.append(f"corpus {summary.corpus}\n")
     if summary.kind == "experiment":
         names = ", ".join(variant.name for variant in summary.variants)
         text.append(f"race of {len(summary.variants)} variants: {names}\n", style="dim")
