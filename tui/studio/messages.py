@@ -40,6 +40,13 @@ class ModelInfo:
     tokenizer: str  # "char" or "bpe"
     num_parameters: int
 
+    @property
+    def source(self) -> str:
+        """Which weights, in a few words: the checkpoint or run, and its step."""
+        if self.step is None or f"step {self.step}" in self.label:
+            return self.label
+        return f"{self.label}, step {self.step}"
+
 
 @dataclass
 class ModelLoaded(Message):

@@ -264,3 +264,15 @@ async def test_sizing_lens_sizes_an_edited_shape_and_cuts_a_text_both_ways(tiny_
         assert tiny_app.screen is screen and screen.view == "sizing"
         await pilot.press("escape")
         assert not isinstance(screen.focused, Input)
+
+
+async def test_every_model_view_names_the_weights_it_shows(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen, view = await _open_view(tiny_app, pilot, wait_until, "x")
+        source = screen.info.source
+        assert source == "checkpoint tiny, step 20"
+        assert source in str(screen.query_one("#journey-box").border_title)
+        assert source in rendered(screen, "#xa-header")
+        generate = await _open_generate(tiny_app, pilot, wait_until)
+        await _show(generate, pilot, wait_until, "gen-tape")
+        assert source in str(generate.query_one(TapeView).border_title)

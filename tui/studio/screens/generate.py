@@ -328,9 +328,9 @@ class GenerateScreen(StudioScreen):
     @on(ModelLoaded)
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
-        # the decoder is measured and the prompt read next: say so, so no load looks stuck
         panel = self.query_one(ProbabilityPanel)
         panel.message = f"{message.info.label} loaded; preparing its decoder and the prompt…"
+        self.query_one(SidePanel).name_source(message.info.source)
         self.query_one(CacheRace).forget()  # a race of other weights no longer tells the truth
         self.update_views()
 

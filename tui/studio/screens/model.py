@@ -206,6 +206,12 @@ class ModelScreen(StudioScreen):
     @on(ModelLoaded)
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
+        of = f" · {message.info.source}"  # every view here reads these weights
+        self.query_one("#journey-box").border_title = f"shape journey of one forward pass{of}"
+        self.query_one("#attention-box").border_title = f"attention weights{of}"
+        self.query_one(AttentionXray).source = self.query_one(ProbeView).source = (
+            message.info.source
+        )
         xray = self.query_one(AttentionXray)
         xray.num_layers = message.info.num_layers
         xray.layer = min(xray.layer, message.info.num_layers - 1)

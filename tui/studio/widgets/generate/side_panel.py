@@ -39,10 +39,15 @@ class SidePanel(Vertical):
             yield CacheRace(self.runner)
 
     def on_mount(self) -> None:
-        self.query_one(TapeView).border_title = "prediction tape of the text so far"
-        self.query_one(SamplingLab).border_title = "sampling lab: the pending step, stage by stage"
-        self.query_one(CacheRace).border_title = "cache race: with and without the KV cache"
+        self.name_source(None)
         self.show_views()
+
+    def name_source(self, source: str | None) -> None:
+        """Title every view with the weights it reads (None: none loaded yet)."""
+        of = f" · {source}" if source else ""
+        self.query_one(TapeView).border_title = f"prediction tape of the text so far{of}"
+        self.query_one(SamplingLab).border_title = f"sampling lab: the pending step{of}"
+        self.query_one(CacheRace).border_title = f"cache race: with and without the KV cache{of}"
 
     @property
     def current(self) -> str:

@@ -81,6 +81,7 @@ class ProbeView(TextView):
 
     def __init__(self, runner, id: str = "xray-probe") -> None:
         super().__init__(runner, id=id)
+        self.source: str | None = None  # the weights it reads: checkpoint or run, and step
         self.probe: Probe | None = None
         self.length = 0  # tokens of the text, once one result told
         self.cropped = 0
@@ -138,6 +139,8 @@ class ProbeView(TextView):
             return
         probe = self.probe
         header = Text()
+        if self.source:
+            header.append(f"{self.source} · ", style="dim")
         header.append(f"position {self.position}", style="bold")
         if probe is not None:
             header.append(

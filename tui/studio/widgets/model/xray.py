@@ -76,6 +76,7 @@ class AttentionXray(TextView):
 
     def __init__(self, runner, id: str = "xray-attention") -> None:
         super().__init__(runner, id=id)
+        self.source: str | None = None  # the weights it reads: checkpoint or run, and step
         self.num_layers = 1
         self.heads: tuple[AttentionStages, ...] = ()
         self.request: AttentionRequest | None = None  # what `heads` were computed for
@@ -206,6 +207,8 @@ class AttentionXray(TextView):
     def header(self) -> Text:
         heads = len(self.heads) or 1
         text = Text()
+        if self.source:
+            text.append(f"{self.source} · ", style="dim")
         text.append(f"layer {self.layer + 1}/{self.num_layers}", style="bold")
         text.append(" (l) · ")
         text.append(f"head {self.head + 1}/{heads}", style="bold")
