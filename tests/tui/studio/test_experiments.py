@@ -22,7 +22,7 @@ from tui.studio.widgets.experiments.race import (
     same_seconds,
     same_step,
 )
-from tui.studio.widgets.experiments.race_form import RacePicker
+from tui.studio.widgets.experiments.race_form import RaceForm, RacePicker
 
 
 async def _experiments(app, pilot) -> ExperimentsScreen:
@@ -126,6 +126,8 @@ async def test_reopening_a_saved_race_lists_newest_first_and_shows_its_rows(
             "post-norm",
         ]
         assert "opened" in str(screen.query_one("#exp-status").render())
+        form = screen.query_one(RaceForm)  # the form shows the race opened, to run it again
+        assert form.race() == ("tiny", int(report["steps"]), ["baseline", "no-scale", "post-norm"])
 
 
 async def test_typed_keys_stay_in_the_steps_field_and_escape_leaves_it(tiny_app):

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
 from core import (
+    PRESETS,
     VARIANTS,
     RaceFinished,
     RaceProcess,
@@ -257,6 +258,10 @@ class ExperimentsScreen(StudioScreen):
         self.steps = int(report.get("steps") or 0)
         self.preset_name = str(report.get("preset") or Path(folder).name.split("-")[0])
         self.state = TrainState.IDLE
+        names = [str(variant.get("name")) for variant in report.get("variants", ())]
+        known = [name for name in names if name in VARIANTS and name != "baseline"]
+        if self.preset_name in PRESETS:  # the form shows the race opened: run it again with t
+            self.query_one(RaceForm).set_race(self.preset_name, self.steps, known)
         self.show_lanes(lanes)
         self.update_status()
 
