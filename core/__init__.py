@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
+    "LEAK_NATS": "core.experiments",
     "check_corpus_file": "core.dataset",
     "CheckpointChoice": "core.runs",
     "choose_checkpoint": "core.runs",
@@ -208,6 +209,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         WeightSnapshot,
     )
     from core.experiments import (
+        LEAK_NATS,
         RaceProgress,
         VariantResult,
         load_race,

@@ -15,7 +15,7 @@ from core.checkpoint.manifest import MANIFEST, check_manifest, read_manifest
 from core.checkpoint.run_folder import LOCK_NAME, METRICS_FILE, read_metrics
 from core.config import PRESETS, Config
 from core.errors import UserError
-from core.experiments import RESULTS_FILE, VARIANTS
+from core.experiments import LEAK_NATS, RESULTS_FILE, VARIANTS
 
 COMMAND_FILE = "command.txt"
 EXPERIMENTS_FOLDER = "experiments"
@@ -328,9 +328,6 @@ def resume_refusal(summary: RunSummary) -> str | None:
             f"--resume {summary.path} --steps {more}"
         )
     return None
-
-
-LEAK_NATS = 1e-3  # a variant's loss and its causal loss differ by more: it leaks
 
 
 # a loss above 3/4 of ln V (a uniform guess) has learned little beyond how often each token occurs

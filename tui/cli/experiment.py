@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core import (
+    LEAK_NATS,
     VARIANTS,
     RaceProgress,
     load_corpus,
@@ -133,7 +134,7 @@ def _results_table(report: dict) -> Group:
         table.add_column(column, justify="right")
     table.add_column("MB", justify="right")
     for v in report["variants"]:
-        leak = v["causal_val_loss"] > v["val_loss"] + 0.05
+        leak = v["causal_val_loss"] > v["val_loss"] + LEAK_NATS
         table.add_row(
             v["name"],
             f"{v['val_bpc']:.3f}",

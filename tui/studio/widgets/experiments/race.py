@@ -10,11 +10,10 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual_plotext import Plot
 
-from core import VARIANTS
+from core import LEAK_NATS, VARIANTS
 from tui.studio.formatting import format_count
 from tui.studio.widgets.common.plots import MetricPlot
 
-LEAK = 0.05  # nats: a causal loss this far above the loss the model trained under is a leak
 COLORS = (
     (235, 235, 235), (255, 170, 0), (80, 200, 255), (150, 220, 120), (220, 80, 220),
     (255, 90, 90), (240, 230, 90), (90, 140, 255), (60, 220, 190), (255, 140, 190),
@@ -69,7 +68,7 @@ class Lane:
     @property
     def leaks(self) -> bool:
         """Its loss under the real causal mask is worse than the one it reports."""
-        return any(p.causal_val_loss > p.val_loss + LEAK for p in self.points)
+        return any(p.causal_val_loss > p.val_loss + LEAK_NATS for p in self.points)
 
 
 def new_lanes(names: list[str], tokens_per_step: dict[str, int]) -> list[Lane]:
