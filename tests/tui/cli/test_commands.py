@@ -143,6 +143,7 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, capsys) -> None:
     _one_line_error(capsys, code, "corrupt")
 
 
+@pytest.mark.slow  # a child process and a signal
 def test_ctrl_c_saves_and_exits_zero(corpus, tmp_path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "tui", "train", "--preset", "tiny", "--data", str(corpus)]

@@ -72,6 +72,7 @@ def _logged_steps(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in lines]
 
 
+@pytest.mark.slow  # a child process and a signal
 @pytest.mark.parametrize("round_index", range(KILL_ROUNDS))
 def test_kill_9_at_a_random_point_loses_nothing_the_checkpoint_covers(
     corpus, tmp_path, round_index: int
@@ -92,6 +93,7 @@ def test_kill_9_at_a_random_point_loses_nothing_the_checkpoint_covers(
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # a child process and a signal
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_stop_signals_save_and_exit_zero(corpus, tmp_path, signum: int) -> None:
     out = tmp_path / "run"
@@ -142,6 +144,7 @@ def test_second_trainer_into_a_busy_folder_is_refused(corpus, tmp_path, capsys) 
     assert not (out / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow  # a child process and a signal
 def test_resume_into_a_running_folder_is_refused(corpus, tmp_path, capsys) -> None:
     out = tmp_path / "run"
     child = _child(corpus, out)
@@ -157,6 +160,7 @@ def test_resume_into_a_running_folder_is_refused(corpus, tmp_path, capsys) -> No
         child.stderr.close()
 
 
+@pytest.mark.slow  # a child process and a signal
 def test_lock_left_by_a_killed_process_does_not_block(corpus, tmp_path) -> None:
     out = tmp_path / "run"
     holder = subprocess.Popen(
