@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
+    "append_line": "core.checkpoint.run_folder",
     "LEAK_NATS": "core.experiments",
     "check_corpus_file": "core.dataset",
     "CheckpointChoice": "core.runs",
@@ -167,6 +168,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         MetricsCursor,
         RunFolderBusy,
         RunLock,
+        append_line,
         new_run_folder,
         read_metrics,
         run_config,

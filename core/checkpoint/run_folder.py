@@ -6,10 +6,12 @@ is trimmed on resume so that it agrees with the checkpoint the run continues fro
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,6 +24,38 @@ from core.errors import UserError
 from core.events import StepMetrics
 
 LOCK_NAME = ".minigpt.lock"
+
+
+def open_run_file(path: Path, flags: int) -> int:
+    """A descriptor of one of the run folder's own files, never reached through a symbolic
+    link and never a pipe or a device (a run writes only inside its folder, and a FIFO or
+    /dev/zero must not hang or flood it); UserError in one line otherwise."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UserError(
+                f"{path} is a symbolic link; a run reads and writes only the files inside its "
+                "folder: remove the link"
+            ) from None
+        if error.errno == errno.ENXIO:  # a FIFO with no reader
+            raise _not_regular(path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_regular(path)
+    return fd
+
+
+def _not_regular(path: Path) -> UserError:
+    return UserError(f"{path} is not a regular file; remove it (a run writes only its own files)")
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a run folder's own text file (command.txt)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    with open(open_run_file(path, flags), "a", encoding="utf-8") as file:
+        file.write(line + "\n")
 
 
 class RunFolderBusy(UserError):
@@ -118,9 +152,11 @@ def trim_metrics(path: Path, last_step: int) -> int:
     """Drop the lines of a metrics log past `last_step` (and a torn last line); returns how
     many were dropped. The log then agrees with the checkpoint a run resumes from."""
     try:
-        data = path.read_bytes()
+        fd = open_run_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return 0
+    with open(fd, "rb") as file:
+        data = file.read(os.fstat(fd).st_size)  # what it holds now: never an endless stream
     lines = data.split(b"\n")
     torn = lines.pop() if lines else b""  # after the last newline: empty unless cut mid-write
     kept = [line for line in lines if _logged_step(line) <= last_step]
@@ -153,7 +189,8 @@ class MetricsLog:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # line-buffered: each step is on disk when the next begins, without a reopen
-                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                fd = open_run_file(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             self._file.write(json.dumps(asdict(replace(metrics, xray=None))) + "\n")
         except OSError as error:
             raise CheckpointWriteError(
@@ -187,8 +224,8 @@ def read_metrics(
     """
     cursor = cursor or MetricsCursor()
     try:
-        file = open(path, "rb")  # noqa: SIM115
-    except (FileNotFoundError, IsADirectoryError):
+        file = open(open_run_file(Path(path), os.O_RDONLY), "rb")  # noqa: SIM115
+    except (FileNotFoundError, UserError):  # no log yet, or nothing a run wrote: nothing to read
         return [], cursor, False
     with file:
         info = os.fstat(file.fileno())

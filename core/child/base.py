@@ -19,6 +19,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from core.checkpoint.run_folder import open_run_file
 from core.events import Command
 
 NICE = 10
@@ -185,7 +186,7 @@ class ChildProcess(Generic[E, F]):
 # --- in the child ---------------------------------------------------------------------------
 def redirect_output(log_path: str) -> None:
     """Point fds 1 and 2 at the log, so nothing the child prints paints over the screen."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = open_run_file(Path(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 
-from core import read_metrics
-from core.checkpoint.run_folder import trim_metrics
+import pytest
+
+from core import StepMetrics, UserError, append_line, read_metrics
+from core.checkpoint.run_folder import MetricsLog, trim_metrics
 
 
 def _line(step: int) -> str:
@@ -48,3 +50,42 @@ def test_read_metrics_skips_foreign_lines_and_waits_for_a_missing_log(tmp_path) 
     log.write_text('{"note": "hand-written"}\nnot json\n[1, 2]\n{"step": "one"}\n' + _line(7))
     steps, _, _ = read_metrics(log)
     assert [m.step for m in steps] == [7] and steps[0].val_loss is None
+
+
+def test_a_symlinked_metrics_log_is_refused_and_its_target_untouched(tmp_path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").symlink_to(outside)
+    log = MetricsLog(run / "metrics.jsonl")
+    with pytest.raises(UserError, match="symbolic link"):
+        log.write(StepMetrics(1, 1, 3.0, 1.0, 1e-3, 100.0, 0.1, False), saved_step=0)
+    with pytest.raises(UserError, match="symbolic link"):
+        trim_metrics(run / "metrics.jsonl", 0)
+    assert outside.read_text() == "mine\n"
+    assert read_metrics(run / "metrics.jsonl")[0] == []  # nothing a run wrote: nothing to read
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_fifo_or_device_metrics_log_neither_hangs_nor_floods(tmp_path) -> None:
+    os.mkfifo(tmp_path / "metrics.jsonl")
+    assert read_metrics(tmp_path / "metrics.jsonl")[0] == []  # returns at once
+    with pytest.raises(UserError, match="not a regular file"):
+        trim_metrics(tmp_path / "metrics.jsonl", 0)
+    if os.path.exists("/dev/zero"):
+        (tmp_path / "zero").mkdir()
+        (tmp_path / "zero" / "metrics.jsonl").symlink_to("/dev/zero")
+        with pytest.raises(UserError):
+            trim_metrics(tmp_path / "zero" / "metrics.jsonl", 0)
+
+
+def test_command_lines_are_never_appended_through_a_symlink(tmp_path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (tmp_path / "command.txt").symlink_to(outside)
+    with pytest.raises(UserError, match="symbolic link"):
+        append_line(tmp_path / "command.txt", "minigpt train")
+    assert outside.read_text() == "mine\n"
+    append_line(tmp_path / "own.txt", "minigpt train")
+    assert (tmp_path / "own.txt").read_text() == "minigpt train\n"

@@ -18,6 +18,7 @@ from core import (
     RankInfo,
     RunLock,
     TrainingSession,
+    append_line,
     find_latest_checkpoint,
     is_checkpoint,
     launch_ranks,
@@ -155,8 +156,7 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage, r
 def _record_command(out: Path, argv: list[str], comment: str = "") -> None:
     """Append this command to the run's command.txt: every command of the run is kept."""
     try:
-        with open(out / "command.txt", "a", encoding="utf-8") as f:
-            f.write(shlex.join(["minigpt", *argv]) + comment + "\n")
+        append_line(out / "command.txt", shlex.join(["minigpt", *argv]) + comment)
     except OSError as error:
         raise UsageError(
             f"cannot write into {out}: {error.strerror}; choose another --out"

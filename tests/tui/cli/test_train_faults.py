@@ -284,3 +284,15 @@ def test_read_only_folder_is_one_line_and_keeps_the_checkpoint(corpus, small_dis
     _one_line_error(capsys, _resume(corpus, out, "--steps", "4"), "cannot write")
     _one_line_error(capsys, _train(corpus, small_disk / "new", "--steps", "2"), "cannot write")
     assert load_checkpoint(out).step == 2
+
+
+def test_resume_never_writes_through_a_symlinked_command_file(corpus, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert _train(corpus, out, "--steps", "2") == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (out / "command.txt").unlink()
+    (out / "command.txt").symlink_to(outside)
+    capsys.readouterr()
+    _one_line_error(capsys, _resume(corpus, out, "--steps", "3"), "symbolic link")
+    assert outside.read_text() == "mine\n"
