@@ -55,17 +55,18 @@ class NonFiniteWeights(CheckpointError):
     """The weights hold NaN or infinity; they are never written over a good checkpoint."""
 
 
-# names of the temporary files this code writes (`write_atomic`), and the `.tmpXXXXXX` names
-# safetensors' own save_file used for its temporaries in earlier versions of this project
-_TEMP_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
-_SAFETENSORS_TEMP_NAME = re.compile(r"^\.tmp[A-Za-z0-9]{6}$")
+# the names this code gives its files, and the only ones a save ever removes: its temporary
+# files (`write_atomic`, a prefix no other program uses) and the tensor files it names
+TEMP_PREFIX = ".minigpt-tmp."
+_TEMP_NAME = re.compile(r"^\.minigpt-tmp\..+\.\d+\.[0-9a-f]{8}\.tmp$")
+_OWN_TENSOR_NAME = re.compile(r"^(model|state)-\d{8}(-[0-9a-f]{8})?\.safetensors$")
 PENDING = ".checkpoint-pending.json"  # names the tensor files of a save under way
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename into place."""
     # a fresh name in the same folder (so the rename is atomic), created with the umask's mode
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -168,8 +169,9 @@ def save_checkpoint(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(directory, kept)
-        model_file = _fresh_name(f"model-{step:08d}", kept)
-        state_file = _fresh_name(f"state-{step:08d}", kept)
+        taken = kept | {path.name for path in directory.iterdir()}  # never over a user's file
+        model_file = _fresh_name(f"model-{step:08d}", taken)
+        state_file = _fresh_name(f"state-{step:08d}", taken)
         write_atomic(directory / PENDING, json.dumps([model_file, state_file]).encode())
         for name, tensors in ((model_file, model_state), (state_file, state_tensors)):
             data = serialize(tensors)
@@ -198,7 +200,8 @@ def save_checkpoint(
         ) from None
     # only now are the previous save's tensor files unreferenced
     for name in kept - {model_file, state_file}:
-        (directory / name).unlink(missing_ok=True)
+        if _OWN_TENSOR_NAME.match(name):  # a planted manifest cannot make a save delete a file
+            (directory / name).unlink(missing_ok=True)
     (directory / PENDING).unlink(missing_ok=True)
     return directory / MANIFEST
 
@@ -222,14 +225,13 @@ def _fresh_name(stem: str, taken: set[str]) -> str:
 def _remove_leftovers(directory: Path, referenced: set[str]) -> None:
     """Remove what a killed save of this code left: its temp files and unreferenced tensors."""
     for path in directory.iterdir():
-        if _TEMP_NAME.match(path.name) or _SAFETENSORS_TEMP_NAME.match(path.name):
-            if path.is_file() and not path.is_symlink():
-                path.unlink(missing_ok=True)
+        if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
     # read as the manifest is: anything but a regular file of JSON names nothing to remove
     pending = read_json_or_none(directory, PENDING, 1 << 16)  # two file names
     if isinstance(pending, list):
         for name in pending:
-            if is_tensor_file_name(name) and name not in referenced:
+            if isinstance(name, str) and _OWN_TENSOR_NAME.match(name) and name not in referenced:
                 (directory / name).unlink(missing_ok=True)
 
 

@@ -185,25 +185,35 @@ def test_save_removes_only_files_this_code_wrote(tiny_config, text, tmp_path) ->
     session = TrainingSession(tiny_config, text, "cpu", out)
     session.step = 1
     session.save()
-    mine = ["weights.safetensors", "notes.tmp", ".notes.swp.tmp", "model-9.safetensors"]
+    mine = [
+        "weights.safetensors",
+        "notes.tmp",
+        ".notes.swp.tmp",
+        "model-9.safetensors",
+        ".tmpAb12Cd",  # another program's temporary name: not this code's
+        ".notes.1.deadbeef.tmp",
+        "user_weights.safetensors",
+        "model-00000003.safetensors",  # the name the next save would take
+    ]
     for name in mine:
         (out / name).write_text("the user's")
-    leftovers = [".model-00000002.safetensors.4242.0123abcd.tmp", ".tmpAb12Cd"]
-    for name in leftovers:
-        (out / name).write_bytes(b"half a save")
+    leftover = ".minigpt-tmp.model-00000002.safetensors.4242.0123abcd.tmp"
+    (out / leftover).write_bytes(b"half a save")
     orphan = out / "model-00000002.safetensors"  # renamed into place, manifest never written
     orphan.write_bytes(b"unreferenced")
-    (out / ".checkpoint-pending.json").write_text(json.dumps([orphan.name]))
+    # a pending record may name only this code's files: the user's stays
+    pending = [orphan.name, "user_weights.safetensors"]
+    (out / ".checkpoint-pending.json").write_text(json.dumps(pending))
     session.step = 3
     session.save()
     names = {p.name for p in out.iterdir()}
-    assert set(mine) <= names
-    assert not set(leftovers) & names and orphan.name not in names
-    assert load_checkpoint(out).step == 3
-    assert sorted(n for n in names if n.startswith(("model-0", "state-0"))) == [
-        "model-00000003.safetensors",
-        "state-00000003.safetensors",
-    ]
+    assert set(mine) <= names and all((out / n).read_text() == "the user's" for n in mine)
+    assert leftover not in names and orphan.name not in names
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.step == 3
+    saved = json.loads((out / "checkpoint.json").read_text())["files"]
+    assert saved["model"].startswith("model-00000003-")  # a fresh name beside the user's
+    assert saved["state"] == "state-00000003.safetensors"
 
 
 def test_resume_drops_metrics_past_the_checkpoint_and_a_torn_line(corpus, tmp_path) -> None:
