@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
+    "RESULTS_FILE": "core.experiments",
     "append_line": "core.checkpoint.run_folder",
     "LEAK_NATS": "core.experiments",
     "check_corpus_file": "core.dataset",
@@ -212,6 +213,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.experiments import (
         LEAK_NATS,
+        RESULTS_FILE,
         RaceProgress,
         VariantResult,
         load_race,

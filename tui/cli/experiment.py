@@ -16,8 +16,10 @@ from rich.text import Text
 
 from core import (
     LEAK_NATS,
+    RESULTS_FILE,
     VARIANTS,
     RaceProgress,
+    RunLock,
     load_corpus,
     load_race,
     new_run_folder,
@@ -50,6 +52,21 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         if args.out
         else new_run_folder(checkpoints_root() / "experiments", args.preset)
     )
+    if (out / RESULTS_FILE).exists():
+        raise UsageError(f"{out} already holds a race; pass another --out (it is kept)")
+    try:  # one writer per folder, as for training: a train or race there is refused
+        out.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(out)
+        lock.acquire()
+    except OSError as error:
+        raise UsageError(f"cannot write into {out}: {error.strerror}; pass another --out") from None
+    try:
+        return _race_into(args, console, names, base, text, out)
+    finally:
+        lock.release()
+
+
+def _race_into(args, console, names, base, text, out: Path) -> int:
     stopped: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
     points: dict[str, RaceProgress] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from core import RunLock
 from tui.cli import main
 
 
@@ -35,3 +36,24 @@ def test_unknown_variant_is_one_line(capsys) -> None:
 def test_reopening_a_missing_race_is_one_line(tmp_path, capsys) -> None:
     assert main(["experiment", "--open", str(tmp_path)]) == 2
     assert "not a saved race" in capsys.readouterr().err
+
+
+def test_a_race_never_overwrites_an_earlier_one_nor_enters_a_locked_folder(
+    corpus, tmp_path, capsys
+) -> None:
+    out = tmp_path / "race"
+    out.mkdir()
+    (out / "race.json").write_text('{"mine": true}')
+    args = ["experiment", "--data", str(corpus), "--steps", "2", "--out", str(out)]
+    assert main(args) == 2
+    assert "already holds a race" in capsys.readouterr().err
+    assert (out / "race.json").read_text() == '{"mine": true}'
+    busy = tmp_path / "busy"
+    lock = RunLock(busy)
+    busy.mkdir()
+    lock.acquire()
+    try:
+        assert main([*args[:-1], str(busy)]) == 2
+        assert "pid" in capsys.readouterr().err
+    finally:
+        lock.release()
