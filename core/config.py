@@ -7,6 +7,49 @@ from dataclasses import dataclass, fields
 
 from core.errors import UserError
 
+# The one set of bounds of every number in a Config: the CLI's flags, the studio's form and a
+# checkpoint's manifest all build a Config, so a value one of them accepts the others accept,
+# and whatever is trained can be saved and loaded back. Upper bounds are far past any real run;
+# they keep counts within what torch and JSON hold exactly and a step's time finite.
+MAX_COUNT = 10**12  # steps and intervals
+MAX_BATCH = 1 << 16  # sequences of a micro-batch, micro-batches of a step
+MAX_LAYERS = 1024  # blocks: laid out on the meta device in about a second
+MAX_WIDTH = 1 << 16  # embedding, FFN and context widths
+MAX_VOCAB = 1 << 21  # tokens; every Unicode character fits
+MAX_SEED = (1 << 63) - 1  # the trainer seeds generators with seed + 1 and seed + 2
+MAX_THREADS = 1024
+INT_BOUNDS = {  # name: (lowest, highest)
+    "block_size": (1, MAX_WIDTH),
+    "embedding_dim": (1, MAX_WIDTH),
+    "num_heads": (1, MAX_WIDTH),
+    "num_layers": (1, MAX_LAYERS),
+    "ffn_dim": (1, 4 * MAX_WIDTH),
+    "batch_size": (1, MAX_BATCH),
+    "grad_accum": (1, MAX_BATCH),
+    "warmup_steps": (0, MAX_COUNT),
+    "max_steps": (1, MAX_COUNT),
+    "eval_interval": (1, MAX_COUNT),
+    "eval_batches": (1, MAX_BATCH),
+    "log_interval": (1, MAX_COUNT),
+    "seed": (0, MAX_SEED),
+    "bpe_vocab_size": (257, MAX_VOCAB),  # the 256 bytes and at least one merge
+}
+FLOAT_BOUNDS = {  # name: (lowest, highest, highest included); NaN and infinity never pass
+    "dropout": (0.0, 1.0, False),
+    "learning_rate": (1e-12, 1e3, True),  # 0 would never move a weight
+    "min_lr_ratio": (0.0, 1.0, True),
+    "weight_decay": (0.0, 1e3, True),
+    "beta1": (0.0, 1.0, False),
+    "beta2": (0.0, 1.0, False),
+    "grad_clip": (0.0, 1e9, True),  # 0 switches clipping off
+}
+
+
+def check_seed(seed: int | None) -> None:
+    """A sampling or training seed torch can take, or a UserError saying what to give."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed must be an integer from 0 to {MAX_SEED:,}, got {seed}")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -48,47 +91,27 @@ class Config:
     optimizer: str = "adamw"  # "adamw" or "sgd" (plain SGD, same schedule)
 
     def __post_init__(self) -> None:
-        positive = (
-            "block_size",
-            "embedding_dim",
-            "num_heads",
-            "num_layers",
-            "batch_size",
-            "grad_accum",
-            "max_steps",
-            "eval_interval",
-            "eval_batches",
-            "log_interval",
-        )
-        for name in positive:
+        for name, (low, high) in INT_BOUNDS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
+            if name == "ffn_dim" and value is None:
+                continue  # 4 x embedding_dim
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise UserError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
+        for name, (low, high, closed) in FLOAT_BOUNDS.items():
+            value = getattr(self, name)
+            inside = low <= value <= high if closed else low <= value < high
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and inside):
+                end = "]" if closed else ")"
+                raise UserError(
+                    f"{name} must be a number in [{low:g}, {high:g}{end}, got {value!r}"
+                )
         if self.embedding_dim % self.num_heads:
             raise UserError(
                 f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads "
                 f"({self.num_heads}); change one of them"
             )
-        if self.ffn_dim is not None and self.ffn_dim < 1:
-            raise UserError(f"ffn_dim must be a positive integer, got {self.ffn_dim!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise UserError(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise UserError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.warmup_steps < 0:
-            raise UserError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.grad_clip < 0:
-            raise UserError(f"grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip}")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.tokenizer not in ("char", "bpe"):
             raise UserError(f"tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
-        if self.bpe_vocab_size < 257:
-            raise UserError(
-                f"bpe_vocab_size must be at least 257 (bytes + merges), got {self.bpe_vocab_size}"
-            )
         if self.precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         choices = {

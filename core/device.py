@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from core.config import MAX_THREADS
 from core.errors import UserError
 
 
@@ -40,7 +41,7 @@ def resolve_device(device: torch.device | str | None = None) -> torch.device:
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads (None keeps the default); returns the count in use."""
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"threads must be >= 1, got {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise UserError(f"threads must be from 1 to {MAX_THREADS}, got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from core.checkpoint.store import load_model
-from core.config import Config, SamplingConfig
+from core.config import Config, SamplingConfig, check_seed
 from core.device import resolve_device
 from core.errors import UserError
 from core.fast.decode import Decoder
@@ -67,6 +67,7 @@ class GenerationSession:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.sampling = sampling or SamplingConfig()
+        check_seed(seed)
         self.use_cache, self.seed = use_cache, seed
         self.generator = torch.Generator().manual_seed(seed)
         self.device = next(model.parameters()).device

@@ -21,7 +21,7 @@ from core.checkpoint.safe_files import (
     shown,
     size_text,
 )
-from core.config import Config
+from core.config import MAX_COUNT, MAX_VOCAB, Config
 from core.tokenizer import Tokenizer, tokenizer_from_dict
 
 MANIFEST = "checkpoint.json"
@@ -30,11 +30,6 @@ VERSION = 1
 
 MANIFEST_LIMIT = 32 << 20  # bytes; above any real manifest, whose BPE part is capped below
 BPE_LIMIT = 16 << 20  # characters of a serialized BPE tokenizer
-MAX_VOCAB = 1 << 21  # tokens; every Unicode character fits
-MAX_LAYERS = 1024  # about a second to lay out on the meta device; more would take longer
-MAX_COUNT = 10**12  # steps, intervals and batches: beyond any real run
-MAX_BATCH = 1 << 16
-MAX_SEED = (1 << 63) - 1  # the trainer seeds generators with seed + 1 and seed + 2
 MAX_RANKS = 4096  # ranks of a distributed run, and data streams of its checkpoint
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -133,7 +128,6 @@ def check_manifest(manifest: dict, directory: Path, with_state: bool) -> Manifes
     config = _check_config(manifest.get("config"), path)
     # memory is counted from models of one and two blocks; only then may all blocks be laid out
     check_memory(config, vocab_size, with_state, path)
-    _check_limits(config, path)
     check_optimizer_settings(manifest.get("optimizer"), config, vocab_size, path)
     extra = manifest.get("extra", {})
     if not isinstance(extra, dict):
@@ -155,30 +149,7 @@ def _check_config(values: object, path: Path) -> Config:
         config = Config.from_dict(values)
     except ValueError as error:
         raise refuse(path, f"is invalid: in config, {error}") from None
-    for name in ("beta1", "beta2"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise invalid(path, f"config.{name}", "in [0, 1)", getattr(config, name))
-    if not 0 <= config.seed <= MAX_SEED:
-        raise invalid(path, "config.seed", f"an integer from 0 to {MAX_SEED}", config.seed)
-    return config
-
-
-def _check_limits(config: Config, path: Path) -> None:
-    """Bounds that memory does not already set: counts of blocks, steps and batches."""
-    limits = {
-        "num_layers": MAX_LAYERS,
-        "batch_size": MAX_BATCH,
-        "max_steps": MAX_COUNT,
-        "warmup_steps": MAX_COUNT,
-        "eval_interval": MAX_COUNT,
-        "eval_batches": MAX_COUNT,
-        "log_interval": MAX_COUNT,
-        "grad_accum": MAX_BATCH,
-        "bpe_vocab_size": MAX_VOCAB,
-    }
-    for name, limit in limits.items():
-        if getattr(config, name) > limit:
-            raise invalid(path, f"config.{name}", f"at most {limit:,}", getattr(config, name))
+    return config  # its bounds are Config's own: what training accepts, a manifest accepts
 
 
 def _check_tokenizer(values: object, path: Path) -> Tokenizer:

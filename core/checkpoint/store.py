@@ -189,7 +189,8 @@ def save_checkpoint(
             "optimizer": optimizer_meta,
             "extra": extra or {},
         }
-        write_atomic(directory / MANIFEST, json.dumps(manifest, indent=1).encode())
+        text = _loadable(manifest, directory, created)
+        write_atomic(directory / MANIFEST, text.encode())
     except OSError as error:
         for path in created:
             path.unlink(missing_ok=True)
@@ -204,6 +205,22 @@ def save_checkpoint(
             (directory / name).unlink(missing_ok=True)
     (directory / PENDING).unlink(missing_ok=True)
     return directory / MANIFEST
+
+
+def _loadable(manifest: dict, directory: Path, created: list[Path]) -> str:
+    """The manifest as JSON, once the loader's own checks pass on it: a save never replaces a
+    good checkpoint with one that would not load back (CheckpointWriteError, nothing replaced)."""
+    try:
+        text = json.dumps(manifest, indent=1, allow_nan=False)
+        check_manifest(json.loads(text), directory, with_state=False)
+    except (ValueError, CheckpointError) as error:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise CheckpointWriteError(
+            f"refused to save into {directory}: the checkpoint would not load back "
+            f"({str(error).splitlines()[0]}); the previous checkpoint there is intact"
+        ) from None
+    return text
 
 
 def _referenced_files(directory: Path) -> set[str]:

@@ -129,7 +129,7 @@ def test_non_finite_weights_are_never_saved(tiny_config, text, tmp_path) -> None
 
 def test_divergence_is_one_line_and_keeps_the_last_checkpoint(corpus, tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    code = _train(corpus, out, "--lr", "1e6", "--grad-clip", "0", "--eval-interval", "1")
+    code = _train(corpus, out, "--lr", "1000", "--grad-clip", "0", "--eval-interval", "1")
     _one_line_error(capsys, code, "became")
     if (out / "checkpoint.json").exists():
         model, _ = load_model(out)

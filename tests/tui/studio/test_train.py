@@ -150,3 +150,19 @@ async def test_keys_buttons_and_form_follow_the_run_to_resume(tiny_app, wait_unt
         assert train.query_one("#steps", Input).value == "100000"  # the run's own steps
         await pilot.press("x")
         await wait_until(pilot, lambda: train.state is TrainState.FINISHED)
+
+
+async def test_values_past_their_bounds_are_said_in_the_form(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        for field, value, said in (
+            ("#steps", str(10**13), "max_steps must be an integer from 1 to"),
+            ("#grad-clip", "nan", "grad_clip must be a number in"),
+            ("#seed", "-5", "seed must be an integer from 0"),
+        ):
+            train.set_steps(40)
+            train.query_one(field).value = value
+            await pilot.press("t")
+            assert train.process is None  # nothing started, no folder made
+            assert said in str(train.query_one("#form-error").render())
+            train.query_one(field).value = "1" if field != "#steps" else "40"
