@@ -7,8 +7,11 @@ DistributedDataParallel; rank 0 alone logs, evaluates, samples, saves and locks 
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import os
+import signal
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,6 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoint.manifest import rng_names
 from core.device import resolve_device
 from core.errors import UserError
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 # rank r's seeds sit r strides above rank 0's, clear of seed + 1 (rank 0's data) and seed + 2
 # (the fixed validation batches); the CPU generator keeps only a seed's low 32 bits, and r
@@ -67,6 +72,7 @@ def setup_ranks(device: str | None = None) -> RankInfo:
     process, nothing is joined and the run is the plain single-process one."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return current_ranks()
+    _die_with_parent()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     try:
         if resolve_device(device).type == "cuda":
@@ -81,6 +87,21 @@ def setup_ranks(device: str | None = None) -> RankInfo:
             "that every machine can reach it"
         ) from None
     return current_ranks()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have this rank receive SIGTERM (a stop that saves) when the process that
+    started it dies: a killed `minigpt train --nproc` launcher never leaves ranks training on,
+    or waiting in rendezvous, without it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request above was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def teardown_ranks() -> None:

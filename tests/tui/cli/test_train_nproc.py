@@ -4,6 +4,7 @@ stops them all with rank 0's save, and what a resume may change about the world.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -90,3 +91,38 @@ def test_nproc_under_torchrun_is_one_line(corpus, tmp_path, capsys, monkeypatch)
 def test_nproc_and_grad_accum_must_be_positive(flag, capsys) -> None:
     assert main(["train", flag, "0"]) == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The pids whose command line names `text` (the run's folder: the launcher's ranks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # it ended while being read
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_killing_the_nproc_launcher_ends_its_ranks(corpus, tmp_path) -> None:
+    out = tmp_path / "orphans"
+    command = [sys.executable, "-m", "tui", "train", "--nproc", "2", "--preset", "tiny"]
+    command += ["--data", str(corpus), "--out", str(out), "--steps", "100000"]
+    child = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while len(_logged_steps(out)) < 3:
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        child.kill()  # kill -9: the launcher cannot tell its ranks anything
+        child.wait(timeout=10)
+        while _processes_naming(str(out)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_naming(str(out)) == []  # no rank trains on
+    finally:
+        child.kill()
+        for pid in _processes_naming(str(out)):
+            os.kill(pid, signal.SIGKILL)
