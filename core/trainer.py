@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from core.checkpoint.manifest import check_training_memory
 from core.checkpoint.run_folder import (
     METRICS_FILE,
     MetricsLog,
@@ -70,11 +71,12 @@ class TrainingSession(LoopControl):
     ) -> None:
         self.ranks = distributed.current_ranks()
         super().__init__(distributed.StepAgreement(self.ranks) if self.ranks.distributed else None)
-        self.config = config
-        self.weights_only = weights_only  # saves skip optimizer and RNG: smaller, not resumable
+        # weights_only: saves skip optimizer and RNG, smaller and not resumable
+        self.config, self.weights_only = config, weights_only
         self.device = distributed.rank_device(resolve_device(device), self.ranks)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.tokenizer = tokenizer or build_tokenizer(config.tokenizer, text, config.bpe_vocab_size)
+        check_training_memory(config, self.tokenizer.vocab_size)  # before anything is allocated
         ids = encode_corpus(self.tokenizer, text, progress)  # (N,), the smallest int dtype
         self.train_data, self.val_data = split_ids(ids, config.block_size)
         torch.manual_seed(config.seed)
@@ -155,10 +157,8 @@ class TrainingSession(LoopControl):
 
     # --- control from other threads (and LoopControl's) ------------------------------------
     def lock(self) -> None:
-        """Claim the output folder for this run (RunFolderBusy if another process has it).
-
-        `steps()` claims it too and lets it go when it ends; call this first to claim the
-        folder before anything else is written into it."""
+        """Claim the output folder for this run (RunFolderBusy if another process has it);
+        `steps()` claims it too, call this first to claim it before anything is written."""
         if self.run_lock is not None:
             self.run_lock.acquire()
 

@@ -22,6 +22,7 @@ from core.checkpoint.safe_files import (
     size_text,
 )
 from core.config import MAX_COUNT, MAX_VOCAB, Config
+from core.errors import UserError
 from core.tokenizer import Tokenizer, tokenizer_from_dict
 
 MANIFEST = "checkpoint.json"
@@ -275,4 +276,30 @@ def check_memory(config: Config, vocab_size: int, with_state: bool, path: Path) 
             f"{size_text(needed)} of memory to load, and this machine has {size_text(available)} "
             "available",
             "load it on a machine with more memory, or restore it if its config was edited",
+        )
+
+
+def training_memory(config: Config, vocab_size: int) -> int:
+    """Bytes one training step holds at most, roughly: the weights, their gradients and two
+    Adam moments, and one micro-batch's fp32 activations (per layer about 17 vectors of width C
+    and 3 attention maps per token, and the logits with their gradient)."""
+    parameters = parameter_count(config, vocab_size)
+    tokens = config.batch_size * config.block_size
+    per_layer = 17 * config.embedding_dim + 3 * config.num_heads * config.block_size
+    activations = 4 * tokens * (config.num_layers * per_layer + 3 * vocab_size)
+    return 16 * parameters + activations
+
+
+def check_training_memory(config: Config, vocab_size: int) -> None:
+    """Refuse, before anything is allocated, a run whose step cannot fit in memory."""
+    try:
+        needed = training_memory(config, vocab_size)
+    except ModelTooLarge as error:
+        raise UserError(f"this model is too large for any machine ({error})") from None
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UserError(
+            f"a training step of this shape and batch needs about {size_text(needed)} of "
+            f"memory and this machine has {size_text(available)} available; use a smaller "
+            "--batch-size, --block-size, --embedding-dim or --num-layers"
         )

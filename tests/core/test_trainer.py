@@ -11,7 +11,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core import TrainingDiverged, TrainingSession, learning_rate_at, load_checkpoint
+from core import (
+    PRESETS,
+    TrainingDiverged,
+    TrainingSession,
+    UserError,
+    learning_rate_at,
+    load_checkpoint,
+)
 
 
 def test_training_reduces_the_loss(tiny_config, text) -> None:
@@ -225,3 +232,13 @@ def test_a_snapshot_asked_while_paused_is_taken_while_paused(tiny_config, text) 
     assert step == 2 and answers["paused"] and metrics.step == 10
     # with no loop running it is taken in the caller's thread
     assert session.snapshot_with_step()[0] == 10
+
+
+def test_a_step_that_cannot_fit_in_memory_is_refused_before_allocating(text, monkeypatch) -> None:
+    from core.checkpoint import manifest
+
+    monkeypatch.setattr(manifest, "available_memory", lambda: 64 << 20)  # a 64 MiB machine
+    huge = replace(PRESETS["tiny"], batch_size=50_000, block_size=16)
+    with pytest.raises(UserError, match="needs about .* of memory .* 67.1 MB available"):
+        TrainingSession(huge, text, "cpu")
+    TrainingSession(PRESETS["tiny"], text, "cpu")  # a tiny one fits
