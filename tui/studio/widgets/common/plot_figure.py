@@ -222,6 +222,9 @@ class PlotBuilder:
                 continue
             self._last_build[id(plot)] = now
             text = plot.build(self._figures[id(plot)], request)
-            plot.post_message(MetricPlot.Built(plot, text, request))
+            try:
+                plot.post_message(MetricPlot.Built(plot, text, request))
+            except RuntimeError:  # NoActiveAppError: the app closed during the build
+                break
             built += 1
         return built
