@@ -19,9 +19,11 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 
 from core import (
+    RunStatus,
     choose_checkpoint,
     prepare_multiprocessing,
     preset,
+    read_run,
     set_threads,
 )
 from tui.paths import checkpoints_root, default_corpus, shipped_checkpoint
@@ -249,4 +251,23 @@ def run_studio(
         app.run()
     finally:
         app.shutdown_training()
+    process = getattr(app.train_screen, "process", None)  # a run started in this studio
+    summary = exit_summary(process.out_dir) if process is not None else None
+    if summary is not None:  # what the CLI would say: where the run is, how to go on
+        print(f"minigpt: {summary}", file=sys.stderr)
     return app.return_code or 0
+
+
+def exit_summary(folder: Path) -> str | None:
+    """Where a run trained in the studio is, and the command that continues it."""
+    if not folder.is_dir():
+        return None
+    summary = read_run(folder)
+    if summary.status is RunStatus.STOPPED and summary.resumable:
+        return (
+            f"run {folder} stopped at step {summary.step} and is saved; continue it with: "
+            f"minigpt train --resume {folder}"
+        )
+    if summary.status is RunStatus.FINISHED:
+        return f"run {folder} finished all {summary.step} steps; its checkpoint is in {folder}"
+    return None

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from textual.command import CommandList
 
-from tui.studio.app import MODES, StudioApp, initial_weights
+from tui.studio.app import MODES, StudioApp, exit_summary, initial_weights
 from tui.studio.messages import ModelInfo
 from tui.studio.screens.help import HelpScreen, help_markdown
 
@@ -93,3 +93,10 @@ def test_first_launch_opens_the_shipped_model_until_a_run_has_trained(
 def test_unknown_preset_is_refused_before_the_app_starts(checkpoints_dir):
     with pytest.raises(ValueError, match="unknown preset"):
         StudioApp(preset_name="huge", checkpoints_dir=checkpoints_dir)
+
+
+def test_leaving_the_studio_says_where_its_run_is(tiny_checkpoint, tmp_path):
+    assert exit_summary(tiny_checkpoint) == (
+        f"run {tiny_checkpoint} finished all 20 steps; its checkpoint is in {tiny_checkpoint}"
+    )
+    assert exit_summary(tmp_path / "never-trained") is None
