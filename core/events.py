@@ -30,7 +30,12 @@ class TrainingXray:
     update_ratios: tuple[float, ...]  # |Δw| / |w| of this step's optimizer update, per block
     residual_norms: tuple[float, ...]  # RMS of each block's output on the probe text
     probe_tokens: tuple[str, ...]  # the probe text, one string per token
-    attention: tuple  # attention[layer][head][query][key], floats; rows sum to 1
+    attention: tuple  # attention[i][head][query][key], floats; rows sum to 1
+    attention_layers: tuple[int, ...] = ()  # the layer of each attention[i]; () = every layer
+
+    def attention_layer(self, index: int) -> int:
+        """The model layer whose map is attention[index]."""
+        return self.attention_layers[index] if self.attention_layers else index
 
 
 @dataclass(frozen=True)

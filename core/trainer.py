@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from core import evaluation
 from core.checkpoint.manifest import check_training_memory
 from core.checkpoint.run_folder import (
     METRICS_FILE,
@@ -28,7 +29,7 @@ from core.checkpoint.store import (
 )
 from core.child import distributed
 from core.child.run_control import LoopControl
-from core.config import Config, SamplingConfig
+from core.config import Config
 from core.dataset import encode_corpus, split_ids
 from core.device import resolve_device
 from core.errors import UserError
@@ -37,12 +38,8 @@ from core.fast.attention import use_fast_attention
 from core.fast.precision import choose_precision
 from core.model import MiniGPT, cross_entropy_for_logits
 from core.optimizer import learning_rate_at, make_optimizer
-from core.session import generate_text
 from core.tokenizer import Tokenizer, build_tokenizer
 from core.xray.training import PROBE_TOKENS, XrayCapture
-
-SAMPLE_PROMPT = ""  # empty: a newline, or token 0 for a corpus without one
-SAMPLE_TOKENS = 120
 
 
 class TrainingDiverged(UserError):
@@ -244,6 +241,8 @@ class TrainingSession(LoopControl):
             self._clock_start = step_started
         with self._lock:
             loss, grad_norm, lr = self._train_step(read)
+        if lr is None:
+            return None  # dropped: a stop came between its micro-batches
         self.step += 1
         if loss is None:
             return None
@@ -277,13 +276,16 @@ class TrainingSession(LoopControl):
             f"{what} at step {self.step}; {kept}; lower --lr or keep --grad-clip above 0"
         )
 
-    def _train_step(self, read: bool = True) -> tuple[float | None, float | None, float]:
+    def _train_step(self, read: bool = True) -> tuple[float | None, float | None, float | None]:
         config = self.config
         lr = learning_rate_at(self.step, config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._accumulate()  # (), the mean over micro-batches
+        if loss is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            return None, None, None
         self.xray.before_clip(self.step + 1)
         max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
@@ -300,13 +302,21 @@ class TrainingSession(LoopControl):
             self.xray.after_update()
         return loss_value, norm_value, lr
 
-    def _accumulate(self) -> torch.Tensor:
+    def _accumulate(self) -> torch.Tensor | None:
         """Forward and backward over grad_accum micro-batches; DDP averages the gradients
-        across ranks on the last one."""
+        across ranks on the last one. None if a stop came between micro-batches: a long step
+        is dropped and its random streams rewound, so a resume draws the same batches."""
         config = self.config
         count, device = config.grad_accum, self.device
+        # ranks all meet at the last micro-batch's sync: only a lone process may drop a step
+        droppable = count > 1 and not self.ranks.distributed
+        streams = (torch.get_rng_state(), self.data_generator.get_state()) if droppable else None
         losses = []
         for micro in range(count):
+            if droppable and micro and self.stopped:
+                torch.set_rng_state(streams[0])
+                self.data_generator.set_state(streams[1])
+                return None
             idx, targets = self.train_data.batch(config.batch_size, self.data_generator, device)
             with distributed.gradient_sync(self._wrapped, sync=micro == count - 1):
                 with self._autocast():
@@ -320,35 +330,8 @@ class TrainingSession(LoopControl):
         dtype = self.autocast_dtype
         return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
-    @torch.no_grad()
-    def evaluate(self, batches: int | None = None, model: torch.nn.Module | None = None) -> float:
-        """Mean validation loss over fixed batches (the same every time; eval_batches of them
-        unless `batches` is given), of the training model or of `model` (e.g. the same
-        weights under another design switch)."""
-        config = self.config
-        generator = torch.Generator().manual_seed(config.seed + 2)
-        # rank 0 evaluates alone: through the bare model, which no other rank waits on
-        forward = self.model if self.ranks.distributed else self.forward_model
-        forward = model if model is not None else forward
-        self.model.eval()
-        forward.eval()
-        losses = []
-        for _ in range(batches or config.eval_batches):
-            idx, targets = self.val_data.batch(config.batch_size, generator, self.device)
-            with self._autocast():
-                logits = forward(idx)  # (B, T, V)
-            losses.append(cross_entropy_for_logits(logits, targets).item())
-        self.model.train()
-        return sum(losses) / len(losses)
-
-    def sample_text(self, prompt: str = SAMPLE_PROMPT, max_new_tokens: int = SAMPLE_TOKENS) -> str:
-        """A short sample from a fixed prompt and seed, without touching the training RNG."""
-        self.model.eval()
-        try:
-            sampling = SamplingConfig(temperature=0.8, top_k=None, max_new_tokens=max_new_tokens)
-            return generate_text(self.model, self.tokenizer, prompt, sampling, seed=0)
-        finally:
-            self.model.train()
+    evaluate = evaluation.evaluate
+    sample_text = evaluation.sample_text
 
     def save(self, elapsed: float | None = None) -> Path:
         """Write a resumable checkpoint into out_dir and return its folder."""

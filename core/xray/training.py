@@ -9,9 +9,18 @@ from core.config import Config
 from core.events import TrainingXray
 from core.model import MiniGPT
 from core.tokenizer import Tokenizer
-from core.xray.shapes import attention_maps, recording
+from core.xray.shapes import recording
 
 PROBE_TOKENS = 32  # the probe text: the first tokens of the validation split (at most block_size)
+MAP_LAYERS = 8  # attention maps kept per evaluation: a deep model's evaluation stays short
+
+
+def mapped_layers(num_layers: int, most: int = MAP_LAYERS) -> tuple[int, ...]:
+    """The layers whose attention an evaluation keeps: all of them, or `most` spread evenly
+    from the first to the last."""
+    if num_layers <= most:
+        return tuple(range(num_layers))
+    return tuple(sorted({round(i * (num_layers - 1) / (most - 1)) for i in range(most)}))
 
 
 def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -71,12 +80,17 @@ class XrayCapture:
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
+        layers = mapped_layers(len(model.blocks))
         try:
+            # one forward for every reading: a map per layer by its own forward was O(L^2)
             watched = {str(i): block for i, block in enumerate(model.blocks)}
+            watched.update({f"a{i}": model.blocks[i].attention for i in layers})
             with recording(watched) as seen:
                 model(torch.tensor([ids], device=device))  # (1, T, V)
-            residual = [seen[str(i)][1].float().pow(2).mean().sqrt() for i in range(len(watched))]
-            attention = tuple(attention_maps(model, ids, layer) for layer in range(len(watched)))
+            residual = [
+                seen[str(i)][1].float().pow(2).mean().sqrt() for i in range(len(model.blocks))
+            ]
+            attention = tuple(self._maps(seen, layer) for layer in layers)
         finally:
             model.train(was_training)
         ratios = self._ratios or [torch.zeros(()) for _ in self._grads]
@@ -90,4 +104,11 @@ class XrayCapture:
                 for i in ids
             ),
             attention=attention,
+            attention_layers=layers,
         )
+
+    def _maps(self, seen: dict, layer: int) -> tuple:
+        """maps[head][query][key] of `layer`, from the input its attention really had."""
+        attention = self.model.blocks[layer].attention
+        _, maps = attention.per_head(seen[f"a{layer}"][0][0])  # (1, T, C), (1, H, T, T)
+        return tuple(tuple(tuple(row) for row in head) for head in maps[0].tolist())

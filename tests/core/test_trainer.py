@@ -242,3 +242,25 @@ def test_a_step_that_cannot_fit_in_memory_is_refused_before_allocating(text, mon
     with pytest.raises(UserError, match="needs about .* of memory .* 67.1 MB available"):
         TrainingSession(huge, text, "cpu")
     TrainingSession(PRESETS["tiny"], text, "cpu")  # a tiny one fits
+
+
+def test_a_stop_between_micro_batches_drops_the_step_and_rewinds_its_streams(
+    tiny_config, text, tmp_path
+) -> None:
+    config = replace(tiny_config, grad_accum=4, max_steps=5)
+    session = TrainingSession(config, text, "cpu", out_dir=tmp_path / "run")
+    fresh = TrainingSession(config, text, "cpu")
+    forwards = []
+
+    def stop_on_the_second(module, inputs) -> None:
+        forwards.append(1)
+        if len(forwards) == 2:
+            session.stop()
+
+    session.model.register_forward_pre_hook(stop_on_the_second)
+    events = list(session.steps())
+    assert events == [] and session.step == 0
+    assert len(forwards) == 2  # the other two micro-batches never ran
+    assert torch.equal(session.data_generator.get_state(), fresh.data_generator.get_state())
+    assert all(p.grad is None for p in session.model.parameters())
+    assert not (tmp_path / "run" / "checkpoint.json").exists()  # nothing trained, nothing saved

@@ -68,3 +68,29 @@ def test_metrics_log_stays_readable_without_the_xray(tmp_path, text, tiny_config
     assert [m.step for m in steps if m.val_loss is not None] == [10, 20]
     assert all(m.xray is None for m in steps)
     assert len((tmp_path / "run" / METRICS_FILE).read_text()) < 20 * 1000
+
+
+def test_a_deep_model_keeps_maps_of_a_few_layers_spread_from_first_to_last(
+    text, tiny_config
+) -> None:
+    from core import attention_maps
+    from core.xray.training import MAP_LAYERS, mapped_layers
+
+    assert mapped_layers(3) == (0, 1, 2)
+    assert mapped_layers(1025) == (0, 146, 293, 439, 585, 731, 878, 1024)
+    config = replace(tiny_config, num_layers=12, max_steps=1, eval_interval=1)
+    session = TrainingSession(config, text, "cpu")
+    xray = list(session.steps())[-1].xray
+    assert len(xray.grad_norms) == len(xray.residual_norms) == 12  # the cheap readings: all
+    assert len(xray.attention) == MAP_LAYERS
+    assert xray.attention_layers[0] == 0 and xray.attention_layers[-1] == 11
+    assert xray.attention_layer(MAP_LAYERS - 1) == 11
+    probe = session.xray.probe_ids[: config.block_size]
+    by_hand = attention_maps(session.model, probe, 11)  # the map's own forward, as before
+    kept = xray.attention[-1]
+    assert all(
+        abs(a - b) < 1e-5
+        for head, head_by_hand in zip(kept, by_hand, strict=True)
+        for row, row_by_hand in zip(head, head_by_hand, strict=True)
+        for a, b in zip(row, row_by_hand, strict=True)
+    )

@@ -162,11 +162,17 @@ class TrainingXrayView(VerticalScroll, can_focus=True):
         step, attention = self.maps[index]
         weights = attention[self.xray_layer][self.xray_head]  # (T, T)
         tokens = self.latest.probe_tokens
-        text = Text(
-            f"attention layer {self.xray_layer} head {self.xray_head}, step {step} ", style="bold"
+        latest = self.latest
+        layer = latest.attention_layer(self.xray_layer)
+        text = Text(f"attention layer {layer} head {self.xray_head}, step {step} ", style="bold")
+        kept = len(latest.attention)
+        some = (
+            f"{kept} of {len(latest.grad_norms)} layers kept; "
+            if latest.attention_layers and kept < len(latest.grad_norms)
+            else ""
         )
         text.append(
-            f"(eval {index + 1}/{len(self.maps)}; ←→ eval, l/h layer/head)\n",
+            f"(eval {index + 1}/{len(self.maps)}; {some}←→ eval, l/h layer/head)\n",
             style="dim",
         )
         text.append(" " * LABEL)
