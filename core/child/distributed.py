@@ -14,6 +14,7 @@ import signal
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
@@ -24,6 +25,9 @@ from core.checkpoint.manifest import rng_names
 from core.device import resolve_device
 from core.errors import UserError
 
+# how long a rank waits for the others to join, and at any later collective (torch's own
+# default is 30 minutes): a rank that never comes must not hold the rest for half an hour
+RENDEZVOUS_TIMEOUT = timedelta(minutes=10)
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 # rank r's seeds sit r strides above rank 0's, clear of seed + 1 (rank 0's data) and seed + 2
@@ -77,9 +81,11 @@ def setup_ranks(device: str | None = None) -> RankInfo:
     try:
         if resolve_device(device).type == "cuda":
             torch.cuda.set_device(local_rank)
-            dist.init_process_group("nccl", device_id=torch.device("cuda", local_rank))
+            dist.init_process_group(
+                "nccl", device_id=torch.device("cuda", local_rank), timeout=RENDEZVOUS_TIMEOUT
+            )
         else:
-            dist.init_process_group("gloo")
+            dist.init_process_group("gloo", timeout=RENDEZVOUS_TIMEOUT)
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(

@@ -226,3 +226,32 @@ def test_a_checkpoint_whose_streams_disagree_is_refused(
     (tmp_path / "checkpoint.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(tmp_path)
+
+
+def test_a_rank_whose_partners_never_come_gives_up_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from datetime import timedelta\n"
+        "import core.child.distributed as d\n"
+        "d.RENDEZVOUS_TIMEOUT = timedelta(seconds=2)\n"
+        "from core import UserError\n"
+        "try:\n"
+        "    d.setup_ranks('cpu')\n"
+        "except UserError as error:\n"
+        "    print(error)\n"
+    )
+    env = {
+        **os.environ,
+        "WORLD_SIZE": "2",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("cannot join the other training processes")
