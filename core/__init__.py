@@ -16,6 +16,10 @@ _EXPORTS: dict[str, str] = {
     "append_line": "core.checkpoint.run_folder",
     "LEAK_NATS": "core.experiments",
     "check_corpus_file": "core.dataset",
+    "check_training_memory": "core.checkpoint.manifest",
+    "training_memory_fit": "core.checkpoint.manifest",
+    "available_memory": "core.checkpoint.manifest",
+    "size_text": "core.checkpoint.safe_files",
     "CheckpointChoice": "core.runs",
     "choose_checkpoint": "core.runs",
     "looks_trained": "core.runs",
@@ -163,6 +167,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
+    from core.checkpoint.manifest import (
+        available_memory,
+        check_training_memory,
+        training_memory_fit,
+    )
     from core.checkpoint.run_folder import (
         METRICS_FILE,
         CorpusMismatch,
@@ -174,6 +183,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         read_metrics,
         run_config,
     )
+    from core.checkpoint.safe_files import size_text
     from core.checkpoint.store import (
         Checkpoint,
         CheckpointError,

@@ -290,6 +290,16 @@ def training_memory(config: Config, vocab_size: int) -> int:
     return 16 * parameters + activations
 
 
+def training_memory_fit(config: Config, vocab_size: int) -> tuple[int | None, int | None]:
+    """(bytes a training step needs, bytes available): None for a need no machine has, or an
+    availability this system does not tell."""
+    try:
+        needed = training_memory(config, vocab_size)
+    except ModelTooLarge:
+        needed = None
+    return needed, available_memory()
+
+
 def check_training_memory(config: Config, vocab_size: int) -> None:
     """Refuse, before anything is allocated, a run whose step cannot fit in memory."""
     try:

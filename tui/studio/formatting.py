@@ -52,3 +52,8 @@ def format_path(path: str | Path) -> str:
             relative = str(path.relative_to(base))
             return prefix + relative if relative != "." else prefix.rstrip("/") or "."
     return str(path)
+
+
+def form_advice(message: str) -> str:
+    """A core error's advice as the studio's form takes it: the corpus field, not --data."""
+    return message.replace("pass --data with", "set the corpus field to")

@@ -153,6 +153,21 @@ async def test_bad_step_count_says_what_to_change(tiny_app):
         assert "steps must be a whole number" in str(screen.query_one("#exp-error").render())
 
 
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+async def test_a_special_corpus_file_is_named_for_what_it_is(kind, tmp_path, checkpoints_dir):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir() if kind == "directory" else os.mkfifo(corpus)
+    app = StudioApp(preset_name="tiny", corpus_path=str(corpus), checkpoints_dir=checkpoints_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await _experiments(app, pilot)
+        await pilot.press("t")
+        assert screen.process is None
+        said = str(screen.query_one("#exp-error").render())
+        assert ("is a directory" if kind == "directory" else "named pipe (FIFO)") in said
+        assert "does not exist" not in said and "corpus field" in said
+    assert list(checkpoints_dir.iterdir()) == []
+
+
 def test_equal_footing_is_the_latest_common_step_and_the_shortest_training_time():
     fast = Lane("baseline", "", "", (0, 0, 0))
     slow = Lane("no-scale", "", "", (0, 0, 0))

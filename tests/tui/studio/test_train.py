@@ -166,3 +166,28 @@ async def test_values_past_their_bounds_are_said_in_the_form(tiny_app):
             assert train.process is None  # nothing started, no folder made
             assert said in str(train.query_one("#form-error").render())
             train.query_one(field).value = "1" if field != "#steps" else "40"
+
+
+async def test_the_form_shows_a_steps_memory_and_refuses_one_that_cannot_fit(
+    tiny_app, checkpoints_dir
+):
+    from core import available_memory
+
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = _train_screen(tiny_app)
+        await pilot.pause()
+        shape = str(train.query_one("#form-shape").render())
+        assert "a step needs ≈" in shape and "free" in shape
+        train.query_one("#preset").value = "small"
+        await pilot.pause()
+        train.set_steps(40)
+        train.query_one("#batch-size").value = "65536"  # the most the bounds allow: ~300 GB
+        await pilot.pause()
+        huge = str(train.query_one("#form-shape").render())
+        if available_memory() is not None and "lower the batch size" not in huge:
+            pytest.skip("this machine has the memory for a step of 65,536 small sequences")
+        assert "lower the batch size" in huge
+        await pilot.press("t")
+        assert train.process is None
+        assert "needs about" in str(train.query_one("#form-error").render())
+    assert list(checkpoints_dir.iterdir()) == []

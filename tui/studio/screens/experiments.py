@@ -23,11 +23,12 @@ from core import (
     RaceProcess,
     RaceProgress,
     UserError,
+    check_corpus_file,
     load_race,
     new_run_folder,
     preset,
 )
-from tui.studio.formatting import format_duration
+from tui.studio.formatting import form_advice, format_duration
 from tui.studio.messages import TrainState
 from tui.studio.relay import relay_events, shutdown_child
 from tui.studio.screens.base import RunningWork, StudioScreen
@@ -172,9 +173,14 @@ class ExperimentsScreen(StudioScreen):
             return
         base = preset(preset_name)
         corpus_text, corpus_path = self.corpus()
-        if corpus_text is None and not Path(corpus_path).is_file():
-            form.show_error(f"corpus file {corpus_path!r} does not exist (set it on Train)")
-            return
+        if corpus_text is None:  # a missing, empty, binary or special file: said here
+            try:
+                check_corpus_file(
+                    corpus_path, base.block_size if base.tokenizer == "char" else None
+                )
+            except UserError as error:
+                form.show_error(form_advice(f"{error} (the corpus field is on Train)"))
+                return
         form.show_error("")
         self.out_dir = self.results_folder(preset_name)
         if corpus_text is not None:  # the child reads a file: keep the text with the results

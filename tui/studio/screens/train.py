@@ -25,7 +25,6 @@ from core import (
     TrainingState,
     UserError,
     WeightSnapshot,
-    check_corpus_file,
 )
 from tui.paths import checkpoints_root
 from tui.studio.formatting import format_count
@@ -138,13 +137,9 @@ class TrainScreen(StudioScreen):
             self.notify("Training is already running; stop it first (x).", severity="warning")
             return
         form = self.query_one(RunForm)
-        try:
-            config = form.config()
-            text, text_path = self.corpus_text, None
-            if text is None:  # refused here, before a run folder or a process exists
-                text_path = form.corpus_path()
-                char_level = config.tokenizer == "char"
-                check_corpus_file(text_path, config.block_size if char_level else None)
+        text = self.corpus_text
+        try:  # refused here, before a run folder or a process exists
+            config, text_path = form.checked(with_text=text is not None)
         except (ValueError, UserError) as error:
             form.show_error(str(error))
             return

@@ -11,7 +11,16 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
-from core import PRESETS, Config
+from core import (
+    PRESETS,
+    Config,
+    UserError,
+    check_corpus_file,
+    check_training_memory,
+    size_text,
+    training_memory_fit,
+)
+from tui.studio.formatting import form_advice
 from tui.studio.messages import TrainState
 from tui.studio.widgets.common.notice import NOTICE_SECONDS, notice_text
 
@@ -34,6 +43,12 @@ STATE_LABELS = {
     TrainState.FINISHED: ("✓ finished", "bold green"),
     TrainState.FAILED: ("✗ failed", "bold red"),
 }
+
+
+def vocab_guess(config: Config) -> int:
+    """The vocabulary a run will have, before its corpus is read: BPE's target size, or the
+    byte range for characters (a guess: the logits are a small part of a step's memory)."""
+    return config.bpe_vocab_size if config.tokenizer == "bpe" else 256
 
 
 class RunForm(Vertical):
@@ -76,10 +91,35 @@ class RunForm(Vertical):
     def fill(self, config: Config) -> None:
         for input_id, _, field, _ in FIELDS:
             self.query_one(f"#{input_id}", Input).value = f"{getattr(config, field):g}"
-        self.query_one("#form-shape", Static).update(
-            f"[dim]{config.num_layers} layers · {config.num_heads} heads · "
-            f"C={config.embedding_dim} · block {config.block_size}[/]"
+        self.describe()
+
+    def describe(self) -> None:
+        """The shape, and the memory a step of the form's settings needs against what this
+        machine has, as the user types."""
+        try:
+            config = self.config()
+        except (ValueError, UserError):
+            config = None
+        shown = config or PRESETS[self.preset]
+        text = Text(
+            f"{shown.num_layers} layers · {shown.num_heads} heads · "
+            f"C={shown.embedding_dim} · block {shown.block_size}",
+            style="dim",
         )
+        if config is not None:
+            needed, available = training_memory_fit(config, vocab_guess(config))
+            if needed is None or (available is not None and needed > available):
+                what = "more than any machine" if needed is None else f"≈{size_text(needed)}"
+                have = f"{size_text(available)} free" if available is not None else ""
+                text.append(f"\na step needs {what}; {have}: lower the batch size", "bold red")
+            else:
+                free = f" of {size_text(available)} free" if available is not None else ""
+                text.append(f"\na step needs ≈{size_text(needed)}{free}", style="dim")
+        self.query_one("#form-shape", Static).update(text)
+
+    @on(Input.Changed)
+    def value_changed(self) -> None:
+        self.describe()
 
     @on(Select.Changed, "#preset")
     def preset_changed(self, event: Select.Changed) -> None:
@@ -97,6 +137,20 @@ class RunForm(Vertical):
                 kind = "a whole number" if parse is int else "a number"
                 raise ValueError(f"{label} must be {kind}, got {text!r}") from None
         return replace(PRESETS[self.preset], **changes)
+
+    def checked(self, with_text: bool) -> tuple[Config, str | None]:
+        """The form's config and corpus file, checked as a run would check them (bounds, a
+        step's memory, the corpus file); ValueError or UserError saying what to change."""
+        config = self.config()
+        check_training_memory(config, vocab_guess(config))
+        if with_text:  # the studio was given the text itself
+            return config, None
+        path = self.corpus_path()
+        try:
+            check_corpus_file(path, config.block_size if config.tokenizer == "char" else None)
+        except UserError as error:
+            raise UserError(form_advice(str(error))) from None
+        return config, path
 
     def show_state(self, state: TrainState, start: str = "Start") -> None:
         """Buttons that can act now, and fields that cannot change while a run is under way;
