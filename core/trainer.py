@@ -181,6 +181,8 @@ class TrainingSession(LoopControl):
         started = self._clock_start = time.perf_counter()
         self._span_start = (self.step, started)
         self.lock()
+        if self.step == 0 and self.out_dir is not None and self.ranks.is_main:
+            trim_metrics(self.out_dir / METRICS_FILE, 0)  # a first try killed before its save
         self.loop_started()
         try:
             self.model.train()

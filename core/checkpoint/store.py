@@ -172,7 +172,10 @@ def save_checkpoint(
         taken = kept | {path.name for path in directory.iterdir()}  # never over a user's file
         model_file = _fresh_name(f"model-{step:08d}", taken)
         state_file = _fresh_name(f"state-{step:08d}", taken)
-        write_atomic(directory / PENDING, json.dumps([model_file, state_file]).encode())
+        # the names this save may leave unreferenced: its own (killed before the manifest is
+        # replaced) and the previous save's (killed after): the next save removes them
+        pending = [model_file, state_file, *sorted(kept)]
+        write_atomic(directory / PENDING, json.dumps(pending).encode())
         for name, tensors in ((model_file, model_state), (state_file, state_tensors)):
             data = serialize(tensors)
             created.append(directory / name)
@@ -245,7 +248,7 @@ def _remove_leftovers(directory: Path, referenced: set[str]) -> None:
         if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
     # read as the manifest is: anything but a regular file of JSON names nothing to remove
-    pending = read_json_or_none(directory, PENDING, 1 << 16)  # two file names
+    pending = read_json_or_none(directory, PENDING, 1 << 16)  # four file names
     if isinstance(pending, list):
         for name in pending:
             if isinstance(name, str) and _OWN_TENSOR_NAME.match(name) and name not in referenced:

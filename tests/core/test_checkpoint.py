@@ -157,3 +157,33 @@ def test_checkpoint_survives_process_killed_mid_save(tmp_path) -> None:
     resumed = TrainingSession.from_checkpoint(run, "abcdefgh ijklmnop\n" * 200, "cpu")
     resumed.save()
     assert list(run.glob(".*.tmp")) == []
+
+
+def test_a_save_killed_after_its_manifest_leaves_nothing_the_next_save_keeps(
+    tmp_path, monkeypatch
+) -> None:
+    from core import PRESETS, TrainingSession
+
+    run = tmp_path / "run"
+    config = replace(PRESETS["tiny"], max_steps=3)
+    session = TrainingSession(config, "abcdefgh ijklmnop\n" * 200, "cpu", run)
+    session.step = 1
+    session.save()
+    real_unlink = Path.unlink
+
+    def killed_on_the_old_files(path: Path, missing_ok: bool = False) -> None:
+        if path.name.startswith(("model-00000001", "state-00000001")):
+            raise SystemExit("killed between the manifest and the clean-up")
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", killed_on_the_old_files)
+    session.step = 2
+    with pytest.raises(SystemExit):
+        session.save()
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert load_checkpoint(run).step == 2
+    assert (run / "model-00000001.safetensors").exists()  # what the kill left
+    session.step = 3
+    session.save()
+    tensors = sorted(path.name for path in run.glob("*.safetensors"))
+    assert tensors == ["model-00000003.safetensors", "state-00000003.safetensors"]

@@ -264,3 +264,19 @@ def test_a_stop_between_micro_batches_drops_the_step_and_rewinds_its_streams(
     assert torch.equal(session.data_generator.get_state(), fresh.data_generator.get_state())
     assert all(p.grad is None for p in session.model.parameters())
     assert not (tmp_path / "run" / "checkpoint.json").exists()  # nothing trained, nothing saved
+
+
+def test_a_fresh_run_into_a_folder_of_a_killed_first_try_starts_its_log_afresh(
+    tiny_config, text, tmp_path
+) -> None:
+    from core import read_metrics
+
+    run = tmp_path / "run"
+    run.mkdir()
+    killed = [json.dumps({"step": s, "loss": 9.0}) for s in range(1, 70)]
+    (run / "metrics.jsonl").write_text("\n".join(killed) + "\n")  # no checkpoint was saved
+    config = replace(tiny_config, max_steps=4, eval_interval=2, log_interval=1)
+    list(TrainingSession(config, text, "cpu", out_dir=run).steps())
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+    assert [metrics.step for metrics in read_metrics(run / "metrics.jsonl")[0]] == [1, 2, 3, 4]
