@@ -169,6 +169,11 @@ class TrainingSession(LoopControl):
         copy = lambda: {k: v.detach().to("cpu", copy=True) for k, v in state().items()}  # noqa: E731
         return self.call_between_steps(lambda: (self.step, copy()))
 
+    @property
+    def saved_step(self) -> int | None:
+        """The step of the checkpoint this run last saved or resumed from; None if none."""
+        return self._saved_step if self.last_checkpoint is not None else None
+
     def save_between_steps(self, elapsed: float | None = None) -> tuple[Path, int]:
         """`save` from another thread, between two steps: one consistent state; returns the
         folder and the step saved."""

@@ -127,6 +127,11 @@ class LoopControl:
             self._loop_thread = None
         self.run_tasks()  # any handed in before the guard was taken
 
+    @property
+    def saving(self) -> bool:
+        """A checkpoint is being written now."""
+        return self._save_lock.locked()
+
     def save_asked(self) -> bool:
         """request_save() was called (on any rank) since the last save it asked for."""
         return self._save_requested.is_set() if self.agreement is None else self.agreement.save

@@ -153,6 +153,27 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage, r
     return session, out
 
 
+class StopSignals:
+    """The handler of stop signals: the first stops the run, which saves; a second Ctrl+C
+    quits at once (KeyboardInterrupt), except while a checkpoint is being written, which it
+    would cut short: that one is said and waited for."""
+
+    def __init__(self, session: TrainingSession, console: Console) -> None:
+        self.session, self.console = session, console
+        self.received: list[str] = []
+
+    def __call__(self, signum: int, frame: object = None) -> None:
+        self.received.append(STOP_SIGNALS[signum])
+        if signum == signal.SIGHUP:
+            self.console.quiet = True  # the terminal is gone: writing to it would fail
+        if len(self.received) > 1 and signum == signal.SIGINT:
+            if self.session.saving:
+                self.console.print("saving the checkpoint first: it takes a moment")
+                return
+            raise KeyboardInterrupt
+        self.session.stop()
+
+
 def _record_command(out: Path, argv: list[str], comment: str = "") -> None:
     """Append this command to the run's command.txt: every command of the run is kept."""
     try:
@@ -220,16 +241,8 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         )
     console.print(f"precision: {session.precision.reason}", highlight=False)
 
-    received: list[str] = []
-
-    def on_signal(signum, frame) -> None:
-        received.append(STOP_SIGNALS[signum])
-        if signum == signal.SIGHUP:
-            console.quiet = True  # the terminal is gone: writing to it would fail
-        if len(received) > 1 and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        session.stop()
-
+    on_signal = StopSignals(session, console)
+    received = on_signal.received
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     progress = Progress(
         TextColumn("[bold]train"),
@@ -265,6 +278,11 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
                     val=val,
                     rate=f"{metrics.tokens_per_second:,.0f}",
                 )
+    except KeyboardInterrupt:  # a second Ctrl+C, between saves
+        saved = session.saved_step
+        what = f"the checkpoint of step {saved} is kept" if saved is not None else "nothing saved"
+        console.print(f"interrupted at step {session.step} without saving; {what} in {out}")
+        return 130
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -6,6 +6,7 @@ checkpoint loads and resumes, and metrics.jsonl agrees with it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -306,3 +307,22 @@ def test_resume_never_writes_through_a_symlinked_command_file(corpus, tmp_path, 
     capsys.readouterr()
     _one_line_error(capsys, _resume(corpus, out, "--steps", "3"), "symbolic link")
     assert outside.read_text() == "mine\n"
+
+
+def test_a_second_ctrl_c_waits_for_a_save_under_way_and_quits_otherwise(
+    tiny_config, text, tmp_path
+) -> None:
+    from rich.console import Console
+
+    from tui.cli.train import StopSignals
+
+    session = TrainingSession(tiny_config, text, "cpu", tmp_path / "run")
+    console = Console(file=io.StringIO(), width=120)
+    handler = StopSignals(session, console)
+    handler(signal.SIGINT)
+    assert session.stopped
+    with session._save_lock:  # as while the stop's checkpoint is written
+        handler(signal.SIGINT)  # waited for: no KeyboardInterrupt
+    assert "saving the checkpoint first" in console.file.getvalue()
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT)  # between saves: quit now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Button, Input
 
 from core import PRESETS, RunState, is_checkpoint
