@@ -27,7 +27,7 @@ from core.checkpoint.manifest import (
     is_tensor_file_name,
     read_manifest,
 )
-from core.checkpoint.safe_files import CheckpointError, read_json_or_none
+from core.checkpoint.safe_files import CheckpointError, read_json_or_none, refuse, shown
 from core.checkpoint.tensor_files import read_tensors
 from core.config import Config
 from core.tokenizer import Tokenizer
@@ -269,6 +269,11 @@ def load_checkpoint(directory: str | Path, with_state: bool = True) -> Checkpoin
     manifest = read_manifest(directory)
     contents = check_manifest(manifest, directory, with_state)
     model_state = read_tensors(directory, manifest, "model")
+    # no run saves such weights: they were edited, and every prediction from them is NaN
+    bad = next((name for name, t in model_state.items() if not torch.isfinite(t).all()), None)
+    if bad is not None:
+        path = directory / manifest["files"]["model"]
+        raise refuse(path, f"holds NaN or infinite values in {shown(bad)}, which no run saves")
     checkpoint = Checkpoint(
         contents.config, contents.tokenizer, contents.step, model_state, path=directory
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -179,6 +180,11 @@ def tensors(role: str, edit: Callable[[dict[str, torch.Tensor]], object]) -> Mut
 
 def retype(name: str, dtype: torch.dtype) -> Callable[[dict], object]:
     return lambda state: state.update({name: state[name].to(dtype)})
+
+
+def poison(name: str, value: float) -> Callable[[dict], object]:
+    """One entry of a weight set to NaN or infinity, as no run saves it."""
+    return lambda state: state[name].view(-1).__setitem__(0, value)
 
 
 def put(name: str, tensor: torch.Tensor) -> Callable[[dict], object]:
@@ -409,6 +415,8 @@ VARIANTS = [
     ("model-float64", tensors("model", retype("head.weight", torch.float64)), "as F64"),
     ("model-float16", tensors("model", retype("ln_final.bias", torch.float16)), "as F16"),
     ("model-extra-key", tensors("model", put("evil", ZEROS)), "holds 'evil'"),
+    ("model-nan", tensors("model", poison("head.weight", math.nan)), "NaN or infinite"),
+    ("model-inf", tensors("model", poison("ln_final.bias", -math.inf)), "'ln_final.bias'"),
     ("model-missing-key", tensors("model", lambda s: s.pop("head.weight")), "lacks 'head"),
     ("rng-wrong-size", tensors("state", put("rng.torch", ZERO_RNG[:100])), r"U8 \[100\]"),
     ("rng-float", tensors("state", retype("rng.data", torch.float32)), "rng.data as F32"),

@@ -78,3 +78,24 @@ def test_attention_table_fits_the_width_and_sums_the_left_out_keys() -> None:
     last = lines[-1].split()  # the last query: the earlier keys' share, then each shown key
     shown = [float(cell) for cell in last[1:-1]]
     assert abs(sum(shown) - 100) <= len(shown)  # whole percents, each rounded
+
+
+def test_inspect_tape_on_nan_weights_is_refused_in_one_line(corpus, tmp_path, capsys) -> None:
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    _train(corpus, run)
+    manifest = json.loads((run / "checkpoint.json").read_text())
+    model_file = run / manifest["files"]["model"]
+    state = load_file(str(model_file))
+    state["head.weight"][0, 0] = float("nan")  # an edited file, checksum updated to match
+    save_file(state, str(model_file))
+    manifest["sha256"][model_file.name] = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    (run / "checkpoint.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    args = ["inspect", "tape", "--checkpoint", str(run), "--text", "First Citizen:"]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "NaN or infinite" in error and error.count("\n") == 1
