@@ -98,3 +98,40 @@ async def test_watch_has_no_controls_and_loads_the_checkpoint(
         generate = app.screen
         await wait_until(pilot, lambda: generate.info is not None and generate.runner.idle)
         assert generate.info.step == 12
+
+
+async def test_a_long_log_arrives_in_slices_the_ui_shows_one_at_a_time(
+    logged_run, checkpoints_dir, studio_corpus, wait_until, monkeypatch
+):
+    import json
+
+    from tui.studio.screens import watch as watch_module
+
+    run, log, lines = logged_run
+    step = json.loads(lines[0])
+    longer = []
+    for number in range(1, 5001):
+        step.update(step=number, max_steps=5000, val_loss=None, sample=None, xray=None)
+        longer.append(json.dumps(step) + "\n")
+    log.write_text("".join(longer))
+    monkeypatch.setattr(watch_module, "FOLLOW_SLICE", 700)
+    app = StudioApp(
+        preset_name="tiny",
+        corpus_text=studio_corpus,
+        checkpoints_dir=checkpoints_dir,
+        watch=str(run),
+    )
+    sizes = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        watch = app.train_screen
+        shown = watch.show_progress
+
+        def counted(message) -> None:
+            sizes.append(len(message.events))
+            shown(message)
+
+        watch.show_progress = counted  # called once for each message the thread posts
+        losses = watch.query_one(LossPlot).losses
+        await wait_until(pilot, lambda: losses.count == 5000)
+        assert watch.last.step == 5000
+    assert sum(sizes) <= 5000 and max(sizes) <= 700

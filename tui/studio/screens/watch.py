@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from tui.studio.widgets.train.training_plots import TrainingPlots
 from tui.studio.widgets.train.training_xray import TrainingXrayView
 
 POLL_SECONDS = 0.25  # between two reads of the log: at most four messages a second
+FOLLOW_SLICE = 2000  # steps a message carries: the UI shows them in well under a second
+IN_FLIGHT = 2  # slices posted and not yet shown: a long log is read as fast as it is shown
 QUIET_SECONDS = 10.0  # no new step for this long: the status bar says so
 # the Train screen's, which a watcher lacks: it has no form, and no snapshots for a tape
 CONTROLS = ("start", "pause", "stop", "save", "tape", "toggle_form")
@@ -75,6 +78,7 @@ class WatchScreen(TrainScreen):
         self.reloads = 0  # how often the log started over
         self._last_arrival: float | None = None  # monotonic time of the last new step
         self._run: tuple[Config, int] | None = None
+        self._in_flight = threading.BoundedSemaphore(IN_FLIGHT)
 
     def compose(self) -> ComposeResult:
         yield ModeBar("train")
@@ -102,12 +106,20 @@ class WatchScreen(TrainScreen):
             if run is None or restarted:  # a resume may change the run's settings
                 found = run = run_config(folder)
             if steps or restarted or found is not None:
-                self.post_message(self.Followed(tuple(steps), restarted, found))
+                # in slices: the UI takes each between key presses, never a long log at once
+                for start in range(0, max(1, len(steps)), FOLLOW_SLICE):
+                    while not self._in_flight.acquire(timeout=POLL_SECONDS):
+                        if worker.is_cancelled:
+                            return
+                    slice_ = tuple(steps[start : start + FOLLOW_SLICE])
+                    self.post_message(self.Followed(slice_, restarted and not start, found))
+                    found = None
             if not steps:  # caught up: wait for the writer (a cancel takes effect by then)
                 time.sleep(POLL_SECONDS)
 
     @on(Followed)
     def show_followed(self, message: Followed) -> None:
+        self._in_flight.release()
         if message.run is not None:
             self._run = message.run
             self.query_one(TrainingPlots).describe(*message.run)
