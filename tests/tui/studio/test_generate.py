@@ -111,3 +111,24 @@ async def test_generate_without_a_checkpoint_says_how_to_make_one(bare_app):
         await pilot.press("2", "space", "enter", "backspace")
         text = str(bare_app.screen.query_one("#gen-source").render())
         assert "minigpt train" in text
+
+
+async def test_a_load_counts_its_seconds_until_the_distribution_arrives(tiny_app, wait_until):
+    import threading
+
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        panel = screen.query_one(ProbabilityPanel)
+        busy = threading.Event()
+        screen.runner.submit(lambda: busy.wait(30))  # the runner busy: the load waits its turn
+        screen.load_source(tiny_app.weights_source)
+        assert panel.distribution is None and panel._ticker is not None
+        panel._waiting_since -= 5  # as if the load had waited five seconds so far
+        await pilot.pause(0.6)  # a tick redraws it, whatever else happens on screen
+        shown = str(panel.render())
+        assert shown.startswith("loading ") and (" 5 s" in shown or " 6 s" in shown)
+        busy.set()
+        await wait_until(pilot, lambda: screen.ready)
+        await pilot.pause(0.6)
+        assert panel._ticker is None  # it stops once the ranking is shown
+        assert "kept" in str(panel.render())

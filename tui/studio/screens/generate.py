@@ -144,7 +144,7 @@ class GenerateScreen(StudioScreen):
         self.source = None if problem else source
         panel = self.query_one(ProbabilityPanel)
         if source is None or problem:
-            panel.message = problem or NO_WEIGHTS
+            panel.stop_waiting(problem or NO_WEIGHTS)
             panel.show(None, None, self.sampling())
             self.query_one("#gen-source", Static).update(
                 Text(problem or NO_WEIGHTS, style="bold yellow")
@@ -165,8 +165,8 @@ class GenerateScreen(StudioScreen):
                 self.post_message(GenerationRunner.Failed(f"{error}; starting from a newline"))
                 self._start("")
 
-        panel.message = f"loading {source.label}…"
         panel.show(None, None, sampling)
+        panel.waiting(f"loading {source.label}…")
         self.runner.submit(load)
 
     def sampling(self) -> SamplingConfig:
@@ -329,7 +329,7 @@ class GenerateScreen(StudioScreen):
     def loaded(self, message: ModelLoaded) -> None:
         self.info = message.info
         panel = self.query_one(ProbabilityPanel)
-        panel.message = f"{message.info.label} loaded; preparing its decoder and the prompt…"
+        panel.waiting(f"{message.info.label} loaded; preparing its decoder and prompt…", False)
         self.query_one(SidePanel).name_source(message.info.source)
         self.query_one(CacheRace).forget()  # a race of other weights no longer tells the truth
         self.update_views()
@@ -375,7 +375,7 @@ class GenerateScreen(StudioScreen):
     def failed(self, message: GenerationRunner.Failed) -> None:
         self.running = False
         self.query_one("#gen-source", Static).update(Text(message.message, style="bold red"))
-        self.query_one(ProbabilityPanel).message = message.message  # and the source line: enough
+        self.query_one(ProbabilityPanel).stop_waiting(message.message)
 
     @property
     def text(self) -> str:

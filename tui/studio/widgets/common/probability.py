@@ -4,6 +4,7 @@ cut line, and the text coloured by the probability each token had."""
 from __future__ import annotations
 
 import math
+import time
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -63,6 +64,9 @@ def cut_label(cut: str, sampling: SamplingConfig) -> str:
     }.get(cut, "p rounds to 0 below")
 
 
+WAIT_TICK = 0.5  # seconds between two redraws of a load's elapsed time
+
+
 class ProbabilityPanel(Widget, can_focus=True):
     """The pending step's whole vocabulary, ranked: the kept tokens with the probability the
     draw gives them, a line where a cut ends them, then the rest; every row with its logit.
@@ -79,6 +83,8 @@ class ProbabilityPanel(Widget, can_focus=True):
         self.last: GenerationStep | None = None
         self.sampling = SamplingConfig()
         self.message = "loading…"
+        self._waiting_since: float | None = None  # monotonic time a load was asked for
+        self._ticker = None
         self.top = 0  # the first line of the ranking shown (the cut line counts as one)
         self.page_rows = 10
 
@@ -90,6 +96,32 @@ class ProbabilityPanel(Widget, can_focus=True):
         self.sampling = sampling
         if self.ranking is not None:
             self.cursor = min(self.cursor, len(self.ranking) - 1)
+        self.refresh()
+
+    def waiting(self, message: str, again: bool = True) -> None:
+        """Say `message` until a distribution arrives, with the seconds it has taken so far:
+        a load never looks stuck, and a redraw lost on the way is made at the next tick.
+        `again` False keeps counting from the first message (a later stage of one load)."""
+        self.message = message
+        if again or self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        if self._ticker is None:
+            self._ticker = self.set_interval(WAIT_TICK, self._tick)
+        self.refresh()
+
+    def stop_waiting(self, message: str | None = None) -> None:
+        """The load ended without a distribution (an error): say so, and stop counting."""
+        if message is not None:
+            self.message = message
+        self._waiting_since = None
+        self.refresh()
+
+    def _tick(self) -> None:
+        if self._waiting_since is None or self.distribution is not None:
+            self._waiting_since = None
+            if self._ticker is not None:
+                self._ticker.stop()
+                self._ticker = None
         self.refresh()
 
     @property
@@ -126,7 +158,9 @@ class ProbabilityPanel(Widget, can_focus=True):
     def render(self) -> Text:
         ranking = self.ranking
         if ranking is None:
-            return Text(self.message, style="dim")
+            since = self._waiting_since
+            waited = time.monotonic() - since if since is not None else 0.0
+            return Text(self.message + (f" {waited:.0f} s" if waited >= 1 else ""), style="dim")
         width, height = max(24, self.size.width), max(6, self.size.height)
         text = fitting(self.headers(ranking), width).copy()
         text.append("\n")
