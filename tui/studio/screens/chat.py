@@ -112,6 +112,7 @@ class ChatScreen(StudioScreen):
         def load() -> None:
             self.post_message(ModelLoaded(self.runner.load(source, sampling)))
 
+        self.query_one("#chat-source", Static).update(Text(f"loading {source.label}…", "dim"))
         self.runner.submit(load)
 
     # --- on the runner's thread -------------------------------------------------------------
