@@ -33,6 +33,7 @@ INT_BOUNDS = {  # name: (lowest, highest)
     "log_interval": (1, MAX_COUNT),
     "seed": (0, MAX_SEED),
     "bpe_vocab_size": (257, MAX_VOCAB),  # the 256 bytes and at least one merge
+    "early_stop": (0, MAX_COUNT),
 }
 FLOAT_BOUNDS = {  # name: (lowest, highest, highest included); NaN and infinity never pass
     "dropout": (0.0, 1.0, False),
@@ -79,6 +80,8 @@ class Config:
     bpe_vocab_size: int = 512
     precision: str = "auto"  # "auto", "fp32" or "bf16" (autocast for the matmuls)
     compile: bool = False  # torch.compile the model (pays a cold compile of tens of seconds)
+    keep_best: bool = False  # also keep the checkpoint of the lowest validation loss, in best/
+    early_stop: int = 0  # stop after this many evaluations without a new best; 0: never
     # design switches: each turns off (or swaps) one choice of the reference design, so an
     # experiment can show what that choice is for; the defaults are the reference design
     attention_mask: str = "causal"  # "causal" (-inf above the diagonal), "zero" or "none"

@@ -11,20 +11,18 @@ from pathlib import Path
 
 import torch
 
-from core import evaluation
+from core import evaluation, resume
+from core.checkpoint.best import BestEvaluation
 from core.checkpoint.manifest import check_training_memory
 from core.checkpoint.run_folder import (
     METRICS_FILE,
     MetricsLog,
     RunLock,
-    check_resume_corpus,
     corpus_fingerprint,
     trim_metrics,
 )
 from core.checkpoint.store import (
-    CheckpointError,
     NonFiniteWeights,
-    load_checkpoint,
     save_checkpoint,
 )
 from core.child import distributed
@@ -106,51 +104,9 @@ class TrainingSession(LoopControl):
         if run_lock is None and self.out_dir is not None and self.ranks.is_main:
             run_lock = RunLock(self.out_dir)
         self.run_lock = run_lock
+        self.best = BestEvaluation(config)
 
-    @classmethod
-    def from_checkpoint(
-        cls,
-        directory: str | Path,
-        text: str,
-        device: torch.device | str | None = None,
-        max_steps: int | None = None,
-        out_dir: str | Path | None = None,
-        allow_other_corpus: bool = False,
-        run_lock: RunLock | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        recalibrate_precision: bool = False,
-        grad_accum: int | None = None,
-    ) -> TrainingSession:
-        """Continue a saved run exactly where it stopped (same data order, RNG and moments).
-
-        A corpus other than the one the checkpoint was trained on is refused unless
-        `allow_other_corpus`; the run folder's metrics log is trimmed back to the checkpoint.
-        Each rank continues its own data stream (see core.child.distributed.restore_rng): exactly
-        the saved run when the world size is the same.
-        """
-        checkpoint = load_checkpoint(directory)
-        if checkpoint.optimizer_state is None or "data" not in checkpoint.rng_state:
-            raise CheckpointError(f"{directory} holds weights only; it cannot resume training")
-        changes = {"max_steps": max_steps, "grad_accum": grad_accum}
-        config = replace(checkpoint.config, **{k: v for k, v in changes.items() if v is not None})
-        check_resume_corpus(checkpoint, text, allow_other_corpus)
-        settings = {"run_lock": run_lock, "recalibrate_precision": recalibrate_precision}
-        out, tokenizer = out_dir or directory, checkpoint.tokenizer
-        session = cls(config, text, device, out, tokenizer=tokenizer, progress=progress, **settings)
-        session.model.load_state_dict(checkpoint.model_state)
-        session.optimizer.load_state_dict(checkpoint.optimizer_state)
-        session.step = checkpoint.step
-        session.elapsed_before = float(checkpoint.extra.get("elapsed", 0.0))
-        session.corpus_name = checkpoint.extra.get("corpus_name")
-        session.idle_streams = distributed.restore_rng(
-            checkpoint.rng_state, session.ranks, session.data_generator
-        )
-        session.last_checkpoint = Path(directory)
-        session._saved_step = checkpoint.step
-        if session.out_dir is not None and session.ranks.is_main:
-            session.lock()  # before the trim: never cut the log of a run that is still going
-            trim_metrics(session.out_dir / METRICS_FILE, checkpoint.step)
-        return session
+    from_checkpoint = classmethod(resume.from_checkpoint)
 
     # --- control from other threads (and LoopControl's) ------------------------------------
     def lock(self) -> None:
@@ -199,12 +155,14 @@ class TrainingSession(LoopControl):
                 if metrics is None:
                     continue  # a GPU step whose values stay on the device
                 evaluating = self.step % config.eval_interval == 0 or self.step >= config.max_steps
+                improved = False
                 if evaluating and self.ranks.is_main:
                     val_loss = self.evaluate()
                     if not math.isfinite(val_loss):
                         raise self._diverged(f"the validation loss became {val_loss}")
                     sample, xray = self.sample_text(), self.xray.result()
                     metrics = replace(metrics, val_loss=val_loss, sample=sample, xray=xray)
+                    improved = self.best.update(self.step, val_loss)
                 saving = self.out_dir is not None and (evaluating or self.save_asked())
                 if saving:
                     self.save_taken()
@@ -214,6 +172,8 @@ class TrainingSession(LoopControl):
                 self._log(metrics)
                 if saving:
                     self.save(metrics.elapsed)
+                if evaluating and self.ranks.is_main:
+                    self._after_evaluation(improved)
                 if self.step % config.log_interval == 0 or evaluating:
                     yield metrics
             if self.stopped and self.out_dir is not None and self.step > 0:
@@ -225,6 +185,14 @@ class TrainingSession(LoopControl):
             self._close_metrics()
             if self.run_lock is not None:
                 self.run_lock.release()
+
+    def _after_evaluation(self, improved: bool) -> None:
+        """Keep a new best's weights (--keep-best); stop once --early-stop evaluations have
+        passed without one (the stop reaches every rank at the next logged step)."""
+        if improved and self.config.keep_best and self.out_dir is not None:
+            self.best.keep(self.out_dir, self.model, self.tokenizer, self._extra(None))
+        if self.best.exhausted:
+            self.stop()
 
     def _exclude(self, seconds: float) -> None:
         """Leave `seconds` out of the run's elapsed time and of the span being timed."""
@@ -355,14 +323,19 @@ class TrainingSession(LoopControl):
         distributed.barrier(self.ranks)  # every rank goes on once the checkpoint is whole
         self.last_checkpoint, self._saved_step = self.out_dir, self.step
 
-    def _write(self, elapsed: float | None, rng: dict[str, torch.Tensor]) -> None:
-        extra = {
+    def _extra(self, elapsed: float | None, streams: int = 1) -> dict:
+        """What a checkpoint records beside the weights: time, corpus, ranks, the best."""
+        return {
             "elapsed": elapsed if elapsed is not None else self.elapsed_before,
             "corpus": self.corpus,
             "corpus_name": self.corpus_name,
             "world_size": self.ranks.world_size,
-            "data_streams": 1 if self.weights_only else len(rng) // 2,
+            "data_streams": streams,
+            **self.best.state(),
         }
+
+    def _write(self, elapsed: float | None, rng: dict[str, torch.Tensor]) -> None:
+        extra = self._extra(elapsed, 1 if self.weights_only else len(rng) // 2)
         claimed = self.run_lock is not None and not self.run_lock.held
         if claimed:
             self.run_lock.acquire()

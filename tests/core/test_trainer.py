@@ -280,3 +280,44 @@ def test_a_fresh_run_into_a_folder_of_a_killed_first_try_starts_its_log_afresh(
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
     assert [metrics.step for metrics in read_metrics(run / "metrics.jsonl")[0]] == [1, 2, 3, 4]
+
+
+def test_keep_best_keeps_the_lowest_validation_loss_beside_the_latest(
+    tiny_config, text, tmp_path
+) -> None:
+    config = replace(tiny_config, max_steps=30, eval_interval=10, keep_best=True)
+    run = tmp_path / "run"
+    events = [e for e in TrainingSession(config, text, "cpu", out_dir=run).steps() if e.val_loss]
+    best = min(events, key=lambda e: e.val_loss)
+    kept = load_checkpoint(run / "best")
+    assert kept.step == best.step and kept.extra["val_loss"] == best.val_loss
+    assert load_checkpoint(run).step == 30
+    resumed = TrainingSession.from_checkpoint(run, text, "cpu", max_steps=40)
+    assert (resumed.best.loss, resumed.best.step) == (best.val_loss, best.step)
+
+
+def test_early_stop_ends_the_run_after_n_evaluations_without_a_new_best(
+    tiny_config, text, tmp_path
+) -> None:
+    config = replace(tiny_config, max_steps=100, eval_interval=5, early_stop=2)
+    session = TrainingSession(config, text, "cpu", out_dir=tmp_path / "run")
+    session.best.loss, session.best.step = 0.0, 0  # as if a perfect evaluation came before
+    events = list(session.steps())
+    assert events[-1].step == 10 and session.stopped and session.best.exhausted
+    assert load_checkpoint(tmp_path / "run").step == 10  # the stop saved where it ended
+    assert "no new best validation loss in 2 evaluations" in session.best.reason()
+
+
+def test_best_evaluation_counts_evaluations_since_the_best() -> None:
+    from core.checkpoint.best import BestEvaluation
+
+    best = BestEvaluation(replace(PRESETS["tiny"], early_stop=2))
+    assert best.update(10, 3.0) and best.update(20, 2.5)
+    assert not best.update(30, 2.5)  # equal is not better
+    assert not best.exhausted
+    assert not best.update(40, 2.7) and best.exhausted
+    again = BestEvaluation(best.config)
+    again.restore(best.state())
+    assert (again.loss, again.step, again.since) == (2.5, 20, 2)
+    again.restore({"best_val": "nan", "best_step": 3})  # not what a save writes: ignored
+    assert again.loss == 2.5

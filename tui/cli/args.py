@@ -86,6 +86,8 @@ MODEL_FLAGS = {
     "warmup_steps": "warmup_steps",
     "precision": "precision",
     "compile": "compile",
+    "keep_best": "keep_best",  # train's own flags: absent from the benches' parsers
+    "early_stop": "early_stop",
 }
 
 

@@ -66,6 +66,18 @@ def build_parser() -> OneLineParser:
         metavar="N",
         help="train on N processes of this machine (data-parallel, under torchrun)",
     )
+    train.add_argument(
+        "--keep-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also keep the checkpoint of the lowest validation loss, in OUT/best",
+    )
+    train.add_argument(
+        "--early-stop",
+        type=non_negative_int,
+        metavar="N",
+        help="stop after N evaluations without a new best validation loss (0: never)",
+    )
     train.set_defaults(func=_run("tui.cli.train:cmd_train"))
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")

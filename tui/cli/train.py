@@ -286,7 +286,10 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if session.stopped:
+    kept = f"; the best is kept in {out / 'best'}" if config.keep_best else ""
+    if session.best.exhausted:
+        console.print(f"stopped early at step {session.step}: {session.best.reason()}{kept}")
+    elif session.stopped:
         resume = ["minigpt", "train", "--resume", str(out), *nproc]
         if args.data:
             resume += ["--data", args.data]
@@ -294,5 +297,5 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         console.print(f"stopped ({why}) at step {session.step}; saved {out}. Continue with:")
         console.print(shlex.join(resume) + again, soft_wrap=True, highlight=False)
     else:
-        console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}")
+        console.print(f"done: step {session.step}, checkpoint and metrics.jsonl in {out}{kept}")
     return 0
