@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "SingleHeadAttention": "core.model",
     "Transformer": "core.model",
     "default_threads": "core.child.base",
+    "MAX_THREADS": "core.config",
     "prepare_multiprocessing": "core.child.base",
     "session_from_snapshot": "core.child.process",
     "TrainingProcess": "core.child.process",
@@ -199,7 +200,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.child.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
     from core.child.process import TrainingProcess, session_from_snapshot
     from core.child.race_process import RaceFinished, RaceProcess
-    from core.config import PRESETS, Config, SamplingConfig, preset
+    from core.config import MAX_THREADS, PRESETS, Config, SamplingConfig, preset
     from core.dataset import (
         TokenDataset,
         ValidationChunks,

@@ -84,7 +84,12 @@ class RunResume:
         if plan is None:
             out_dir = new_run_folder(screen.checkpoints_dir, f"studio-{preset}")
             process = TrainingProcess(
-                config, out_dir, text=text, text_path=text_path, threads=screen.threads
+                config,
+                out_dir,
+                text=text,
+                text_path=text_path,
+                threads=screen.threads,
+                device=screen.device,
             )
             return process, config, f"starting a {preset} run in a child process → {out_dir}"
         if screen.process is not None:
@@ -96,6 +101,7 @@ class RunResume:
             text=text,
             text_path=text_path,
             threads=screen.threads,
+            device=screen.device,
             resume=plan.path,
         )
         note = (

@@ -50,7 +50,8 @@ from tui.studio.widgets.experiments.race_form import (
     RaceForm,
     RacePicker,
 )
-from tui.studio.widgets.train.training import RunForm, StatusBar
+from tui.studio.widgets.train.run_form import RunForm
+from tui.studio.widgets.train.training import StatusBar
 
 RELAY_INTERVAL = 0.1  # seconds progress waits to travel with the next to the UI
 STATE_LABELS = {

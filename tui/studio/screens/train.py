@@ -35,8 +35,9 @@ from tui.studio.run_resume import RunResume
 from tui.studio.screens.base import RunningWork, StudioScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
 from tui.studio.widgets.common.plots import SMOOTHING_WEIGHTS, LossPlot, smoothing_label
+from tui.studio.widgets.train.run_form import RunForm
 from tui.studio.widgets.train.sample_log import SampleLog
-from tui.studio.widgets.train.training import RunForm, StatusBar
+from tui.studio.widgets.train.training import StatusBar
 from tui.studio.widgets.train.training_plots import TrainingPlots
 from tui.studio.widgets.train.training_xray import TrainingXrayView
 from tui.studio.widgets.train.validation_tape import ValidationTapeView, Weights
@@ -85,6 +86,7 @@ class TrainScreen(StudioScreen):
         self.corpus_text = corpus_text
         self.checkpoints_dir = checkpoints_dir or checkpoints_root()
         self.threads = threads
+        self.device = "cpu"  # the form's, for each run it starts
         self.process: TrainingProcess | None = None
         self.state = TrainState.IDLE
         self.started: TrainingStarted | None = None
@@ -102,7 +104,9 @@ class TrainScreen(StudioScreen):
         yield ModeBar("train")
         yield StatusBar("", id="train-status")
         with Horizontal(id="train-body"):
-            yield RunForm(self.preset, self.corpus_path if self.corpus_text is None else "")
+            yield RunForm(
+                self.preset, self.corpus_path if self.corpus_text is None else "", self.threads
+            )
             yield TrainingPlots()
             yield TrainingXrayView(id="training-xray")
             yield ValidationTapeView()
@@ -140,6 +144,7 @@ class TrainScreen(StudioScreen):
         text = self.corpus_text
         try:  # refused here, before a run folder or a process exists
             config, text_path = form.checked(with_text=text is not None)
+            self.device, self.threads = form.machine()
         except (ValueError, UserError) as error:
             form.show_error(str(error))
             return
