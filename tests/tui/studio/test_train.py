@@ -192,3 +192,40 @@ async def test_the_form_shows_a_steps_memory_and_refuses_one_that_cannot_fit(
         assert train.process is None
         assert "needs about" in str(train.query_one("#form-error").render())
     assert list(checkpoints_dir.iterdir()) == []
+
+
+async def test_the_form_sets_every_setting_of_the_run_it_starts(tiny_app, wait_until):
+    from tui.studio.widgets.train.run_form import FIELDS
+
+    assert {field.field for field in FIELDS} >= {
+        "num_layers", "num_heads", "embedding_dim", "ffn_dim", "block_size", "dropout",
+        "max_steps", "batch_size", "learning_rate", "warmup_steps", "eval_interval",
+        "grad_clip", "optimizer", "seed", "keep_best", "early_stop", "tokenizer",
+        "bpe_vocab_size", "precision",
+    }  # fmt: skip
+    async with tiny_app.run_test(size=(80, 24)) as pilot:
+        train = _train_screen(tiny_app)
+        fields = train.query_one("#form-fields")
+        assert fields.max_scroll_y > 0  # short: the form scrolls, no field is dropped
+        values = {
+            "#num-layers": "1", "#num-heads": "1", "#embedding-dim": "16", "#ffn-dim": "24",
+            "#block-size": "8", "#steps": "4", "#eval-interval": "2", "#warmup-steps": "1",
+            "#threads": "1",
+        }  # fmt: skip
+        for selector, value in values.items():
+            train.query_one(selector).value = value
+        train.query_one("#keep-best").value = True
+        train.query_one("#optimizer").value = "sgd"
+        await pilot.press("t")
+        await wait_until(pilot, lambda: train.started is not None, timeout=60)
+        config = train.started.config
+        assert (config.num_layers, config.num_heads, config.embedding_dim) == (1, 1, 16)
+        assert (config.ffn_dim, config.block_size, config.max_steps) == (24, 8, 4)
+        assert config.keep_best and config.optimizer == "sgd" and train.started.threads == 1
+        await wait_until(pilot, lambda: train.done, timeout=60)
+        assert (train.process.out_dir / "best" / "checkpoint.json").is_file()
+        train.query_one("#ffn-dim").value = "wide"
+        await pilot.press("n")
+        assert "FFN width must be a whole number (or blank)" in str(
+            train.query_one("#form-error").render()
+        )
