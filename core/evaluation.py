@@ -21,11 +21,15 @@ SAMPLE_TOKENS = 120
 
 @torch.no_grad()
 def evaluate(
-    session: TrainingSession, batches: int | None = None, model: torch.nn.Module | None = None
-) -> float:
+    session: TrainingSession,
+    batches: int | None = None,
+    model: torch.nn.Module | None = None,
+    stoppable: bool = False,
+) -> float | None:
     """Mean validation loss over fixed batches (the same every time; eval_batches of them
     unless `batches` is given), of the training model or of `model` (e.g. the same
-    weights under another design switch)."""
+    weights under another design switch). `stoppable`: None if a stop is asked before the
+    last batch (a deep model's evaluation would hold the stop for minutes)."""
     config = session.config
     generator = torch.Generator().manual_seed(config.seed + 2)
     # rank 0 evaluates alone: through the bare model, which no other rank waits on
@@ -35,6 +39,9 @@ def evaluate(
     forward.eval()
     losses = []
     for _ in range(batches or config.eval_batches):
+        if stoppable and session.stop_asked:
+            session.model.train()
+            return None
         idx, targets = session.val_data.batch(config.batch_size, generator, session.device)
         with session._autocast():
             logits = forward(idx)  # (B, T, V)
@@ -50,6 +57,7 @@ def sample_text(
     session.model.eval()
     try:
         sampling = SamplingConfig(temperature=0.8, top_k=None, max_new_tokens=max_new_tokens)
-        return generate_text(session.model, session.tokenizer, prompt, sampling, seed=0)
+        model, tokenizer, stop = session.model, session.tokenizer, lambda: session.stop_asked
+        return generate_text(model, tokenizer, prompt, sampling, seed=0, stop=stop)
     finally:
         session.model.train()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -365,12 +365,18 @@ def generate_text(
     sampling: SamplingConfig,
     seed: int = 0,
     use_cache: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> str:
-    """Prompt plus continuation, sampled from `model` as it is (the caller owns it)."""
+    """Prompt plus continuation, sampled from `model` as it is (the caller owns it); cut short
+    when `stop()` turns true (a training run asked to stop)."""
     training = model.training
     session = GenerationSession(model, tokenizer, sampling, seed, use_cache)
+    pieces = []
     try:
-        pieces = [step.text for step in session.stream(prompt, sampling.max_new_tokens)]
+        for step in session.stream(prompt, sampling.max_new_tokens):
+            pieces.append(step.text)
+            if stop is not None and stop():
+                break
     finally:
         model.train(training)
     return tokenizer.decode(session.ids[: session.prompt_length]) + "".join(pieces)

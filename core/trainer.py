@@ -147,6 +147,7 @@ class TrainingSession(LoopControl):
         self.loop_started()
         try:
             self.model.train()
+            is_main = self.ranks.is_main
             while self.step < config.max_steps:
                 self._exclude(self.wait_while_paused())  # a pause is not training time
                 if self.stopped:
@@ -156,8 +157,8 @@ class TrainingSession(LoopControl):
                     continue  # a GPU step whose values stay on the device
                 evaluating = self.step % config.eval_interval == 0 or self.step >= config.max_steps
                 improved = False
-                if evaluating and self.ranks.is_main:
-                    val_loss = self.evaluate()
+                val_loss = self.evaluate(stoppable=True) if evaluating and is_main else None
+                if val_loss is not None:  # None: a stop came during it, and it was left
                     if not math.isfinite(val_loss):
                         raise self._diverged(f"the validation loss became {val_loss}")
                     sample, xray = self.sample_text(), self.xray.result()
@@ -172,7 +173,7 @@ class TrainingSession(LoopControl):
                 self._log(metrics)
                 if saving:
                     self.save(metrics.elapsed)
-                if evaluating and self.ranks.is_main:
+                if val_loss is not None:
                     self._after_evaluation(improved)
                 if self.step % config.log_interval == 0 or evaluating:
                     yield metrics

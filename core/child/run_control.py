@@ -59,6 +59,12 @@ class LoopControl:
         """stop() was called; in a distributed run, on any rank (seen at a logged step)."""
         return self._stop.is_set() if self.agreement is None else self.agreement.stop
 
+    @property
+    def stop_asked(self) -> bool:
+        """stop() was called on this rank: long work inside a step (an evaluation, its sample)
+        may end early, whatever the other ranks know yet."""
+        return self._stop.is_set()
+
     def wait_while_paused(self) -> float:
         """Between steps: run the tasks handed in, and while paused wait, running any more.
         Returns the seconds spent paused, which are not training time."""

@@ -321,3 +321,38 @@ def test_best_evaluation_counts_evaluations_since_the_best() -> None:
     assert (again.loss, again.step, again.since) == (2.5, 20, 2)
     again.restore({"best_val": "nan", "best_step": 3})  # not what a save writes: ignored
     assert again.loss == 2.5
+
+
+def test_a_stop_during_an_evaluation_leaves_it_and_its_sample_and_saves(
+    tiny_config, text, tmp_path
+) -> None:
+    config = replace(tiny_config, max_steps=10, eval_interval=2, eval_batches=5)
+    session = TrainingSession(config, text, "cpu", out_dir=tmp_path / "run")
+    evaluated = []
+
+    def stop_in_the_evaluation(module, inputs) -> None:
+        if not module.training:  # the evaluation's forward passes
+            evaluated.append(1)
+            session.stop()
+
+    session.model.register_forward_pre_hook(stop_in_the_evaluation)
+    events = list(session.steps())
+    assert [e.step for e in events] == [1, 2]
+    assert events[-1].val_loss is None and events[-1].sample is None
+    assert len(evaluated) == 1  # one batch of five, then it was left
+    assert load_checkpoint(tmp_path / "run").step == 2
+
+
+def test_a_sample_ends_early_when_asked(tiny_config, text) -> None:
+    from core import SamplingConfig, generate_text
+
+    session = TrainingSession(tiny_config, text, "cpu")
+    asked = []
+
+    def stop_after_three() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    sampling = SamplingConfig(max_new_tokens=50)
+    out = generate_text(session.model, session.tokenizer, "", sampling, stop=stop_after_three)
+    assert len(session.tokenizer.encode(out)) == 1 + 3  # the prompt's newline, three tokens
