@@ -99,3 +99,41 @@ def test_the_train_flags_refuse_what_the_config_refuses_before_any_folder(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err
     assert not out.exists()  # refused before the run folder was made
+
+
+async def test_the_studio_form_refuses_what_the_config_refuses(tmp_path) -> None:
+    from textual.widgets import Input, Select
+
+    from tui.studio.app import StudioApp
+    from tui.studio.widgets.train.run_form import FIELDS, RunForm
+
+    on_form = {field.field: field for field in FIELDS if field.field is not None}
+    app = StudioApp(preset_name="tiny", corpus_text=TEXT, checkpoints_dir=tmp_path)
+    checked = 0
+    async with app.run_test(size=(160, 48)) as pilot:
+        form = app.train_screen.query_one(RunForm)
+        for name, value, accepted in _edges():
+            if name not in on_form:
+                continue
+            form.fill(PRESETS["tiny"])
+            for field, each in _value_at(name, value).items():
+                widget = form.query_one(f"#{on_form[field].id}")
+                if isinstance(widget, Select):
+                    widget.value = each
+                else:
+                    assert isinstance(widget, Input)
+                    widget.value = f"{each}"
+            await pilot.pause()
+            try:
+                form.config()
+                form_accepts = True
+            except (ValueError, UserError):
+                form_accepts = False
+            try:
+                Config(**{**PRESETS["tiny"].__dict__, **_value_at(name, value)})
+                config_accepts = True
+            except UserError:
+                config_accepts = False
+            assert form_accepts is config_accepts, (name, value)
+            checked += 1
+    assert checked >= 40
