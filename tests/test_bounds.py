@@ -112,7 +112,7 @@ async def test_the_studio_form_refuses_what_the_config_refuses(tmp_path) -> None
     checked = 0
     async with app.run_test(size=(160, 48)) as pilot:
         form = app.train_screen.query_one(RunForm)
-        for name, value, accepted in _edges():
+        for name, value, _accepted in _edges():
             if name not in on_form:
                 continue
             form.fill(PRESETS["tiny"])

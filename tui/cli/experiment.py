@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -75,13 +76,27 @@ def _race_into(args, console, names, base, text, out: Path) -> int:
         f"racing {', '.join(names)} on {args.preset} for {args.steps} steps "
         "(Ctrl+C stops and keeps what was measured)"
     )
+    bar = Progress(
+        TextColumn("[bold]race"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+        TimeRemainingColumn(),
+        console=console,
+        auto_refresh=False,  # drawn by the Live below, with the table
+    )
+    task = bar.add_task("race", total=args.steps * len(names))
+
+    def view() -> Group:
+        return Group(bar, _live_table(names, points, args.steps))
+
     try:
-        with Live(_live_table(names, points, args.steps), console=console) as live:
+        with Live(view(), console=console) as live:
             events = race(base, text, names, args.steps, stop=lambda: bool(stopped))
             for event in events:
                 if isinstance(event, RaceProgress):
                     points[event.variant] = event
-                    live.update(_live_table(names, points, args.steps))
+                    bar.update(task, completed=sum(p.point.step for p in points.values()))
+                    live.update(view())
                 else:
                     results = event
     finally:
@@ -93,6 +108,8 @@ def _race_into(args, console, names, base, text, out: Path) -> int:
         path = save_race(out, report)
     except OSError as error:
         raise UsageError(f"cannot write into {out}: {error.strerror}; pass another --out") from None
+    if not console.is_terminal:
+        console.line()  # the live table's last line ends without one when piped
     _show(report, args.json)
     console.print(f"saved {path}; reopen with: minigpt experiment --open {out}")
     return 0
@@ -136,9 +153,19 @@ def _show(report: dict, as_json: bool) -> None:
         return
     console = Console()
     console.print(_results_table(report))
+    console.print("samples (the same prompt and seed for every variant):", style="bold")
     for variant in report["variants"]:
-        console.print(Text(f"{variant['name']}: ", style="bold"), end="")
-        console.print(repr(variant["sample"][:120]), highlight=False, soft_wrap=True)
+        console.print(Text(variant["name"], style="bold"))
+        console.print(_sample_text(variant["sample"]), highlight=False)
+
+
+def _sample_text(sample: str, lines: int = 3, width: int = 200) -> Text:
+    """A variant's sample as the text it is (never a Python repr, never read as markup):
+    its first lines, indented, and an ellipsis where it was cut."""
+    shown = sample.strip("\n")[:width].split("\n")
+    cut = len(shown) > lines or len(sample.strip("\n")) > width
+    body = "\n".join("  " + line for line in shown[:lines]) + (" …" if cut else "")
+    return Text(body, style="dim")
 
 
 def _results_table(report: dict) -> Group:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from core import (
     BPE_SAMPLE_CHARS,
@@ -153,6 +154,19 @@ def _open_training(args: argparse.Namespace, text: str, console, stage: Stage, r
     return session, out
 
 
+class SmoothedRate:
+    """Tokens/s as the progress bar shows it: a debiased moving average over about the last
+    twenty steps, so one slow step (an evaluation, a save) does not make the figure jump."""
+
+    def __init__(self, weight: float = 0.95) -> None:
+        self.weight, self.average, self.count = weight, 0.0, 0
+
+    def update(self, value: float) -> float:
+        self.count += 1
+        self.average = self.weight * self.average + (1 - self.weight) * value
+        return self.average / (1 - self.weight**self.count)
+
+
 class StopSignals:
     """The handler of stop signals: the first stops the run, which saves; a second Ctrl+C
     quits at once (KeyboardInterrupt), except while a checkpoint is being written, which it
@@ -256,7 +270,7 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         transient=False,
         disable=console.quiet,
     )
-    val = "-"
+    val, rate = "-", SmoothedRate()
     try:
         with progress:
             task = progress.add_task(
@@ -269,14 +283,15 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
                         f"step {metrics.step}: val loss {metrics.val_loss:.4f}  "
                         f"train loss {metrics.loss:.4f}"
                     )
-                    if metrics.sample:
-                        progress.console.print(f"[dim]{metrics.sample.strip()[:200]}[/]")
+                    if metrics.sample:  # the model's text as it is: never read as markup
+                        sample = Text(metrics.sample.strip()[:200], style="dim")
+                        progress.console.print(sample, highlight=False)
                 progress.update(
                     task,
                     completed=metrics.step,
                     loss=f"{metrics.loss:.4f}",
                     val=val,
-                    rate=f"{metrics.tokens_per_second:,.0f}",
+                    rate=f"{rate.update(metrics.tokens_per_second):,.0f}",
                 )
     except KeyboardInterrupt:  # a second Ctrl+C, between saves
         saved = session.saved_step
