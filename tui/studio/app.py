@@ -179,6 +179,8 @@ class StudioApp(App):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
+            mode = next((m for m in self.STUDIO_MODES if m.name == self.current_mode), None)
+            self.help_screen.section = mode.label if mode is not None else None
             self.push_screen("help")
 
     def running_screens(self) -> list[tuple[StudioScreen, RunningWork]]:

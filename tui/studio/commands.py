@@ -76,12 +76,14 @@ def studio_commands(app: App) -> Iterator[SystemCommand]:
             f"switch to the {mode.label} screen ({mode.key} or {mode.function_key})",
             lambda name=mode.name: app.switch_mode(name),
         )
-    for mode in app.STUDIO_MODES:
+    # the screen in view first: its actions are the ones wanted most often
+    modes = sorted(app.STUDIO_MODES, key=lambda mode: mode.name != app.current_mode)
+    for mode in modes:
         screen = app.mode_screens.get(mode.name, mode.screen)
         for entry in screen_actions(app, screen):
             yield SystemCommand(
-                f"{mode.label}: {entry.label} ({entry.keys})",
-                f"{entry.keys} on the {mode.label} screen",
+                f"{mode.label}: {entry.label}",
+                f"key {entry.keys}",
                 lambda name=mode.name, action=entry.action: run_on_screen(app, name, action),
             )
     yield SystemCommand("Help", "what each panel shows (? or f1)", app.action_help)

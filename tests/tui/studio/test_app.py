@@ -100,3 +100,25 @@ def test_leaving_the_studio_says_where_its_run_is(tiny_checkpoint, tmp_path):
         f"run {tiny_checkpoint} finished all 20 steps; its checkpoint is in {tiny_checkpoint}"
     )
     assert exit_summary(tmp_path / "never-trained") is None
+
+
+async def test_help_opens_at_the_screen_in_view_and_searches_as_you_type(bare_app):
+    from textual.widgets import Input
+
+    from tui.studio.screens.help import search_markdown
+
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5", "question_mark")
+        await pilot.pause(0.3)
+        help_screen = bare_app.screen
+        assert isinstance(help_screen, HelpScreen) and help_screen.section == "Experiments"
+        assert help_screen.query_one("#help-text").scroll_y > 0  # at its section, not the top
+        await pilot.press("slash", *"ghost")
+        await pilot.pause(0.3)
+        shown = help_screen.query_one("#help").source
+        assert "ghost" in shown and "## Runs" in shown and "## Chat" not in shown
+        await pilot.press("escape")  # clears the search
+        assert help_screen.query_one("#help-search", Input).value == ""
+        await pilot.press("escape")
+        assert not isinstance(bare_app.screen, HelpScreen)
+    assert "Nothing in this help mentions" in search_markdown("## A\n\nsome text", "zebra")

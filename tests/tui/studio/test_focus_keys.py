@@ -231,15 +231,25 @@ async def test_ctrl_c_on_the_quit_question_quits_at_once(tiny_app, wait_until):
 
 
 def test_palette_lists_every_screens_keys_from_its_bindings(tiny_app):
-    titles = [command.title for command in studio_commands(tiny_app)]
-    assert "Generate: Temperature (t/T)" in titles
-    assert "Generate: Next token (space)" in titles
-    assert "Train: Start (t)" in titles and "Chat: New chat (^r)" in titles
+    commands = {command.title: command.help for command in studio_commands(tiny_app)}
+    assert commands["Generate: Temperature"] == "key t/T"
+    assert commands["Generate: Next token"] == "key space"
+    assert commands["Train: Start"] == "key t" and commands["Chat: New chat"] == "key ^r"
+    assert not any("(" in title for title in commands if ":" in title)  # the key is said once
     for mode in MODES:
-        assert f"Show {mode.label}" in titles
+        assert f"Show {mode.label}" in commands
         for binding in bindings_of(mode.screen):
             if binding.action != "escape":
-                assert any(t.startswith(f"{mode.label}: {binding.description} (") for t in titles)
+                assert f"{mode.label}: {binding.description}" in commands
+
+
+async def test_the_palette_lists_the_screen_in_view_first(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("3")
+        titles = [c.title for c in studio_commands(tiny_app) if not c.title.startswith("Show")]
+        assert titles[0].startswith("Chat: ")
+        chat = [i for i, title in enumerate(titles) if title.startswith("Chat: ")]
+        assert chat == list(range(len(chat)))  # all of Chat's before any other screen's
 
 
 async def _palette_hits(app, pilot, wait_until, search: str) -> list[str]:
@@ -253,10 +263,10 @@ async def _palette_hits(app, pilot, wait_until, search: str) -> list[str]:
 async def test_palette_finds_a_key_by_a_word_and_runs_it_on_its_screen(tiny_app, wait_until):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         hits = await _palette_hits(tiny_app, pilot, wait_until, "token")
-        assert any("Generate: Next token (space)" in hit for hit in hits)
+        assert any("Generate: Next token" in hit and "space" in hit for hit in hits)
         await pilot.press("escape", "escape")
         hits = await _palette_hits(tiny_app, pilot, wait_until, "temp")
-        assert any("Generate: Temperature (t/T)" in hit for hit in hits)
+        assert any("Generate: Temperature" in hit and "t/T" in hit for hit in hits)
         await pilot.press("ctrl+u", *"Generate: Temperature")
         await pilot.pause(0.2)
         await pilot.press("enter")

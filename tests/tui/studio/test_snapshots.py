@@ -14,7 +14,11 @@ from tui.studio.app import StudioApp
 @pytest.fixture
 def layout_app(studio_corpus, checkpoints_dir, monkeypatch) -> StudioApp:
     monkeypatch.chdir(checkpoints_dir.parent)  # folders show relative to here: the same each run
-    return StudioApp(preset_name="tiny", corpus_text=studio_corpus, checkpoints_dir=checkpoints_dir)
+    # the form shows the memory this machine has free and its thread count: fixed here
+    monkeypatch.setattr("core.checkpoint.manifest.available_memory", lambda: 16 * 10**9)
+    return StudioApp(
+        preset_name="tiny", corpus_text=studio_corpus, checkpoints_dir=checkpoints_dir, threads=1
+    )
 
 
 SIZES = [(160, 48), (80, 24)]

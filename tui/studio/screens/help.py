@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Input, Markdown
 
 from tui.studio.messages import ModelInfo
 
@@ -28,12 +29,14 @@ BYTE_LEVEL_BPE = (
 TEMPLATE = """\
 # MiniGPT Studio
 
-Keys: {keys} · **?** this help · **ctrl+p** every action ·
+Keys: {keys} · **?** this help, open at the screen you are on (**/** searches it) ·
+**ctrl+p** every action, this screen's first ·
 **q** / **ctrl+c** quit (while a run trains or a race runs, it asks first: y stops and saves).
 **esc** leaves a text field; typed there, every key is text (the F keys still switch screens).
 
 ## Train
-Fill the form (preset, corpus, steps, batch size, learning rate, grad clip, seed), then **t**
+Fill the form (preset, corpus, the model's shape, the schedule, optimizer, tokenizer,
+precision, device, threads, seed; under it, the memory a step needs), then **t**
 starts, **p** pauses and resumes, **x** stops (and saves), **s** saves now, **w** copies the
 current weights into Generate and Chat. After a stop, **t** resumes the stopped run in its own
 folder from its last checkpoint and **n** starts a new run. Training runs in a separate process
@@ -168,13 +171,13 @@ N`); **l** loads its weights into Generate, Chat and Model; **g** draws its loss
 Train loss plot as a **ghost** to compare the next run against, **c** clears it; **u** reads the
 folder again. Nothing here deletes a run.
 
-Press **esc** or **?** to close.
+Press **esc** to close (with a search typed, esc clears it first).
 """
 
 
 def help_markdown(modes: Sequence, info: ModelInfo | None = None) -> str:
     """The help text for the app's `STUDIO_MODES` and, once one is loaded, the model's own facts."""
-    keys = " · ".join(f"**{mode.key}** {mode.label}" for mode in modes)
+    keys = " · ".join(f"**{mode.key}**/**{mode.function_key}** {mode.label}" for mode in modes)
     if info is None:
         return TEMPLATE.format(keys=keys, ffn="4C", tokenizer=CHARACTER_LEVEL.format(size=""))
     times = info.hidden_dim / info.embedding_dim
@@ -186,20 +189,103 @@ def help_markdown(modes: Sequence, info: ModelInfo | None = None) -> str:
     return TEMPLATE.format(keys=keys, ffn=ffn, tokenizer=tokenizer)
 
 
+def search_markdown(text: str, query: str) -> str:
+    """The paragraphs and list items of `text` that hold every word of `query` (any case),
+    each under its section's heading; a line saying so when none does."""
+    words = query.lower().split()
+    if not words:
+        return text
+    found: list[str] = []
+    heading = ""
+    for block in text.split("\n\n"):
+        for part in _parts(block):
+            if part.startswith("#"):
+                heading = part.splitlines()[0]
+                part = "\n".join(part.splitlines()[1:])
+                if not part:
+                    continue
+            if all(word in part.lower() for word in words):
+                if heading and heading not in found:
+                    found.append(heading)
+                found.append(part)
+    if not found:
+        return f"Nothing in this help mentions **{' '.join(words)}**. (esc clears the search)"
+    return "\n\n".join(found)
+
+
+def _parts(block: str) -> list[str]:
+    """A markdown block cut into its list items (each with its continuation lines)."""
+    parts: list[str] = []
+    for line in block.splitlines():
+        if line.startswith("- ") or not parts:
+            parts.append(line)
+        else:
+            parts[-1] += "\n" + line
+    return parts
+
+
 class HelpScreen(ModalScreen):
-    """What every panel shows and which keys drive it."""
+    """What every panel shows and which keys drive it; opened at the section of the screen it
+    was asked from, and searchable as you type."""
 
     BINDINGS = [
-        Binding("escape,question_mark,q", "dismiss", "Close"),
+        Binding("escape", "close", "Close"),
+        Binding("question_mark,q", "dismiss", "Close", show=False),
+        Binding("slash", "search", "Search"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.info: ModelInfo | None = None
+        self.section: str | None = None  # the screen's label, set before each opening
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
-            yield Markdown(help_markdown(self.app.STUDIO_MODES, self.info), id="help")
+        with Vertical(id="help-box"):
+            yield Input(
+                placeholder="/ searches the help · esc closes", id="help-search", compact=True
+            )
+            with VerticalScroll(id="help-text"):
+                yield Markdown(self.text(), id="help")
+
+    def text(self) -> str:
+        return help_markdown(self.app.STUDIO_MODES, self.info)
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#help-search", Input).value = ""
+        self.query_one("#help-text").focus()  # arrows and page keys scroll it
+        self.call_after_refresh(self.go_to_section)
+
+    def go_to_section(self) -> None:
+        markdown = self.query_one(Markdown)
+        if self.section is None or not markdown.goto_anchor(self.section.lower()):
+            self.query_one("#help-text").scroll_home(animate=False)
+
+    @on(Markdown.TableOfContentsUpdated)
+    def headings_known(self) -> None:
+        """The text was laid out (the first opening parses it after the screen shows): only
+        now can the screen's section be found."""
+        if not self.query_one("#help-search", Input).value.strip():
+            self.call_after_refresh(self.go_to_section)
+
+    @on(Input.Changed, "#help-search")
+    async def search(self, event: Input.Changed) -> None:
+        await self.query_one(Markdown).update(search_markdown(self.text(), event.value))
+        if not event.value.strip():
+            self.go_to_section()
+        else:
+            self.query_one("#help-text").scroll_home(animate=False)
+
+    def action_search(self) -> None:
+        self.query_one("#help-search", Input).focus()
+
+    def action_close(self) -> None:
+        """esc: clear a search first (back to the text), then close."""
+        search = self.query_one("#help-search", Input)
+        if search.value or search.has_focus:
+            search.value = ""
+            self.query_one("#help-text").focus()
+        else:
+            self.dismiss()
 
     def describe(self, info: ModelInfo) -> None:
         """Follow these weights from now on."""
@@ -207,4 +293,4 @@ class HelpScreen(ModalScreen):
             return
         self.info = info
         if self.is_mounted:
-            self.query_one(Markdown).update(help_markdown(self.app.STUDIO_MODES, info))
+            self.query_one(Markdown).update(self.text())
