@@ -11,18 +11,21 @@ from pathlib import Path
 
 import torch
 
-from core import evaluation, resume
+from core import evaluation
 from core.checkpoint.best import BestEvaluation
 from core.checkpoint.manifest import check_training_memory
 from core.checkpoint.run_folder import (
     METRICS_FILE,
     MetricsLog,
     RunLock,
+    check_resume_corpus,
     corpus_fingerprint,
     trim_metrics,
 )
 from core.checkpoint.store import (
+    CheckpointError,
     NonFiniteWeights,
+    load_checkpoint,
     save_checkpoint,
 )
 from core.child import distributed
@@ -106,7 +109,47 @@ class TrainingSession(LoopControl):
         self.run_lock = run_lock
         self.best = BestEvaluation(config)
 
-    from_checkpoint = classmethod(resume.from_checkpoint)
+    @classmethod
+    def from_checkpoint(
+        cls,
+        directory: str | Path,
+        text: str,
+        device: torch.device | str | None = None,
+        max_steps: int | None = None,
+        out_dir: str | Path | None = None,
+        allow_other_corpus: bool = False,
+        run_lock: RunLock | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        recalibrate_precision: bool = False,
+        grad_accum: int | None = None,
+    ) -> TrainingSession:
+        """Continue a saved run exactly where it stopped (same data order, RNG and moments),
+        on its own corpus unless `allow_other_corpus`; its metrics log is trimmed back to the
+        checkpoint. Exact when the world size is the same (see distributed.restore_rng)."""
+        checkpoint = load_checkpoint(directory)
+        if checkpoint.optimizer_state is None or "data" not in checkpoint.rng_state:
+            raise CheckpointError(f"{directory} holds weights only; it cannot resume training")
+        changes = {"max_steps": max_steps, "grad_accum": grad_accum}
+        config = replace(checkpoint.config, **{k: v for k, v in changes.items() if v is not None})
+        check_resume_corpus(checkpoint, text, allow_other_corpus)
+        settings = {"run_lock": run_lock, "recalibrate_precision": recalibrate_precision}
+        out, tokenizer = out_dir or directory, checkpoint.tokenizer
+        session = cls(config, text, device, out, tokenizer=tokenizer, progress=progress, **settings)
+        session.model.load_state_dict(checkpoint.model_state)
+        session.optimizer.load_state_dict(checkpoint.optimizer_state)
+        session.step = checkpoint.step
+        session.elapsed_before = float(checkpoint.extra.get("elapsed", 0.0))
+        session.corpus_name = checkpoint.extra.get("corpus_name")
+        session.best.restore(checkpoint.extra)
+        session.idle_streams = distributed.restore_rng(
+            checkpoint.rng_state, session.ranks, session.data_generator
+        )
+        session.last_checkpoint = Path(directory)
+        session._saved_step = checkpoint.step
+        if session.out_dir is not None and session.ranks.is_main:
+            session.lock()  # before the trim: never cut the log of a run that is still going
+            trim_metrics(session.out_dir / METRICS_FILE, checkpoint.step)
+        return session
 
     # --- control from other threads (and LoopControl's) ------------------------------------
     def lock(self) -> None:
@@ -156,14 +199,8 @@ class TrainingSession(LoopControl):
                 if metrics is None:
                     continue  # a GPU step whose values stay on the device
                 evaluating = self.step % config.eval_interval == 0 or self.step >= config.max_steps
-                improved = False
-                val_loss = self.evaluate(stoppable=True) if evaluating and is_main else None
-                if val_loss is not None:  # None: a stop came during it, and it was left
-                    if not math.isfinite(val_loss):
-                        raise self._diverged(f"the validation loss became {val_loss}")
-                    sample, xray = self.sample_text(), self.xray.result()
-                    metrics = replace(metrics, val_loss=val_loss, sample=sample, xray=xray)
-                    improved = self.best.update(self.step, val_loss)
+                if evaluating and is_main:
+                    metrics = evaluation.evaluated(self, metrics)
                 saving = self.out_dir is not None and (evaluating or self.save_asked())
                 if saving:
                     self.save_taken()
@@ -173,8 +210,8 @@ class TrainingSession(LoopControl):
                 self._log(metrics)
                 if saving:
                     self.save(metrics.elapsed)
-                if val_loss is not None:
-                    self._after_evaluation(improved)
+                if metrics.val_loss is not None:
+                    self._after_evaluation(self.best.since == 0)
                 if self.step % config.log_interval == 0 or evaluating:
                     yield metrics
             if self.stopped and self.out_dir is not None and self.step > 0:
@@ -188,8 +225,7 @@ class TrainingSession(LoopControl):
                 self.run_lock.release()
 
     def _after_evaluation(self, improved: bool) -> None:
-        """Keep a new best's weights (--keep-best); stop once --early-stop evaluations have
-        passed without one (the stop reaches every rank at the next logged step)."""
+        """Keep a new best's weights (--keep-best); stop after --early-stop evaluations without."""
         if improved and self.config.keep_best and self.out_dir is not None:
             self.best.keep(self.out_dir, self.model, self.tokenizer, self._extra(None))
         if self.best.exhausted:
