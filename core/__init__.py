@@ -107,6 +107,11 @@ _EXPORTS: dict[str, str] = {
     "resume_refusal": "core.runs",
     "RunStatus": "core.runs",
     "RunSummary": "core.runs",
+    "CSV_COLUMNS": "core.run_export",
+    "export_metrics": "core.run_export",
+    "free_export_path": "core.run_export",
+    "metrics_rows": "core.run_export",
+    "write_csv": "core.run_export",
     "apply_min_p": "core.sampling",
     "apply_repetition_penalty": "core.sampling",
     "apply_temperature": "core.sampling",
@@ -242,6 +247,13 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         SingleHeadAttention,
         Transformer,
         cross_entropy_for_logits,
+    )
+    from core.run_export import (
+        CSV_COLUMNS,
+        export_metrics,
+        free_export_path,
+        metrics_rows,
+        write_csv,
     )
     from core.runs import (
         COMMAND_FILE,
