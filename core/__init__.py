@@ -112,6 +112,8 @@ _EXPORTS: dict[str, str] = {
     "free_export_path": "core.run_export",
     "metrics_rows": "core.run_export",
     "write_csv": "core.run_export",
+    "SettingDiff": "core.run_diff",
+    "settings_diff": "core.run_diff",
     "apply_min_p": "core.sampling",
     "apply_repetition_penalty": "core.sampling",
     "apply_temperature": "core.sampling",
@@ -248,6 +250,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         Transformer,
         cross_entropy_for_logits,
     )
+    from core.run_diff import SettingDiff, settings_diff
     from core.run_export import (
         CSV_COLUMNS,
         export_metrics,
