@@ -107,6 +107,14 @@ _EXPORTS: dict[str, str] = {
     "resume_refusal": "core.runs",
     "RunStatus": "core.runs",
     "RunSummary": "core.runs",
+    "NOTE_FILE": "core.checkpoint.run_folder",
+    "read_note": "core.checkpoint.run_folder",
+    "write_note": "core.checkpoint.run_folder",
+    "check_run_name": "core.run_edits",
+    "delete_run": "core.run_edits",
+    "DeletePlan": "core.run_edits",
+    "plan_delete": "core.run_edits",
+    "rename_run": "core.run_edits",
     "CSV_COLUMNS": "core.run_export",
     "export_metrics": "core.run_export",
     "free_export_path": "core.run_export",
@@ -182,6 +190,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.checkpoint.run_folder import (
         METRICS_FILE,
+        NOTE_FILE,
         CorpusMismatch,
         MetricsCursor,
         RunFolderBusy,
@@ -189,7 +198,9 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         append_line,
         new_run_folder,
         read_metrics,
+        read_note,
         run_config,
+        write_note,
     )
     from core.checkpoint.safe_files import size_text
     from core.checkpoint.store import (
@@ -251,6 +262,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         cross_entropy_for_logits,
     )
     from core.run_diff import SettingDiff, settings_diff
+    from core.run_edits import DeletePlan, check_run_name, delete_run, plan_delete, rename_run
     from core.run_export import (
         CSV_COLUMNS,
         export_metrics,

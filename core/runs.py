@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 
 from core.checkpoint.manifest import MANIFEST, check_manifest, read_manifest
-from core.checkpoint.run_folder import LOCK_NAME, METRICS_FILE, read_metrics
+from core.checkpoint.run_folder import LOCK_NAME, METRICS_FILE, read_metrics, read_note
 from core.config import PRESETS, Config
 from core.errors import UserError
 from core.experiments import LEAK_NATS, RESULTS_FILE, VARIANTS
@@ -65,6 +65,7 @@ class RunSummary:
     resumable: bool = False  # the checkpoint holds the optimizer's state
     variants: tuple[RunSummary, ...] = ()  # an experiment's variants, baseline first
     curves: LossCurves | None = field(default=None, repr=False)  # variants carry theirs
+    note: str | None = None  # the user's own words about it (note.txt)
 
     @property
     def state_text(self) -> str:
@@ -152,13 +153,15 @@ def _one_line(error: Exception) -> str:
 
 
 def _modified(directory: Path, names: tuple[str, ...]) -> float:
-    times = [directory.stat().st_mtime]
+    """When the run last wrote one of its files; the folder's own time only when it holds
+    none (a note or an export changes the folder's time, and must not make a run look new)."""
+    times = []
     for name in names:
         try:
             times.append((directory / name).stat().st_mtime)
         except OSError:
             pass
-    return max(times)
+    return max(times) if times else directory.stat().st_mtime
 
 
 def read_curves(directory: str | Path) -> LossCurves:
@@ -198,6 +201,7 @@ def read_run(directory: str | Path) -> RunSummary:
         step=curves.steps[-1] if curves.steps else 0,
         train_loss=curves.losses[-1] if curves.losses else None,
         best_val_loss=_best(curves.val_losses),
+        note=read_note(directory),
     )
     owner = lock_owner(directory)
     running = {"status": RunStatus.RUNNING, "owner_pid": owner} if owner is not None else {}
@@ -233,6 +237,7 @@ def read_experiment(directory: str | Path) -> RunSummary:
         kind="experiment",
         modified=_modified(directory, (RESULTS_FILE, "race.log")),
         status=RunStatus.DAMAGED,
+        note=read_note(directory),
     )
     path = directory / RESULTS_FILE
     if not path.is_file():

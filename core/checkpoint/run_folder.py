@@ -58,6 +58,49 @@ def append_line(path: Path, line: str) -> None:
         file.write(line + "\n")
 
 
+NOTE_FILE = "note.txt"
+NOTE_LIMIT = 500  # characters: a few lines of the Runs details
+
+
+def read_note(directory: str | Path) -> str | None:
+    """The run's note, or None when it has none (or its note.txt is not a regular file)."""
+    try:
+        fd = open_run_file(Path(directory) / NOTE_FILE, os.O_RDONLY)
+    except (OSError, UserError):
+        return None
+    with open(fd, "rb") as file:
+        data = file.read(4 * NOTE_LIMIT)  # UTF-8 takes at most 4 bytes a character
+    return data.decode("utf-8", "replace").strip()[:NOTE_LIMIT] or None
+
+
+def write_note(directory: str | Path, text: str) -> str | None:
+    """Replace the run's note (atomically; an empty text removes it); returns the note kept.
+    UserError in one line for a note of several lines or too long, or a note.txt that is not
+    a regular file (a link is never written through)."""
+    directory, note = Path(directory), text.strip()
+    if len(note) > NOTE_LIMIT:
+        raise UserError(
+            f"a note holds at most {NOTE_LIMIT} characters, this one has {len(note)}; shorten it"
+        )
+    if not note.isprintable():
+        raise UserError("a note is one line of text: remove its line breaks and tabs")
+    if not directory.is_dir():
+        raise UserError(f"no run folder at {directory}; refresh the list of runs")
+    path = directory / NOTE_FILE
+    if os.path.lexists(path) and not (path.is_file() and not path.is_symlink()):
+        raise _not_regular(path)
+    try:
+        if note:
+            write_atomic(path, (note + "\n").encode())
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot write {path}: {error.strerror or error}; check the folder's permissions"
+        ) from None
+    return note or None
+
+
 class RunFolderBusy(UserError):
     """Another process is training into the same folder."""
 

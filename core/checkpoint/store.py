@@ -63,6 +63,16 @@ _OWN_TENSOR_NAME = re.compile(r"^(model|state)-\d{8}(-[0-9a-f]{8})?\.safetensors
 PENDING = ".checkpoint-pending.json"  # names the tensor files of a save under way
 
 
+def is_own_tensor_file(name: str) -> bool:
+    """A tensor file's name as a save gives it: model- or state-STEP[-HEX].safetensors."""
+    return _OWN_TENSOR_NAME.match(name) is not None
+
+
+def is_temp_file(name: str) -> bool:
+    """A temporary file's name as `write_atomic` gives it."""
+    return _TEMP_NAME.match(name) is not None
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename into place."""
     # a fresh name in the same folder (so the rename is atomic), created with the umask's mode
