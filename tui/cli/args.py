@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from core import Config, SamplingConfig, preset
+from tui.train_command import MODEL_FLAGS
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 Number = TypeVar("Number", int, float)
@@ -69,26 +70,6 @@ def non_negative_float(text: str) -> float:
 # --- model flags ----------------------------------------------------------------------------
 
 SHAPE_FLAGS = ("block_size", "num_layers", "num_heads", "embedding_dim", "ffn_dim")
-MODEL_FLAGS = {
-    # flag dest -> Config field
-    "steps": "max_steps",
-    "batch_size": "batch_size",
-    "grad_accum": "grad_accum",
-    "log_interval": "log_interval",
-    "lr": "learning_rate",
-    **{name: name for name in SHAPE_FLAGS},
-    "dropout": "dropout",
-    "eval_interval": "eval_interval",
-    "tokenizer": "tokenizer",
-    "bpe_vocab_size": "bpe_vocab_size",
-    "seed": "seed",
-    "grad_clip": "grad_clip",
-    "warmup_steps": "warmup_steps",
-    "precision": "precision",
-    "compile": "compile",
-    "keep_best": "keep_best",  # train's own flags: absent from the benches' parsers
-    "early_stop": "early_stop",
-}
 
 
 def add_shape_flags(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,6 @@
 """What the Train screen's next start is: a new run in a new folder, or a stopped run resumed in
-its own folder from its last checkpoint (after x, or chosen on the Runs screen)."""
+its own folder from its last checkpoint (after x, or chosen on the Runs screen); and the
+`minigpt train` line that does the same, recorded in the run's command.txt once it starts."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from pathlib import Path
 from textual.screen import Screen
 
 from core import (
+    COMMAND_FILE,
     METRICS_FILE,
     Config,
     RunSummary,
     StepMetrics,
     TrainingFinished,
     TrainingProcess,
+    UserError,
+    append_line,
     new_run_folder,
     read_metrics,
 )
 from tui.studio.widgets.train.training_plots import TrainingPlots
+from tui.train_command import resume_command, train_command
 
 EXIT_WAIT_SECONDS = 5.0  # for the stopped run's child, which lets go of the folder as it exits
 
@@ -51,6 +56,7 @@ class RunResume:
     def __init__(self) -> None:
         self.plan: ResumePlan | None = None
         self._history: list[StepMetrics] = []  # the resumed run's logged steps, to replay
+        self._command: tuple[Path, str] | None = None  # the launched run's folder and command
 
     def offer(self, event: TrainingFinished, config: Config | None) -> str:
         """A run ended: a stopped one is what t resumes now. Returns what t and n do."""
@@ -91,6 +97,7 @@ class RunResume:
                 threads=screen.threads,
                 device=screen.device,
             )
+            self._command = (out_dir, train_command(config, preset, text_path, str(out_dir)))
             return process, config, f"starting a {preset} run in a child process → {out_dir}"
         if screen.process is not None:
             screen.process.join(EXIT_WAIT_SECONDS)
@@ -104,11 +111,32 @@ class RunResume:
             device=screen.device,
             resume=plan.path,
         )
+        self._command = (plan.path, resume_command(str(plan.path), text_path))
         note = (
             f"resuming {plan.name} from step {plan.step} (of {plan.config.max_steps}) in its "
             f"folder {plan.path}"
         )
         return process, plan.config, note
+
+    def started(self, screen: Screen) -> None:
+        """The launched run started (its child holds the folder's lock): record its command,
+        and draw the steps a resumed run had logged."""
+        self.record(screen)
+        self.replay(screen)
+
+    def record(self, screen: Screen) -> None:
+        """Append the launched run's `minigpt train` line to its command.txt, as the CLI does:
+        the run can be reproduced without the studio."""
+        if self._command is None:
+            return
+        (folder, line), self._command = self._command, None
+        try:
+            append_line(folder / COMMAND_FILE, line)
+        except (OSError, UserError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            screen.notify(
+                f"the run trains, but its command was not recorded: {reason}", severity="warning"
+            )
 
     def replay(self, screen: Screen) -> None:
         """The resumed run started (its plots were just reset): draw the steps it had logged."""

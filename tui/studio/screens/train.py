@@ -293,7 +293,7 @@ class TrainScreen(StudioScreen):
                 self.started = event
                 self.state = TrainState.RUNNING
                 plots.reset(event.config, event.vocab_size)
-                self.resume.replay(self)  # a resumed run's steps so far
+                self.resume.started(self)  # its command recorded, a resumed run's steps
                 log.note(
                     f"training {format_count(event.num_parameters)} parameters on "
                     f"{event.device} with {event.threads} thread(s); the child's output goes "
