@@ -122,7 +122,30 @@ def build_parser() -> OneLineParser:
     add_bench_parser(sub)
     add_experiment_parser(sub)
     add_inspect_parser(sub)
+    add_runs_parser(sub)
     return parser
+
+
+def add_runs_parser(sub) -> None:
+    parser = sub.add_parser(
+        "runs",
+        help="export a run's metrics as CSV; compare two runs' settings",
+        description="RUN is a run folder, or the name of a run under ./checkpoints.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="{export,diff}")
+    export = actions.add_parser("export", help="a run's metrics.jsonl as CSV, one row a step")
+    export.add_argument("run", metavar="RUN")
+    export.add_argument(
+        "--csv",
+        required=True,
+        metavar="OUT",
+        help="a new file to write (an existing one is refused, never overwritten); - for stdout",
+    )
+    export.set_defaults(func=_run("tui.cli.runs:cmd_export"))
+    diff = actions.add_parser("diff", help="the settings in which two runs differ, side by side")
+    diff.add_argument("left", metavar="RUN")
+    diff.add_argument("right", metavar="OTHER")
+    diff.set_defaults(func=_run("tui.cli.runs:cmd_diff"))
 
 
 def add_experiment_parser(sub) -> None:
