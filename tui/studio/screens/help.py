@@ -169,7 +169,11 @@ variants under it. Below: the highlighted run's settings, its command.txt and it
 checkpoint planned (a finished run is trained further with `minigpt train --resume DIR --steps
 N`); **l** loads its weights into Generate, Chat and Model; **g** draws its loss faintly on the
 Train loss plot as a **ghost** to compare the next run against, **c** clears it; **u** reads the
-folder again. Nothing here deletes a run.
+folder again. **m** marks a run, **v** compares it with another (only the settings that differ);
+**n** renames its folder, **a** writes a note, **e** exports its metrics as CSV into its folder;
+**d** deletes it after a question: only the files MiniGPT wrote go, anything else stays. Rename
+and delete wait until no process trains into the run. A run started here records its
+`minigpt train` line in command.txt.
 
 Press **esc** to close (with a search typed, esc clears it first).
 """

@@ -1,6 +1,7 @@
 """The Runs screen: past runs and races under the checkpoints folder, newest first; a run's
 details and loss curves; its curve as a ghost on the Train plot, its weights in Generate, Chat
-and Model, and the resume of a stopped run. Nothing here deletes anything."""
+and Model, and the resume of a stopped run. The tracker's keys (compare, rename, note, delete,
+CSV) are in run_edits.py; a delete asks first and removes only what this project wrote."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from core import (
 from tui.studio.formatting import format_path
 from tui.studio.messages import WeightSource
 from tui.studio.screens.base import StudioScreen
+from tui.studio.screens.run_edits import RunEdits, RunKey, row_key
 from tui.studio.screens.watch import WatchScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
 from tui.studio.widgets.common.plots import LossPlot, PlotBuilder
 from tui.studio.widgets.runs.run_list import (
     COLUMNS,
     NARROW_COLUMNS,
+    NOTED_COLUMNS,
     RunCurvePlot,
     details,
     flatten,
@@ -40,13 +43,14 @@ from tui.studio.widgets.runs.run_list import (
 )
 
 WIDE = 120  # cells from which the table has room for every column
+NOTED = 150  # cells from which it has room for the start of each run's note too
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
-class RunsScreen(StudioScreen):
+class RunsScreen(RunEdits, StudioScreen):
     """Every run and race this studio's checkpoints folder holds, and what can be done with one."""
 
     MAIN_FOCUS = ("#runs-table",)
@@ -56,6 +60,12 @@ class RunsScreen(StudioScreen):
         Binding("l", "load", "Load→Generate/Chat/Model"),
         Binding("g", "ghost", "Ghost on Train"),
         Binding("c", "clear_ghost", "Clear ghost"),
+        Binding("m", "mark", "Mark"),
+        Binding("v", "compare", "Compare"),
+        Binding("n", "rename", "Rename"),
+        Binding("a", "note", "Note"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "export", "CSV"),
         Binding("u", "refresh", "Refresh"),
     ]
 
@@ -79,6 +89,7 @@ class RunsScreen(StudioScreen):
         self.rows: list[RunSummary] = []  # the table's rows, in order
         self.columns: tuple[str, ...] = ()  # the table's columns, fewer on a narrow terminal
         self.curves: LossCurves | None = None  # the highlighted run's, once read
+        self.marked: list[RunKey] = []  # runs marked to compare (m), at most two
         self._builder: PlotBuilder | None = None
 
     def compose(self) -> ComposeResult:
@@ -102,7 +113,8 @@ class RunsScreen(StudioScreen):
         self.scan()
 
     def on_resize(self) -> None:
-        columns = COLUMNS if self.size.width >= WIDE else NARROW_COLUMNS
+        width = self.size.width
+        columns = NOTED_COLUMNS if width >= NOTED else COLUMNS if width >= WIDE else NARROW_COLUMNS
         if columns != self.columns:
             self.columns = columns
             self.fill_table()
@@ -179,7 +191,8 @@ class RunsScreen(StudioScreen):
         for label in self.columns:
             table.add_column(label, key=label)
         for index, summary in enumerate(self.rows):
-            table.add_row(*row_cells(summary, self.columns), key=str(index))
+            marked = row_key(summary) in self.marked
+            table.add_row(*row_cells(summary, self.columns, marked), key=str(index))
         if 0 < row < len(self.rows):
             table.move_cursor(row=row, animate=False)
 

@@ -22,6 +22,7 @@ from tui.studio.widgets.common.plots import (
 )
 
 COLUMNS = ("run", "when", "shape", "steps", "train loss", "best val", "tokens", "state")
+NOTED_COLUMNS = (*COLUMNS, "note")  # where there is room for a note's first words
 NARROW_COLUMNS = ("run", "state", "steps", "best val", "train loss", "when")  # the rest: details
 STATE_STYLES = {
     RunStatus.FINISHED: "green",
@@ -30,6 +31,8 @@ STATE_STYLES = {
     RunStatus.DAMAGED: "bold red",
 }
 STATE_WIDTH = 60  # characters of a damaged run's reason in the table; the details show it all
+NOTE_WIDTH = 32  # characters of a note in the table; the details show it all
+MARK = "◆ "  # a run marked to compare
 DESIGN_DEFAULTS = Config()  # the design switches a config shows only where it differs
 DESIGN_SWITCHES = (
     "attention_mask",
@@ -69,8 +72,15 @@ def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def row_cells(summary: RunSummary, columns: tuple[str, ...] = COLUMNS) -> tuple:
-    """The table's cells for one run, race or race variant, in the order of `columns`."""
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def row_cells(
+    summary: RunSummary, columns: tuple[str, ...] = COLUMNS, marked: bool = False
+) -> tuple:
+    """The table's cells for one run, race or race variant, in the order of `columns`; a
+    marked row starts with ◆, and a noted one ends its name with ✎ where no note column is."""
     variant = summary.kind == "variant"
     if variant:
         name = Text(f"  └ {summary.name}", style="dim")
@@ -78,14 +88,16 @@ def row_cells(summary: RunSummary, columns: tuple[str, ...] = COLUMNS) -> tuple:
         name = Text(f"▾ {summary.name}", style="bold")
     else:
         name = Text(summary.name, style="bold")
+    if marked:
+        name = Text(MARK, style="bold magenta") + name
+    if summary.note and "note" not in columns:
+        name.append(" ✎", style="italic")
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.modified))
     width = STATE_WIDTH
-    if columns is not COLUMNS:  # a narrow table: month, day and time, and a shorter state
+    if columns == NARROW_COLUMNS:  # month, day and time, and a shorter state
         when, width = when[5:], STATE_WIDTH // 2
     planned = "?" if summary.max_steps is None else str(summary.max_steps)
-    state = summary.state_text
-    if len(state) > width:
-        state = state[: width - 1] + "…"
+    state = _cut(summary.state_text, width)
     cells = {
         "run": name,
         "when": "" if variant else when,
@@ -95,6 +107,7 @@ def row_cells(summary: RunSummary, columns: tuple[str, ...] = COLUMNS) -> tuple:
         "best val": _loss(summary.best_val_loss) + (" leaks" if summary.leaks else ""),
         "tokens": "-" if summary.tokens_seen is None else format_count(summary.tokens_seen),
         "state": Text(state, style=STATE_STYLES[summary.status]),
+        "note": Text(_cut(summary.note or "", NOTE_WIDTH), style="italic"),
     }
     return tuple(cells[column] for column in columns)
 
@@ -125,6 +138,8 @@ def details(summary: RunSummary, commands: list[str]) -> Text:
     text = Text()
     text.append(summary.name, style="bold")
     text.append(f"  {summary.path}\n", style="dim")
+    if summary.note:
+        text.append(f"✎ {summary.note}\n", style="italic")
     text.append(summary.state_text, style=STATE_STYLES[summary.status])
     if summary.tokens_seen is not None:
         text.append(f" · {shape_text(summary.config)} · {format_count(summary.tokens_seen)} tokens")
@@ -157,7 +172,7 @@ def details(summary: RunSummary, commands: list[str]) -> Text:
         for line in commands[-6:]:
             text.append(f"  {line}\n")
     else:
-        text.append("  none (started from the studio)\n", style="dim")
+        text.append("  none recorded (an older studio run)\n", style="dim")
     return text
 
 
