@@ -1,6 +1,7 @@
 """Renaming and deleting a run folder or a saved race. A delete removes only the files this
-project writes there, by their names, and the folder only once nothing else is left; neither
-happens while a process trains or races into the folder (it holds the folder's lock)."""
+project writes there, by their names (in the run's best/ checkpoint too), and a folder only once
+nothing else is left; neither happens while a process trains or races into the folder (it holds
+the folder's lock)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.checkpoint.best import BEST_FOLDER
 from core.checkpoint.manifest import MANIFEST
 from core.checkpoint.run_folder import LOCK_NAME, METRICS_FILE, NOTE_FILE
 from core.checkpoint.store import PENDING, is_own_tensor_file, is_temp_file
@@ -26,8 +28,16 @@ RACE_OWN_FILES = {RESULTS_FILE, "race.log", LOCK_NAME, NOTE_FILE}
 NAME_CHARACTERS = 100  # a run's name: what the table's first column can show
 
 
+def _checkpoint_file(name: str) -> bool:
+    return name in (MANIFEST, PENDING) or is_own_tensor_file(name) or is_temp_file(name)
+
+
 def is_own_file(name: str, race: bool = False) -> bool:
-    """A name this project gives a file it writes into a run folder (or a race's folder)."""
+    """A name this project gives a file it writes into a run folder (or a race's folder), or
+    into the run's best/ checkpoint as best/NAME."""
+    folder, _, base = name.rpartition("/")
+    if folder:
+        return folder == BEST_FOLDER and not race and _checkpoint_file(base)
     if is_temp_file(name):
         return True
     if race:
@@ -151,15 +161,28 @@ def plan_delete(summary: RunSummary) -> DeletePlan:
     if owner is not None:
         raise _in_use(directory, owner or "unknown", "delete")
     race = summary.kind == "experiment"
+    remove, keep = _sorted_out(directory, "", race)
+    best = directory / BEST_FOLDER
+    if not race and best.is_dir() and not best.is_symlink():
+        keep.remove(f"{BEST_FOLDER}/")
+        inside = _sorted_out(best, f"{BEST_FOLDER}/", race)
+        remove += inside[0]
+        keep += inside[1]
+    return DeletePlan(directory, summary.kind, tuple(remove), tuple(keep))
+
+
+def _sorted_out(directory: Path, prefix: str, race: bool) -> tuple[list[str], list[str]]:
+    """A folder's entries (as prefix + name): the project's files, and everything else
+    (sub-folders ending in "/")."""
     remove, keep = [], []
     with os.scandir(directory) as entries:
         for entry in sorted(entries, key=lambda entry: entry.name):
+            name = prefix + entry.name
             if entry.is_file(follow_symlinks=False):
-                (remove if is_own_file(entry.name, race) else keep).append(entry.name)
+                (remove if is_own_file(name, race) else keep).append(name)
             else:
-                folder = entry.is_dir(follow_symlinks=False)
-                keep.append(entry.name + ("/" if folder else ""))
-    return DeletePlan(directory, summary.kind, tuple(remove), tuple(keep))
+                keep.append(name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+    return remove, keep
 
 
 def delete_run(plan: DeletePlan) -> tuple[int, bool]:
@@ -167,12 +190,15 @@ def delete_run(plan: DeletePlan) -> tuple[int, bool]:
     Returns how many files were removed and whether the folder went; UserError in one line if
     the folder is in use (nothing removed) or a file cannot be removed (the rest in place)."""
     directory, race = plan.path, plan.kind == "experiment"
+    best = directory / BEST_FOLDER
     removed = 0
     with _claimed(directory, "delete"):
         # the lock file goes last, while it is held, so no run starts in a half-deleted folder
         names = [name for name in plan.remove if name != LOCK_NAME]
         for name in names + ([LOCK_NAME] if LOCK_NAME in plan.remove else []):
             path = directory / name
+            if path.parent == best and best.is_symlink():
+                continue  # made a link since the question: what it points to is not the run's
             try:
                 if not (stat.S_ISREG(os.lstat(path).st_mode) and is_own_file(name, race)):
                     continue
@@ -185,8 +211,9 @@ def delete_run(plan: DeletePlan) -> tuple[int, bool]:
                     "removed, the others are in place"
                 ) from None
             removed += 1
-    try:
-        os.rmdir(directory)
-    except OSError:  # something was added meanwhile, or was never the project's: it stays
-        return removed, False
-    return removed, True
+    for folder in ([] if race else [best]) + [directory]:
+        try:
+            os.rmdir(folder)  # only once empty; a link is never removed by rmdir
+        except OSError:  # something was added meanwhile, or was never the project's: it stays
+            pass
+    return removed, not directory.exists()

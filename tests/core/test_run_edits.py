@@ -204,3 +204,21 @@ def test_delete_of_a_race_removes_its_results_and_log_only(root) -> None:
         plan_delete(experiment.variants[0])
     delete_run(plan)
     assert _files(folder) == {"corpus.txt"}
+
+
+def test_delete_removes_the_best_checkpoint_the_run_kept_and_keeps_a_users_file_there(
+    tmp_path,
+) -> None:
+    run = tmp_path / "checkpoints" / "kept-best"
+    list(TrainingSession(replace(TINY, keep_best=True), TEXT, "cpu", run).steps())
+    (run / "best" / "why.txt").write_text("the user's own")
+    plan = plan_delete(read_run(run))
+    assert "best/checkpoint.json" in plan.remove and plan.keep == ("best/why.txt",)
+    assert any(name.startswith("best/model-") for name in plan.remove)
+    assert delete_run(plan)[1] is False
+    assert [path.relative_to(run).as_posix() for path in run.rglob("*")] == [
+        "best",
+        "best/why.txt",
+    ]
+    (run / "best" / "why.txt").unlink()
+    assert delete_run(plan_delete(read_run(run))) == (0, True)  # best/ was the run's own
