@@ -53,7 +53,7 @@ def check_run_name(name: str) -> str:
         raise UserError(f"{name!r} starts or ends with a space; remove it")
     if "/" in name or "\\" in name or name in (".", ".."):
         raise UserError(
-            f"{name!r} is not a plain folder name: leave out / and \\ (a run stays in its folder)"
+            f"{name!r} is not a plain folder name: leave out / and \\ (a run is renamed in place)"
         )
     if name.startswith("."):
         raise UserError(f"{name!r} starts with a dot, which hides a folder; remove the dot")
