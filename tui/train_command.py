@@ -31,6 +31,7 @@ MODEL_FLAGS = {
     "compile": "compile",
     "keep_best": "keep_best",  # train's own flags: absent from the benches' parsers
     "early_stop": "early_stop",
+    "optimizer": "optimizer",
 }
 FIELD_FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in MODEL_FLAGS.items()}
 
@@ -39,12 +40,22 @@ def _value(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)  # repr: read back exactly
 
 
+def _machine(device: str, threads: int | None) -> list[str]:
+    return ["--device", device, *(["--threads", str(threads)] if threads else [])]
+
+
 def train_command(
-    config: Config, preset: str, corpus: str | None, out: str, device: str = "cpu"
+    config: Config,
+    preset: str,
+    corpus: str | None,
+    out: str,
+    device: str = "cpu",
+    threads: int | None = None,
 ) -> str:
     """`minigpt train --preset P [a flag per field that differs from P] --data CORPUS --device D
-    --out OUT`, the line that trains `config` again. A field no flag sets is named in a comment
-    after it, as is a corpus that came from no file."""
+    [--threads N] --out OUT`, the line that trains `config` again (the threads too: they change
+    a float sum's order). A field no flag sets is named in a comment after it, as is a corpus
+    that came from no file."""
     argv = ["minigpt", "train", "--preset", preset]
     unset = []
     for item in fields(Config):
@@ -60,17 +71,19 @@ def train_command(
             argv += [flag, _value(value)]
     if corpus is not None:
         argv += ["--data", corpus]
-    argv += ["--device", device, "--out", out]
+    argv += [*_machine(device, threads), "--out", out]
     notes = [] if corpus is not None else ["the corpus was given as text: add --data FILE"]
     if unset:
         notes.append(f"no flag sets {', '.join(unset)}")
     return shlex.join(argv) + (f"  # {'; '.join(notes)}" if notes else "")
 
 
-def resume_command(out: str, corpus: str | None, device: str = "cpu") -> str:
-    """`minigpt train --resume OUT --data CORPUS --device D`: a stopped run continued."""
+def resume_command(
+    out: str, corpus: str | None, device: str = "cpu", threads: int | None = None
+) -> str:
+    """`minigpt train --resume OUT --data CORPUS --device D [--threads N]`: a run continued."""
     argv = ["minigpt", "train", "--resume", out]
     if corpus is not None:
         argv += ["--data", corpus]
-    line = shlex.join([*argv, "--device", device])
+    line = shlex.join([*argv, *_machine(device, threads)])
     return line if corpus is not None else line + "  # the corpus was given as text"

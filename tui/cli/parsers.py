@@ -78,6 +78,11 @@ def build_parser() -> OneLineParser:
         metavar="N",
         help="stop after N evaluations without a new best validation loss (0: never)",
     )
+    train.add_argument(
+        "--optimizer",
+        choices=["adamw", "sgd"],
+        help="adamw (default), or plain SGD on the same schedule",
+    )
     train.set_defaults(func=_run("tui.cli.train:cmd_train"))
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")

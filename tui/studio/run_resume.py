@@ -97,7 +97,9 @@ class RunResume:
                 threads=screen.threads,
                 device=screen.device,
             )
-            self._command = (out_dir, train_command(config, preset, text_path, str(out_dir)))
+            machine = {"device": screen.device, "threads": screen.threads}
+            line = train_command(config, preset, text_path, str(out_dir), **machine)
+            self._command = (out_dir, line)
             return process, config, f"starting a {preset} run in a child process → {out_dir}"
         if screen.process is not None:
             screen.process.join(EXIT_WAIT_SECONDS)
@@ -111,7 +113,8 @@ class RunResume:
             device=screen.device,
             resume=plan.path,
         )
-        self._command = (plan.path, resume_command(str(plan.path), text_path))
+        line = resume_command(str(plan.path), text_path, screen.device, screen.threads)
+        self._command = (plan.path, line)
         note = (
             f"resuming {plan.name} from step {plan.step} (of {plan.config.max_steps}) in its "
             f"folder {plan.path}"

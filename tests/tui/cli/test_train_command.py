@@ -42,6 +42,7 @@ EVERY_FLAG = {
     "warmup_steps": 11,
     "precision": "fp32",
     "early_stop": 3,
+    "optimizer": "sgd",
 }
 
 
@@ -50,11 +51,12 @@ def test_the_recorded_train_line_parses_back_into_the_same_config(preset):
     compile_flag = {name: not getattr(PRESETS[preset], name) for name in ("compile", "keep_best")}
     assert set(EVERY_FLAG) | set(compile_flag) == set(FIELD_FLAGS)  # a new flag is tried too
     config = replace(PRESETS[preset], **EVERY_FLAG, **compile_flag)
-    line = train_command(config, preset, "my corpus.txt", "checkpoints/run 1")
+    line = train_command(config, preset, "my corpus.txt", "checkpoints/run 1", "cuda", 3)
     assert "#" not in line  # every setting has its flag
     assert _parsed(line) == config
     args = build_parser().parse_args(shlex.split(line)[1:])
-    assert (args.data, args.out, args.device) == ("my corpus.txt", "checkpoints/run 1", "cpu")
+    assert (args.data, args.out) == ("my corpus.txt", "checkpoints/run 1")
+    assert (args.device, args.threads) == ("cuda", 3)
 
 
 def test_the_train_line_names_the_preset_and_only_the_changed_flags():

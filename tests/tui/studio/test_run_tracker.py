@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from core import PRESETS, RunLock, TrainingSession, set_threads
 from tests.tui.studio.conftest import CORPUS
@@ -225,6 +225,7 @@ async def test_a_studio_run_records_the_train_line_that_reproduces_its_config(
         train = app.train_screen
         for field, value in (("#steps", "100000"), ("#learning-rate", "0.0025"), ("#seed", "5")):
             train.query_one(field, Input).value = value
+        train.query_one("#optimizer", Select).value = "sgd"  # a setting of the form alone
         await pilot.press("t")
         await wait_until(pilot, lambda: train.last is not None)
         config = train.started.config
@@ -238,7 +239,8 @@ async def test_a_studio_run_records_the_train_line_that_reproduces_its_config(
     first, again = (folder / "command.txt").read_text().splitlines()
     args = build_parser().parse_args(shlex.split(first)[1:])
     assert config_from_args(args) == config
-    assert config == replace(PRESETS["tiny"], max_steps=100000, learning_rate=0.0025, seed=5)
-    assert (args.data, args.out, args.device) == (str(corpus), str(folder), "cpu")
+    changed = {"max_steps": 100000, "learning_rate": 0.0025, "seed": 5, "optimizer": "sgd"}
+    assert config == replace(PRESETS["tiny"], **changed)
+    assert (args.data, args.out, args.device, args.threads) == (str(corpus), str(folder), "cpu", 1)
     resumed = build_parser().parse_args(shlex.split(again)[1:])
     assert (resumed.resume, resumed.data) == (str(folder), str(corpus))
