@@ -309,13 +309,16 @@ async def _screen_visits(pilot: Pilot) -> dict[str, float]:
     composed and mounted, the next refresh done), Train last; then the help, opened and
     closed."""
     app, visits = pilot.app, {}
+    # the F keys: a digit would be typed into the text field a screen focuses (Chat's input)
     for mode in [*app.STUDIO_MODES[1:], app.STUDIO_MODES[0]]:
         started = time.perf_counter()
-        await pilot.press(mode.key)
+        await pilot.press(mode.function_key)
         await pilot.pause()
         visits[mode.name] = (time.perf_counter() - started) * 1000
+        if app.current_mode != mode.name:
+            raise UserError(f"the {mode.label} screen did not open on {mode.function_key}")
     started = time.perf_counter()
-    await pilot.press("question_mark")
+    await pilot.press("f1")
     await pilot.pause()
     visits["help"] = (time.perf_counter() - started) * 1000
     await pilot.press("escape")

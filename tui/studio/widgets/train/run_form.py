@@ -145,18 +145,18 @@ class RunForm(Vertical):
 
     def fill(self, config: Config) -> None:
         """Show `config`'s settings (a preset's, or a resumed run's own)."""
-        with self.prevent(Input.Changed, Select.Changed):
-            for field in FIELDS:
-                if field.field is None:
-                    continue
-                value = getattr(config, field.field)
-                widget = self.query_one(f"#{field.id}")
-                if field.kind == "choice":
-                    widget.value = value
-                elif field.kind == "switch":
-                    widget.value = bool(value)
-                else:
-                    widget.value = "" if value is None else f"{value:g}"
+        # not prevented: the screen follows the values too (the clip line, the status)
+        for field in FIELDS:
+            if field.field is None:
+                continue
+            value = getattr(config, field.field)
+            widget = self.query_one(f"#{field.id}")
+            if field.kind == "choice":
+                widget.value = value
+            elif field.kind == "switch":
+                widget.value = bool(value)
+            else:
+                widget.value = "" if value is None else f"{value:g}"
         self.describe()
 
     def describe(self) -> None:
