@@ -87,6 +87,7 @@ class TrainingStarted:
     out_dir: str
     log_path: str
     pid: int
+    corpus_sha256: str | None = None  # the text it trains on: runs on other text don't compare
 
 
 class Command(Enum):

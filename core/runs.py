@@ -40,6 +40,7 @@ class LossCurves:
     losses: tuple[float, ...] = ()
     val_steps: tuple[int, ...] = ()
     val_losses: tuple[float, ...] = ()
+    elapsed: tuple[float, ...] = ()  # training seconds at each of `steps` (a race's: none)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class RunSummary:
     config: Config | None = None
     vocab_size: int | None = None
     corpus: str | None = None  # what it trained on: file name, characters, fingerprint
+    corpus_sha256: str | None = None  # the whole fingerprint: the same text, or not
     step: int = 0  # steps done: the checkpoint's, or the log's while running
     max_steps: int | None = None  # steps planned
     train_loss: float | None = None  # the last logged step's
@@ -166,21 +168,27 @@ def _modified(directory: Path, names: tuple[str, ...]) -> float:
 
 def read_curves(directory: str | Path) -> LossCurves:
     """The loss curves of a run folder's metrics log (empty when it has none)."""
-    steps, losses, val_steps, val_losses = [], [], [], []
+    steps, losses, val_steps, val_losses, elapsed = [], [], [], [], []
     path, cursor = Path(directory) / METRICS_FILE, None
     while True:
         chunk, cursor, restarted = read_metrics(path, cursor)
         if restarted:  # rewritten while being read (a resume trimmed it): read it again
-            steps, losses, val_steps, val_losses = [], [], [], []
+            steps, losses, val_steps, val_losses, elapsed = [], [], [], [], []
         if not chunk and not restarted:
             break
         for metrics in chunk:
             steps.append(metrics.step)
             losses.append(metrics.loss)
+            elapsed.append(metrics.elapsed)
             if metrics.val_loss is not None:
                 val_steps.append(metrics.step)
                 val_losses.append(metrics.val_loss)
-    return LossCurves(tuple(steps), tuple(losses), tuple(val_steps), tuple(val_losses))
+    return LossCurves(*map(tuple, (steps, losses, val_steps, val_losses, elapsed)))
+
+
+def _corpus_sha256(extra: dict) -> str | None:
+    digest = extra["corpus"].get("sha256") if isinstance(extra.get("corpus"), dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _best(values: tuple[float, ...]) -> float | None:
@@ -221,6 +229,7 @@ def read_run(directory: str | Path) -> RunSummary:
         config=config,
         vocab_size=contents.tokenizer.vocab_size,
         corpus=corpus_text(contents.extra),
+        corpus_sha256=_corpus_sha256(contents.extra),
         max_steps=config.max_steps,
         step=max(step, summary.step) if running else step,
         tokens_seen=step * tokens * contents.extra.get("world_size", 1),

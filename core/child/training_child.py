@@ -66,6 +66,7 @@ def child_main(
                 out_dir=str(session.out_dir),
                 log_path=child.log_path,
                 pid=os.getpid(),
+                corpus_sha256=session.corpus["sha256"],
             )
         )
         control = CommandThread(session, events, child.commands, child.parent_pid)

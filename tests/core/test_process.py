@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import time
 from dataclasses import replace
@@ -65,6 +66,12 @@ def test_training_process_relays_every_step_then_finishes(tmp_path, text, tiny_c
     assert isinstance(finished, TrainingFinished) and finished.error is None
     assert not finished.stopped and is_checkpoint(finished.checkpoint)
     assert (tmp_path / "run" / "train.log").exists()
+
+
+def test_training_started_names_the_corpus_by_its_fingerprint(endless, text):
+    started = _events_until_a_step(endless)[0]
+    assert isinstance(started, TrainingStarted)
+    assert started.corpus_sha256 == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_paused_process_snapshots_saves_and_stops(endless):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -140,6 +141,17 @@ def test_read_curves_returns_every_logged_step_and_evaluation(root) -> None:
     curves = read_curves(root / "finished")
     assert curves.steps == (1, 2, 3, 4, 5, 6) and curves.val_steps == (3, 6)
     assert len(curves.losses) == 6 and len(curves.val_losses) == 2
+
+
+def test_read_curves_carries_the_training_clock_of_each_step(root) -> None:
+    curves = read_curves(root / "finished")
+    assert len(curves.elapsed) == len(curves.steps)
+    assert all(a <= b for a, b in zip(curves.elapsed, curves.elapsed[1:], strict=False))
+
+
+def test_run_summary_carries_the_whole_fingerprint_of_its_corpus(root) -> None:
+    digest = hashlib.sha256(TEXT.encode("utf-8")).hexdigest()
+    assert read_run(root / "finished").corpus_sha256 == digest
 
 
 def test_checkpoint_problem_says_what_is_wrong_with_a_path(root, tmp_path) -> None:
