@@ -113,10 +113,10 @@ async def test_help_opens_at_the_screen_in_view_and_searches_as_you_type(bare_ap
         help_screen = bare_app.screen
         assert isinstance(help_screen, HelpScreen) and help_screen.section == "Experiments"
         assert help_screen.query_one("#help-text").scroll_y > 0  # at its section, not the top
-        await pilot.press("slash", *"ghost")
+        await pilot.press("slash", *"renames")
         await pilot.pause(0.3)
         shown = help_screen.query_one("#help").source
-        assert "ghost" in shown and "## Runs" in shown and "## Chat" not in shown
+        assert "renames" in shown and "## Runs" in shown and "## Chat" not in shown
         await pilot.press("escape")  # clears the search
         assert help_screen.query_one("#help-search", Input).value == ""
         await pilot.press("escape")

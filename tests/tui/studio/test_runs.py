@@ -1,5 +1,5 @@
-"""The Runs screen: past runs listed, loaded into Generate, resumed in their own folder, drawn as
-a ghost on the Train plot; and a missing --checkpoint said on every screen that samples."""
+"""The Runs screen: past runs listed, loaded into Generate, resumed in their own folder, several
+overlaid on the Train plot; and a missing --checkpoint said on every screen that samples."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from core import PRESETS, TrainingSession, read_run, set_threads
 from tests.tui.studio.conftest import CORPUS
@@ -18,6 +19,7 @@ from tui.studio.widgets.common.notice import NoticeLine
 from tui.studio.widgets.common.plots import LossPlot
 from tui.studio.widgets.runs.run_list import details
 from tui.studio.widgets.train.sample_log import SampleLog
+from tui.studio.widgets.train.training_plots import TrainingPlots
 
 STOPPED_AT, PLANNED = 4, 8
 
@@ -141,26 +143,38 @@ async def test_resume_refuses_a_finished_run_and_names_the_command(
         assert not runs_app.screen.query("Toast")
 
 
-async def test_ghost_overlay_appears_on_the_train_loss_plot(runs_app, wait_until):
+async def test_several_runs_overlay_the_train_loss_plot_each_in_its_colour(runs_app, wait_until):
     async with runs_app.run_test(size=(160, 48)) as pilot:
         runs = await _open_runs(pilot, wait_until)
-        await pilot.press("down")
+        await wait_until(pilot, lambda: runs.curves is not None)
+        await pilot.press("g", "down")  # the stopped run, then the finished one
         await wait_until(pilot, lambda: runs.curves is not None and runs.curves.steps[-1] == 20)
         await pilot.press("g")
-        plot = runs_app.train_screen.query_one(LossPlot)
-        assert plot.ghost_label == "finished" and plot.ghost.count == 20
-        assert plot.ghost_val[0] == (20,)
+        plots = runs_app.train_screen.query_one(TrainingPlots)
+        stopped, finished = plots.overlays.items
+        assert (stopped.run.label, finished.run.label) == ("stopped", "finished")
+        assert stopped.color != finished.color
+        assert finished.run.steps[-1] == 20 and finished.run.val_steps == (20,)
+        table = str(runs.query_one(DataTable).get_cell("0", "run"))
+        assert table == "stopped ⣿"  # marked in the table
         await pilot.press("1")
+        loss = runs_app.train_screen.query_one(LossPlot)
         await wait_until(
             pilot,
             lambda: (
-                plot.built_request is not None and plot.built_request.version == plot.data_version
+                loss.built_request is not None and loss.built_request.version == loss.data_version
             ),
         )
-        assert "┤" in plot.render().plain  # drawn with no run of its own yet
-        assert "ghost: finished" in str(plot.border_subtitle)
-        await pilot.press("6", "c")
-        assert plot.ghost_label is None and plot.ghost.count == 0
+        assert "┤" in loss.render().plain  # drawn with no run of its own yet
+        legend = str(runs_app.train_screen.query_one("#overlay-legend").render())
+        assert "⣿○ stopped" in legend and "⣿○ finished" in legend
+        await pilot.press("6", "g")  # g again on the finished run: taken off
+        assert [item.run.label for item in plots.overlays.items] == ["stopped"]
+        await pilot.press("c")
+        assert (
+            len(plots.overlays) == 0
+            and str(runs.query_one(DataTable).get_cell("0", "run")) == "stopped"
+        )
 
 
 async def test_t_after_a_stop_resumes_the_stopped_run(tiny_app, checkpoints_dir, wait_until):
@@ -199,15 +213,20 @@ async def test_missing_checkpoint_is_said_on_generate_chat_and_model(
         assert str(app.screen.query_one("#journey").render()) == expected
 
 
-async def test_a_ghost_over_another_vocabulary_says_it_is_not_comparable(runs_app, wait_until):
+async def test_an_overlay_over_another_vocabulary_says_it_is_not_comparable(
+    runs_app, wait_until, monkeypatch
+):
     async with runs_app.run_test(size=(160, 48)) as pilot:
         runs_app.train_screen.query_one(LossPlot).vocab_size = 1810  # a BPE run on the plot
+        said = _said(monkeypatch)
         runs = await _open_runs(pilot, wait_until)
         await pilot.press("down")
         await wait_until(pilot, lambda: runs.curves is not None and runs.curves.steps[-1] == 20)
         await pilot.press("g")
-        label = runs_app.train_screen.query_one(LossPlot).ghost_label
-        assert label.startswith("finished (V=") and "not 1810: not comparable" in label
+        assert said[-1].startswith("finished (V=") and "not 1810: not comparable" in said[-1]
+        runs_app.train_screen.query_one(TrainingPlots).show_overlays()
+        legend = str(runs_app.train_screen.query_one("#overlay-legend").render())
+        assert "not 1810: not comparable" in legend
 
 
 def test_run_details_name_the_corpus_and_its_fingerprint(tmp_path, checkpoints_dir):

@@ -93,6 +93,11 @@ class StudioScreen(Screen):
         own description). The key bar shows it."""
         return None
 
+    def key_shown(self, action: str) -> bool:
+        """Whether the key bar lists a key now (one with nothing to act on may wait until it
+        has: a short terminal keeps its rows)."""
+        return True
+
     # --- what the app asks of every screen; the defaults suit one that runs and samples nothing
     def load_source(self, source: WeightSource | None) -> None:
         """Sample from these weights from now on (the screens that sample override this)."""

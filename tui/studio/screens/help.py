@@ -58,6 +58,16 @@ at a lower priority, so this screen stays responsive.
 - **a** switches every plot's x axis between steps, tokens seen and training time; **f** shows
   or hides the form (a narrow terminal hides it while a run trains). Each plot's title holds
   its latest values; the learning-rate plot shows the schedule around now.
+- **y** puts the loss and the gradient norm on a **log y axis**, where equal ratios are equal
+  distances (late progress stays visible); a value at or below 0 has no place there and is left
+  out, counted in the title. **z** shows those two plots over the whole run or its **last 2000,
+  500 or 100 steps**, drawn from each step's own value, so nothing from before the window leaks
+  into it. Each title says what is in effect. **m** smooths the overlays too.
+- **Overlays**: runs overlaid with **g** on the Runs screen are drawn over the loss, each in its
+  own colour (the line under the plot names them), on its own steps, tokens or clock. One
+  trained on another vocabulary or corpus is labelled **not comparable**: nats over different
+  vocabularies, or on different text, are not one yardstick. They stay when a new run starts,
+  to compare it against them; **o** clears them.
 - **e** the **prediction tape of a validation chunk**: at each evaluation the run sends a copy
   of its weights, and one chunk of its own validation split goes through that copy: input,
   target (the input shifted by one), p(target), the top guess and -log p. Their mean is that
@@ -167,13 +177,14 @@ process holds the folder's lock) or damaged (with what is wrong). A race is list
 variants under it. Below: the highlighted run's settings, its command.txt and its loss curves.
 **r** resumes a stopped run on the Train screen, in its folder and up to the steps its
 checkpoint planned (a finished run is trained further with `minigpt train --resume DIR --steps
-N`); **l** loads its weights into Generate, Chat and Model; **g** draws its loss faintly on the
-Train loss plot as a **ghost** to compare the next run against, **c** clears it; **u** reads the
-folder again. **m** marks a run, **v** compares it with another (only the settings that differ);
-**n** renames its folder, **a** writes a note, **e** exports its metrics as CSV into its folder;
-**d** deletes it after a question: only the files MiniGPT wrote go, anything else stays. Rename
-and delete wait until no process trains into the run. A run started here records its
-`minigpt train` line in command.txt.
+N`); **l** loads its weights into Generate, Chat and Model; **g** overlays its loss on the
+Train loss plot beside any overlaid already (up to six; marked ⣿ in its colour in the table),
+to compare runs and the next run against them, **g** again takes it off, **c** clears them all;
+**u** reads the folder again. **m** marks a run, **v** compares it with another (only the
+settings that differ); **n** renames its folder, **a** writes a note, **e** exports its metrics
+as CSV into its folder; **d** deletes it after a question: only the files MiniGPT wrote go,
+anything else stays. Rename and delete wait until no process trains into the run. A run
+started here records its `minigpt train` line in command.txt.
 
 Press **esc** to close (with a search typed, esc clears it first).
 """

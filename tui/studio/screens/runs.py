@@ -1,7 +1,8 @@
 """The Runs screen: past runs and races under the checkpoints folder, newest first; a run's
-details and loss curves; its curve as a ghost on the Train plot, its weights in Generate, Chat
-and Model, and the resume of a stopped run. The tracker's keys (compare, rename, note, delete,
-CSV) are in run_edits.py; a delete asks first and removes only what this project wrote."""
+details and loss curves; its curve overlaid on the Train plot (several runs at once), its weights
+in Generate, Chat and Model, and the resume of a stopped run. The tracker's keys (compare,
+rename, note, delete, CSV) are in run_edits.py; a delete asks first and removes only what this
+project wrote."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ from core import (
 )
 from tui.studio.formatting import format_path
 from tui.studio.messages import WeightSource
+from tui.studio.overlays import marked_cell, overlay_key, overlay_run
 from tui.studio.screens.base import StudioScreen
 from tui.studio.screens.run_edits import RunEdits, RunKey, row_key
 from tui.studio.screens.watch import WatchScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
-from tui.studio.widgets.common.plots import LossPlot, PlotBuilder
+from tui.studio.widgets.common.plots import PlotBuilder
 from tui.studio.widgets.runs.run_list import (
     COLUMNS,
     NARROW_COLUMNS,
@@ -41,6 +43,7 @@ from tui.studio.widgets.runs.run_list import (
     flatten,
     row_cells,
 )
+from tui.studio.widgets.train.training_plots import TrainingPlots
 
 WIDE = 120  # cells from which the table has room for every column
 NOTED = 150  # cells from which it has room for the start of each run's note too
@@ -58,8 +61,8 @@ class RunsScreen(RunEdits, StudioScreen):
     BINDINGS = [
         Binding("r", "resume", "Resume"),
         Binding("l", "load", "Load→Generate/Chat/Model"),
-        Binding("g", "ghost", "Ghost on Train"),
-        Binding("c", "clear_ghost", "Clear ghost"),
+        Binding("g", "overlay", "Overlay"),
+        Binding("c", "clear_overlays", "Clear overlays"),
         Binding("m", "mark", "Mark"),
         Binding("v", "compare", "Compare"),
         Binding("n", "rename", "Rename"),
@@ -170,7 +173,7 @@ class RunsScreen(RunEdits, StudioScreen):
             )
         else:
             status.append(
-                "  r resume · l load its weights · g its loss on Train",
+                "  r resume · l load its weights · g overlay its loss on Train (g on several)",
                 style="dim",
             )
         self.query_one("#runs-status", Static).update(status)
@@ -195,6 +198,17 @@ class RunsScreen(RunEdits, StudioScreen):
             table.add_row(*row_cells(summary, self.columns, marked), key=str(index))
         if 0 < row < len(self.rows):
             table.move_cursor(row=row, animate=False)
+        self.mark_overlays()
+
+    def mark_overlays(self) -> None:
+        """The runs drawn over the Train loss plot carry a mark in their colour."""
+        overlays = self.app.train_screen.query_one(TrainingPlots).overlays
+        table = self.query_one(DataTable)
+        column = self.columns.index("run")
+        for index, summary in enumerate(self.rows):
+            overlay = overlays.get(overlay_key(summary))
+            cell = row_cells(summary, self.columns, row_key(summary) in self.marked)[column]
+            table.update_cell(str(index), "run", marked_cell(cell, overlay), update_width=True)
 
     @property
     def highlighted(self) -> RunSummary | None:
@@ -247,31 +261,40 @@ class RunsScreen(RunEdits, StudioScreen):
         else:
             self.app.use_weights(WeightSource(f"run {summary.name}", checkpoint=str(summary.path)))
 
-    def action_ghost(self) -> None:
-        """Draw the run's loss faintly on the Train screen's loss plot."""
+    def action_overlay(self) -> None:
+        """Draw the run's loss over the Train screen's loss plot beside any drawn already, or
+        take it off if it is drawn."""
         summary, curves = self.chosen(), self.curves
         if summary is None:
             return
         if summary.kind == "experiment":
             self.notify("Pick one of the race's variants (the rows below it) to draw.")
             return
-        if curves is None or not (curves.steps or curves.val_steps):
+        plots = self.app.train_screen.query_one(TrainingPlots)
+        drawn = plots.overlays.get(overlay_key(summary)) is not None
+        if not drawn and (curves is None or not (curves.steps or curves.val_steps)):
             self.notify(f"{summary.name} has no logged loss to draw.", severity="warning")
             return
-        label = f"{summary.path.name}/{summary.name}" if summary.kind == "variant" else summary.name
-        plot = self.app.train_screen.query_one(LossPlot)
-        other = summary.vocab_size is not None and plot.vocab_size not in (None, summary.vocab_size)
-        if other:  # nats over another vocabulary are not the same yardstick
-            label += f" (V={summary.vocab_size}, not {plot.vocab_size}: not comparable)"
-        plot.set_ghost(label, curves.steps, curves.losses, curves.val_steps, curves.val_losses)
+        try:
+            overlay = plots.toggle_overlay(overlay_run(summary, curves or LossCurves()))
+        except ValueError as error:
+            self.notify(f"{error} (g on a marked run, or c for all).", severity="warning")
+            return
+        self.mark_overlays()
+        if overlay is None:
+            self.notify(f"{summary.name} taken off the Train loss plot.")
+            return
+        note = plots.plots()[0].overlay_note(overlay)
         self.notify(
-            f"{label} is drawn as a ghost on the Train loss plot (1); c clears it.",
-            severity="warning" if other else "information",
+            f"{overlay.run.label}{f' ({note})' if note else ''} drawn in {overlay.color_name} on "
+            f"the Train loss plot (1), {len(plots.overlays)} in all; g again takes it off.",
+            severity="warning" if note else "information",
         )
 
-    def action_clear_ghost(self) -> None:
-        self.app.train_screen.query_one(LossPlot).clear_ghost()
-        self.notify("Ghost cleared from the Train loss plot.")
+    def action_clear_overlays(self) -> None:
+        count = self.app.train_screen.query_one(TrainingPlots).clear_overlays()
+        self.mark_overlays()
+        self.notify(f"{count} overlay(s) cleared from the Train loss plot.")
 
     def action_resume(self) -> None:
         """Continue a stopped run on the Train screen, from its last checkpoint, in its folder."""

@@ -33,8 +33,9 @@ from tui.studio.relay import relay_events, shutdown_child
 from tui.studio.run_clock import RunClock, run_status
 from tui.studio.run_resume import RunResume
 from tui.studio.screens.base import RunningWork, StudioScreen
+from tui.studio.screens.plot_keys import PLOT_BINDINGS, PlotKeys
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
-from tui.studio.widgets.common.plots import SMOOTHING_WEIGHTS, LossPlot, smoothing_label
+from tui.studio.widgets.common.plots import LossPlot, smoothing_label
 from tui.studio.widgets.train.run_form import RunForm
 from tui.studio.widgets.train.sample_log import SampleLog
 from tui.studio.widgets.train.training import StatusBar
@@ -45,7 +46,7 @@ from tui.studio.widgets.train.validation_tape import ValidationTapeView, Weights
 RELAY_INTERVAL = 0.25  # seconds a step waits to travel with the next ones to the UI
 
 
-class TrainScreen(StudioScreen):
+class TrainScreen(PlotKeys, StudioScreen):
     """Train a model in a child process and watch it learn."""
 
     # the view shown in place of the plots, else the samples; not the form: t would land there
@@ -60,8 +61,7 @@ class TrainScreen(StudioScreen):
         Binding("w", "use_weights", "Weights→Generate/Chat"),
         Binding("v", "xray", "X-ray"),
         Binding("e", "tape", "Tape"),
-        Binding("a", "axis", "x axis"),
-        Binding("m", "smoothing", "Smoothing"),
+        *PLOT_BINDINGS,
         Binding("f", "toggle_form", "Form"),
     ]
 
@@ -213,24 +213,12 @@ class TrainScreen(StudioScreen):
         """Show the prediction tape of a validation chunk in place of the plots, or hide it."""
         self.query_one(ValidationTapeView).toggle_on(self)
 
-    def action_axis(self) -> None:
-        """The plots' x axis: steps, tokens seen, training time."""
-        mode = self.query_one(TrainingPlots).cycle_axis()
-        self.notify(f"x axis: {mode}")
-
     def key_label(self, action: str) -> str | None:
         if action == "start":
             return "Resume" if self.resume.plan is not None and not self.active else "Start"
         if action == "pause":
             return "Continue" if self.state is TrainState.PAUSED else "Pause"
-        return None
-
-    def action_smoothing(self) -> None:
-        """The loss curve's smoothing weight, in turn: raw, 0.6 ... 0.99 (as TensorBoard's)."""
-        plot, weights = self.query_one(LossPlot), SMOOTHING_WEIGHTS
-        plot.set_smoothing(weights[(weights.index(plot.smoothing) + 1) % len(weights)])
-        self.update_status()
-        self.notify(f"Loss curve and status: {smoothing_label(plot.smoothing)}.")
+        return self.plot_key_label(action)
 
     def action_toggle_form(self) -> None:
         """Show or hide the run form (a narrow terminal hides it while a run trains)."""
@@ -292,7 +280,7 @@ class TrainScreen(StudioScreen):
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 self.state = TrainState.RUNNING
-                plots.reset(event.config, event.vocab_size)
+                plots.reset(event.config, event.vocab_size, event.corpus_sha256)
                 self.resume.started(self)  # its command recorded, a resumed run's steps
                 log.note(
                     f"training {format_count(event.num_parameters)} parameters on "

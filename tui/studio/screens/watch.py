@@ -26,6 +26,7 @@ from core import (
 )
 from tui.studio.formatting import format_count, format_duration
 from tui.studio.messages import WeightSource
+from tui.studio.screens.plot_keys import PLOT_BINDINGS
 from tui.studio.screens.train import TrainScreen
 from tui.studio.widgets.common.bars import KeyBar, ModeBar
 from tui.studio.widgets.train.sample_log import SampleLog
@@ -61,6 +62,7 @@ class WatchScreen(TrainScreen):
         Binding("w", "use_weights", "Checkpoint→Generate/Chat"),
         Binding("v", "xray", "X-ray"),
         Binding("a", "axis", "x: steps/tokens/time"),
+        *PLOT_BINDINGS[1:],
     ]
 
     @dataclass

@@ -131,9 +131,10 @@ class KeyBar(Static):
             *Binding.make_bindings(type(self.app).BINDINGS),
         ]
         typing = in_text_field(self.screen.focused)
+        shown_now = getattr(self.screen, "key_shown", lambda action: True)
         items, seen = [], set()
         for binding in chain:
-            if not binding.show or binding.description in seen:
+            if not binding.show or binding.description in seen or not shown_now(binding.action):
                 continue
             if typing and binding.key in TYPED_KEYS or (typing and len(binding.key) == 1):
                 continue  # the text box takes these keys

@@ -65,9 +65,12 @@ class XAxis:
             steps, seconds = [0.0, *steps], [0.0, *seconds]
         return steps, seconds
 
-    def ticks(self, plt: Plot, low: float, high: float, count: int, unit: bool) -> None:
-        """About `count` ticks between the steps `low` and `high`; `unit` names the axis on the
-        last tick (for a figure too short for a label row)."""
+    def ticks(
+        self, plt: Plot, low: float, high: float, count: int, unit: bool, mapped: bool = False
+    ) -> None:
+        """About `count` ticks between the steps `low` and `high` (`mapped`: positions already
+        on this axis, as another run's own tokens or clock give them); `unit` names the axis on
+        the last tick (for a figure too short for a label row)."""
         count = max(2, count)
         if self.mode == "steps":
             first, last = max(0, round(low)), max(1, round(high))
@@ -76,7 +79,7 @@ class XAxis:
             )
             labels = [str(step) for step in positions]
         else:
-            start, end = self.map([low, high])
+            start, end = (low, high) if mapped else self.map([low, high])
             positions = [start + i * (end - start) / (count - 1) for i in range(count)]
             write = format_count if self.mode == "tokens" else format_duration
             labels = [write(value) for value in positions]

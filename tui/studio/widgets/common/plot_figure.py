@@ -3,8 +3,10 @@ widget and the thread's loop."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -13,6 +15,7 @@ from textual.message import Message
 from textual_plotext import Plot, PlotextPlot
 
 from tui.studio.widgets.common.plot_axis import XAxis
+from tui.studio.widgets.common.plot_view import PlotView, log_ticks
 
 MIN_BUILD_INTERVAL = 1.0  # seconds between rebuilds of one plot while data streams in
 LABEL_ROWS = 12  # a figure this tall keeps plotext's frame and a row for the axis labels
@@ -34,6 +37,7 @@ class MetricPlot(PlotextPlot):
     title = ""
     placeholder = "waiting for the first step"
     y_label = ""  # what the y axis measures, in the label row of a tall enough figure
+    short_title = ""  # the plot in a word, for a border too narrow for its values and view
 
     @dataclass
     class Built(Message):
@@ -49,6 +53,8 @@ class MetricPlot(PlotextPlot):
         self._target_size = (0, 0)
         self._plot_theme = "textual-auto-textual-dark"
         self.axis: XAxis | None = None  # steps, tokens or time; None: the plot draws its own
+        self.view: PlotView | None = None  # log y and a window of steps; None: neither
+        self.not_drawn = 0  # values <= 0 the last build left off a log scale (builder thread)
         self.figure_rows = self.figure_columns = 0  # the figure being built (builder thread)
 
     # --- UI thread --------------------------------------------------------------------------
@@ -60,6 +66,22 @@ class MetricPlot(PlotextPlot):
         """The border's title from the most to the least said: what is plotted, and its latest
         values once there are some."""
         return (self.title,)
+
+    def with_view(self, headings: tuple[str, ...]) -> tuple[str, ...]:
+        """The headings, each saying what the view puts in effect (log y, a window), in full
+        and then in short for a narrow border."""
+        view = self.view
+        if view is None or not view.describe():
+            return headings
+        full, short = view.describe(self.not_drawn), view.describe(self.not_drawn, short=True)
+        # the view is never the part cut off: a narrow border drops the values first
+        last = (f"{self.short_title} · {short}",) if self.short_title else ()
+        return (
+            tuple(f"{text} · {full}" for text in headings)
+            + tuple(f"{text} · {short}" for text in headings[-2:])
+            + last
+            + (short,)
+        )
 
     def heading(self) -> str:
         """The longest of the headings that fits the border (before a layout: the shortest)."""
@@ -139,35 +161,60 @@ class MetricPlot(PlotextPlot):
         """Positions of steps on the x axis (steps, tokens or seconds)."""
         return self.axis.map(steps) if self.axis is not None else list(steps)
 
+    @property
+    def log_y(self) -> bool:
+        return self.view is not None and self.view.log_y
+
+    def y_at(self, value: float) -> float:
+        """Where a positive value (a reference line) sits on the y axis."""
+        return math.log10(value) if self.log_y else value
+
+    def points(self, xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+        """Points as the y axis places them: on a log scale, log10 of each y, and the points
+        at or below zero left out (counted by the caller from the data, not the columns)."""
+        if not self.log_y:
+            return list(xs), list(ys)
+        kept = [(x, math.log10(y)) for x, y in zip(xs, ys, strict=True) if y > 0]
+        return [x for x, _ in kept], [y for _, y in kept]
+
     def y_range(
         self, plt: Plot, low: float, high: float, mark: float | None = None, digits: int = 3
     ) -> None:
-        """The y axis from `low` to `high`, evenly ticked, with a tick at `mark` (a threshold or
-        reference line) so that the line drawn there reads as its value."""
-        high = high if high > low else low + 1e-9
-        plt.ylim(low, high)
+        """The y axis from `low` to `high`, evenly ticked (round values on a log scale, where
+        both must be positive), with a tick at `mark` (a threshold or reference line) so that
+        the line drawn there reads as its value."""
+        high = high if high > low else low * (1 + 1e-9) + 1e-9
         rows = max(2, self.figure_rows - (3 if self.figure_rows >= LABEL_ROWS else 1))
         count = max(2, min(5, rows // 2))
-        values = [low + i * (high - low) / (count - 1) for i in range(count)]
+        if self.log_y:
+            values = log_ticks(low, high, count)
+            to_axis = math.log10
+        else:
+            values = [low + i * (high - low) / (count - 1) for i in range(count)]
+            to_axis = float
+        plt.ylim(to_axis(low), to_axis(high))
         if mark is not None and low <= mark <= high:
-            row = (high - low) / rows  # ticks nearer than a row to the mark would share its row
-            values = [v for v in values if abs(v - mark) >= row] + [mark]
+            row = (to_axis(high) - to_axis(low)) / rows  # nearer than a row: the mark's row
+            values = [v for v in values if abs(to_axis(v) - to_axis(mark)) >= row] + [mark]
         values.sort()
         labels = [f"{v:.{digits}g}" for v in values]
         while len(set(labels)) < len(labels) and digits < 6:  # a narrow range needs more digits
             digits += 1
             labels = [f"{v:.{digits}g}" for v in values]
-        plt.yticks(values, labels)
+        plt.yticks([to_axis(v) for v in values], labels)
 
-    def x_ticks(self, plt: Plot, low: float, high: float, count: int = 5) -> None:
-        """Ticks on the x axis between two steps; a short figure names the unit on the last."""
+    def x_ticks(
+        self, plt: Plot, low: float, high: float, count: int = 5, mapped: bool = False
+    ) -> None:
+        """Ticks on the x axis between two steps (`mapped`: two positions already on the
+        axis); a short figure names the unit on the last."""
         if self.axis is None:
             self.step_ticks(plt, high, count)
         else:
             count = max(2, min(count, self.figure_columns // 14))  # room for "12.3k tokens"
             # a short figure names the unit on its last tick, where a wide one has room for it
             unit = self.figure_rows < LABEL_ROWS and self.figure_columns >= 40
-            self.axis.ticks(plt, low, high, count, unit=unit)
+            self.axis.ticks(plt, low, high, count, unit=unit, mapped=mapped)
 
     @staticmethod
     def step_ticks(plt: Plot, last_step: float, count: int = 5) -> None:

@@ -1,5 +1,6 @@
-"""The Train screen's plots of a run (loss, gradient norm, learning rate) and its samples log,
-fed the run's StepMetrics; their figures are built by a thread of this widget."""
+"""The Train screen's plots of a run (loss, gradient norm, learning rate), the past runs drawn
+over the loss, and its samples log, fed the run's StepMetrics; their figures are built by a
+thread of this widget."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.worker import get_current_worker
 
 from core import Config, StepMetrics
+from tui.studio.overlays import Overlay, OverlayRun, Overlays
+from tui.studio.widgets.common.bars import FitLine
 from tui.studio.widgets.common.plot_axis import XAxis
+from tui.studio.widgets.common.plot_view import PlotView
 from tui.studio.widgets.common.plots import GradNormPlot, LearningRatePlot, LossPlot, PlotBuilder
 from tui.studio.widgets.train.sample_log import SampleLog
 
@@ -21,10 +25,15 @@ class TrainingPlots(Vertical):
         super().__init__(id=id)
         self.builder: PlotBuilder | None = None
         self.axis = XAxis()  # one x axis for the three plots: steps, tokens or time
+        self.view = PlotView()  # log y and the window, of the loss and grad-norm plots
+        self.overlays = Overlays()  # past runs over the loss: kept when a run starts
         self._plots: tuple[LossPlot, GradNormPlot, LearningRatePlot] | None = None
 
     def compose(self) -> ComposeResult:
-        yield LossPlot(id="loss-plot")
+        loss = LossPlot(id="loss-plot")
+        loss.overlays = self.overlays
+        yield loss
+        yield FitLine("", id="overlay-legend", wide_lines=2)
         with Horizontal(id="small-plots"):
             yield GradNormPlot(id="grad-plot")
             yield LearningRatePlot(id="lr-plot")
@@ -33,7 +42,10 @@ class TrainingPlots(Vertical):
     def on_mount(self) -> None:
         for plot in self.plots():
             plot.axis = self.axis
+        loss, grad, _ = self.plots()  # the learning rate keeps its own window around now
+        loss.view = grad.view = self.view
         self.builder = PlotBuilder(list(self.plots()))
+        self.show_overlays()
         self.build_plots()
 
     @work(thread=True, exclusive=True, group="plots", name="plot-builder")
@@ -55,13 +67,17 @@ class TrainingPlots(Vertical):
     def samples(self) -> SampleLog:
         return self.query_one(SampleLog)
 
-    def reset(self, config: Config | None, vocab_size: int | None = None) -> None:
-        """Empty plots for a new run (or a reloaded log) of `config`."""
+    def reset(
+        self, config: Config | None, vocab_size: int | None = None, corpus: str | None = None
+    ) -> None:
+        """Empty plots for a new run (or a reloaded log) of `config`; the overlays stay, to
+        compare the new run against, each judged comparable or not with it."""
         loss, grad, rate = self.plots()
         self.axis.reset(config)
-        loss.reset(vocab_size)
+        loss.reset(vocab_size, corpus)
         grad.reset(config.grad_clip if config is not None else 0.0)
         rate.reset(config)
+        self.show_overlays()
 
     def describe(self, config: Config, vocab_size: int | None) -> None:
         """The plotted run's settings, learnt after its steps (a watched run's checkpoint)."""
@@ -72,6 +88,7 @@ class TrainingPlots(Vertical):
         for plot in (loss, grad, rate):
             plot.changed()
             plot.show_labels()
+        self.show_overlays()
 
     def add(self, metrics: StepMetrics) -> None:
         loss, grad, rate = self.plots()
@@ -83,11 +100,59 @@ class TrainingPlots(Vertical):
     def cycle_axis(self) -> str:
         """Steps, tokens, time: the x axis of every plot, rebuilt at once."""
         mode = self.axis.cycle()
-        for plot in self.plots():
+        self.redraw(*self.plots())
+        self.show_overlays()  # an overlay without a clock has no place on a time axis
+        return mode
+
+    def toggle_log(self) -> bool:
+        """A log or linear y for the loss and the gradient norm, rebuilt at once."""
+        log = self.view.toggle_log()
+        self.redraw(*self.plots()[:2])
+        return log
+
+    def cycle_window(self) -> int | None:
+        """The loss and the gradient norm over the whole run, or its last 2000, 500, 100 steps."""
+        window = self.view.cycle_window()
+        self.redraw(*self.plots()[:2])
+        return window
+
+    def set_smoothing(self, weight: float) -> None:
+        """Smooth the loss curve and every overlay with this weight."""
+        loss = self.plots()[0]
+        loss.set_smoothing(weight)
+        self.redraw(loss)
+
+    def redraw(self, *plots) -> None:
+        for plot in plots:
             plot.changed()
+            plot.show_labels()  # the title says what is in effect before the figure comes
         if self.builder is not None:
             self.builder.rebuild_now()
-        return mode
+
+    # --- past runs drawn over the loss ------------------------------------------------------
+    def toggle_overlay(self, run: OverlayRun) -> Overlay | None:
+        """Draw the run over the loss, or take it off if it is drawn; the overlay drawn, None
+        if it was taken off. ValueError when every colour is in use."""
+        overlays = self.overlays
+        removed = overlays.remove(run.key)
+        added = overlays.add(run) if removed is None else None
+        self.redraw(self.plots()[0])
+        self.show_overlays()
+        return added
+
+    def clear_overlays(self) -> int:
+        """Take every past run off the loss plot; how many there were."""
+        count = self.overlays.clear()
+        self.redraw(self.plots()[0])
+        self.show_overlays()
+        return count
+
+    def show_overlays(self) -> None:
+        """The line under the loss plot naming each overlay in its colour, shown while any is."""
+        line = self.query_one("#overlay-legend", FitLine)
+        loss = self.plots()[0]
+        line.display = len(loss.overlays) > 0
+        line.show(*loss.overlay_legend(self.axis.mode))
 
     def set_clip(self, clip: float) -> None:
         """The grad-clip threshold the next run will use, drawn while none trains."""
