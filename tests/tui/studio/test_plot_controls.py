@@ -180,3 +180,29 @@ async def test_train_key_bar_keeps_every_plot_key_in_two_lines_at_80x24(tiny_app
         assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
         for key in ("a x axis", "m Smooth", "y Log y", "z Last 2000"):
             assert key in footer
+
+
+async def test_a_race_variant_overlays_its_evaluations_and_says_why_not_on_a_time_axis(
+    tiny_app, wait_until
+):
+    variant = OverlayRun(
+        key="/races/r\nno-mask",
+        label="r/no-mask",
+        steps=(),
+        losses=(),
+        val_steps=(50, 100),
+        val_losses=(3.0, 2.5),
+        tokens_per_step=128,
+    )
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        train = tiny_app.train_screen
+        plots = train.query_one(TrainingPlots)
+        plots.toggle_overlay(variant)
+        loss = train.query_one(LossPlot)
+        await _built(pilot, wait_until, loss)
+        assert "○" in loss.render().plain  # its evaluations, with no training curve
+        await pilot.press("a", "a")  # tokens, then time
+        legend = str(train.query_one("#overlay-legend", FitLine).render())
+        assert "r/no-mask (it logged no clock: not on a time axis)" in legend
+        await _built(pilot, wait_until, loss)
+        assert "○" not in loss.render().plain

@@ -179,7 +179,7 @@ class LossPlot(MetricPlot):
             )
         return " ".join(parts)
 
-    def x_range(self, width: int) -> tuple[float | None, float, float]:
+    def x_range(self) -> tuple[float | None, float, float]:
         """The window's first step (None: the whole run) and the x range shown: the run's,
         stretched over the overlays on the whole run; with no run, the overlays' own."""
         view, mode = self.view, self.axis.mode
@@ -196,11 +196,11 @@ class LossPlot(MetricPlot):
         return since, low, high
 
     def draw(self, plt: Plot, width: int) -> None:
-        since, x_low, x_high = self.x_range(width)
+        since, x_low, x_high = self.x_range()
         raw = self.losses.envelope(width, since)
         smooth = self.smoothed.envelope(width, since)
         with self._lock:
-            val = [(s, v) for s, v in zip(self.val_steps, self.val_losses, strict=True)]
+            val = list(zip(self.val_steps, self.val_losses, strict=True))
         val = [(s, v) for s, v in val if since is None or s >= since]
         bounds = WHOLE if since is None and self.losses.count else (x_low, x_high)
         curves = self.overlays.curves(self.axis.mode, *bounds, width)
@@ -220,9 +220,10 @@ class LossPlot(MetricPlot):
             plt.scatter(*self.points(val_xs, [v for _, v in val]), marker="●", color=VAL_COLOR)
         self.not_drawn = raw.nonpositive + sum(v <= 0 for _, v in val) if self.log_y else 0
         uniform = math.log(self.vocab_size) if self.vocab_size else None
-        if uniform is not None and since is None:
+        zoomed = self.view is not None and self.view.window is not None  # overlays alone too
+        if uniform is not None and not zoomed:
             values.append(uniform)  # a whole run starts there: keep it in sight
-        self.loss_range(plt, values, uniform, zoomed=since is not None)
+        self.loss_range(plt, values, uniform, zoomed)
         if x_high > x_low:
             plt.xlim(x_low, x_high)
         self.x_ticks(plt, x_low, x_high, mapped=True)
