@@ -206,3 +206,17 @@ async def test_a_race_variant_overlays_its_evaluations_and_says_why_not_on_a_tim
         assert "r/no-mask (it logged no clock: not on a time axis)" in legend
         await _built(pilot, wait_until, loss)
         assert "○" not in loss.render().plain
+
+
+async def test_overlay_line_takes_one_row_after_the_terminal_narrows(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        plots = tiny_app.train_screen.query_one(TrainingPlots)
+        for name in ("a", "b", "c"):
+            plots.toggle_overlay(_overlay(name))
+        plots.toggle_overlay(_overlay("bpe", vocab_size=300))
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        line = tiny_app.train_screen.query_one("#overlay-legend", FitLine)
+        assert str(line.render()) == "overlays ⣿ a  ⣿ b  ⣿ c  ⣿ bpe (not comparable)"
+        assert line.region.height == 1  # measured again for the version that fits

@@ -91,6 +91,9 @@ class FitLine(Static):
 
     def on_resize(self) -> None:
         self.pick()
+        # the layout pass that resized it measured its height with the version picked for the
+        # old width (a long one wrapped to three rows where one now fits): measure again
+        self.call_after_refresh(self.refresh, layout=True)
 
 
 TYPED_KEYS = {"space", "enter", "backspace", "question_mark"}
