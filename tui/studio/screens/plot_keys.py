@@ -44,7 +44,7 @@ class PlotKeys:
         log = self.query_one(TrainingPlots).toggle_log()
         self.query_one(KeyBar).show_keys()
         self.notify(
-            "Loss and grad norm: log y (a value ≤ 0 is left out, and counted in the title)."
+            "Loss and grad norm: log y (values ≤ 0 left out, counted in the title)."
             if log
             else "Loss and grad norm: linear y."
         )

@@ -173,7 +173,7 @@ class RunsScreen(RunEdits, StudioScreen):
             )
         else:
             status.append(
-                "  r resume · l load its weights · g overlay its loss on Train (g on several)",
+                "  r resume · l load its weights · g overlay it on Train",
                 style="dim",
             )
         self.query_one("#runs-status", Static).update(status)
