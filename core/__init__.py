@@ -140,6 +140,8 @@ _EXPORTS: dict[str, str] = {
     "GenerationSession": "core.session",
     "GenerationStep": "core.session",
     "UNDO_STEPS": "core.session",
+    "TURN_END": "core.session",
+    "UNDO_TURNS": "core.chat",
     "size_model": "core.xray.sizing",
     "Sizing": "core.xray.sizing",
     "token_lens": "core.xray.sizing",
@@ -183,6 +185,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
+    from core.chat import UNDO_TURNS
     from core.checkpoint.manifest import (
         available_memory,
         check_training_memory,
@@ -300,6 +303,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         sampling_distribution,
     )
     from core.session import (
+        TURN_END,
         UNDO_STEPS,
         Candidate,
         Distribution,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from core.chat import ChatTurns
 from core.checkpoint.store import load_model
 from core.config import Config, SamplingConfig, check_seed
 from core.device import resolve_device
@@ -49,8 +50,9 @@ class GenerationStep:
     slid: bool  # the window slid (re-prefill) to make room for the next token
 
 
-class GenerationSession:
-    """Model, tokenizer, KV cache and settings for generating one token at a time.
+class GenerationSession(ChatTurns):
+    """Model, tokenizer, KV cache and settings for generating one token at a time; chat turns
+    (`reply`, `take_back`) come from `ChatTurns`.
 
     The session owns its model: build it with `from_checkpoint` or `from_state` (copies), or
     pass a model nobody else is changing.
@@ -90,6 +92,7 @@ class GenerationSession:
         self._window_starts: list[int] = []  # window start at each point
         self._utf8_states: list[tuple[bytes, int]] = []  # pending partial UTF-8 at each point
         self._steps: list[GenerationStep] = []
+        self._turns = []  # where each chat turn began, for `take_back`
         self._token_texts = [  # partial UTF-8 (a lone BPE byte) shown escaped
             tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace")
             for i in range(tokenizer.vocab_size)
@@ -130,6 +133,12 @@ class GenerationSession:
         self.sampling = replace(self.sampling, **changes)
         return self.sampling
 
+    def reseed(self, seed: int) -> None:
+        """Draw from now on as a session just made with this seed would."""
+        check_seed(seed)
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+
     # --- the sequence -----------------------------------------------------------------------
     @property
     def text(self) -> str:
@@ -163,6 +172,7 @@ class GenerationSession:
         ids = self.start_ids(prompt)
         self.ids = list(ids)
         self.prompt_length = len(ids)
+        self._turns = []  # a new text: no chat turn to go back to
         block_size = self.model.config.block_size
         self._window_start = len(ids) - self.window_keep if len(ids) > block_size else 0
         started = time.perf_counter()
@@ -313,7 +323,7 @@ class GenerationSession:
         the conversation, then the reply streams until, past its leading newlines, it reaches
         a blank line, or until max_new_tokens. `last_reply_complete` says which it was."""
         count = max_new_tokens if max_new_tokens is not None else self.sampling.max_new_tokens
-        self.extend(line + "\n")
+        self.begin_turn(line)
         self.last_reply_complete = False
         reply = ""
         for _ in range(count):
@@ -323,39 +333,6 @@ class GenerationSession:
             if TURN_END in reply.lstrip("\n"):
                 self.last_reply_complete = True
                 return
-
-    def reset(self) -> None:
-        """Forget the conversation: no tokens, an empty cache, nothing to undo."""
-        self.ids, self.prompt_length, self._window_start = [], 0, 0
-        if self.cache is not None:
-            self.cache.reset()
-        self._logits, self._window_starts, self._utf8_states, self._steps = [], [], [], []
-        self._utf8.reset()
-
-    @torch.inference_mode()
-    def extend(self, text: str) -> Distribution:
-        """Append text (a chat turn) to the sequence in one chunked forward; clears undo."""
-        if not self.ids:
-            return self.start(text)
-        self.ids.extend(self.tokenizer.encode(text))
-        block_size = self.model.config.block_size
-        previous_start = self._window_start
-        if len(self.ids) - self._window_start > block_size:
-            self._window_start = len(self.ids) - self.window_keep
-            logits = self._forward_window(prefill=True)
-            self.last_prefill = self.context_length
-        elif self.cache is None:
-            logits = self._forward_window(prefill=False)
-            self.last_prefill = self.context_length
-        else:
-            fed = len(self.ids) - self._window_start - self.cache.length
-            chunk = torch.tensor([self.ids[-fed:]], device=self.device)  # (1, T)
-            logits = self.model(chunk, kv_cache=self.cache)[0, -1].float()  # (V,)
-            self.last_prefill = fed
-        self.last_dropped = self._window_start - previous_start
-        self.prompt_length = len(self.ids)
-        self._start_history(logits)
-        return self.distribution()
 
 
 def generate_text(
