@@ -17,6 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import AwaitMount
+from textual.widgets import Input
 
 from core import (
     RunStatus,
@@ -85,7 +86,8 @@ class StudioApp(App):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     STUDIO_MODES = MODES  # not Textual's own MODES, which would build each screen bare
     BINDINGS = [
-        Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+        # a terminal's ctrl+c: copy what is selected, else quit
+        Binding("ctrl+c", "copy_or_quit", "Copy or quit", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("q", "quit", "Quit", show=False),
         *(
@@ -182,6 +184,24 @@ class StudioApp(App):
             mode = next((m for m in self.STUDIO_MODES if m.name == self.current_mode), None)
             self.help_screen.section = mode.label if mode is not None else None
             self.push_screen("help")
+
+    def selected_text(self) -> str:
+        """What ctrl+c copies: the text selected in the focused field, else the text dragged
+        over with the mouse on this screen ("" when nothing is)."""
+        focused = self.screen.focused
+        if isinstance(focused, Input) and not focused.selection.is_empty:
+            return focused.selected_text
+        return self.screen.get_selected_text() or ""
+
+    async def action_copy_or_quit(self) -> None:
+        """Copy the selection to the clipboard (through the terminal, so over SSH too);
+        with nothing selected, quit as q does."""
+        selected = self.selected_text()
+        if not selected:
+            await self.action_quit()
+            return
+        self.copy_to_clipboard(selected)
+        self.screen.notify(f"copied {len(selected):,} characters to the clipboard")
 
     def running_screens(self) -> list[tuple[StudioScreen, RunningWork]]:
         """The screens whose training run or race goes on, not yet stopping to quit."""

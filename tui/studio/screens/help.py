@@ -31,7 +31,8 @@ TEMPLATE = """\
 
 Keys: {keys} · **?** this help, open at the screen you are on (**/** searches it) ·
 **ctrl+p** every action, this screen's first ·
-**q** / **ctrl+c** quit (while a run trains or a race runs, it asks first: y stops and saves).
+**q** / **ctrl+c** quit (while a run trains or a race runs, it asks first: y stops and saves);
+with text selected (drag the mouse over it, or select in a field) **ctrl+c** copies it instead.
 **esc** leaves a text field; typed there, every key is text (the F keys still switch screens).
 
 ## Train

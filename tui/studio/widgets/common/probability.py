@@ -8,6 +8,7 @@ import time
 
 from rich.text import Text
 from textual.reactive import reactive
+from textual.selection import Selection
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -305,6 +306,9 @@ class ProbabilityPanel(Widget, can_focus=True):
         return visible_token(token)[: self.LABEL_WIDTH].ljust(self.LABEL_WIDTH)
 
 
+CURSORS = ("▌", "▍")  # the end of the text, stopped and running
+
+
 class TokenText(Static):
     """The prompt and every generated token, coloured by the probability it was given."""
 
@@ -318,8 +322,16 @@ class TokenText(Static):
             if "\n" in shown:
                 shown = shown.replace("\n", "↵\n")
             text.append(shown, style=style)
-        text.append("▌" if not running else "▍", style="blink" if running else "")
+        text.append(CURSORS[running], style="blink" if running else "")
         self.update(text)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text as generated: without the newline marks and the cursor."""
+        shown = super().get_selection(selection)
+        if shown is None:
+            return None
+        text, ending = shown
+        return text.replace("↵\n", "\n").rstrip("".join(CURSORS)), ending
 
 
 def source_lines(
