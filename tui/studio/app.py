@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ class StudioApp(App):
             threads=threads,
         )
         self.help_screen = HelpScreen()
+        self._rung = -1.0  # when the bell last rang (monotonic seconds)
         self.mode_screens: dict[str, StudioScreen] = {"train": self.train_screen}
         for mode in MODES:
             if mode.screen is TrainScreen:
@@ -165,6 +167,14 @@ class StudioApp(App):
         # unwatched while this process lives on: each is asked to stop and save
         for screen in self.mode_screens.values():
             screen.stop_work()
+
+    def bell(self) -> None:
+        """At most one bell a second: keys typed past a field's limit (a long paste that
+        arrives as keystrokes) would ring at every one."""
+        now = time.monotonic()
+        if now - self._rung >= 1.0:
+            self._rung = now
+            super().bell()
 
     def use_weights(self, source: WeightSource) -> None:
         """Give Generate, Chat and Model their own copy of these weights."""
