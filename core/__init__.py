@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "load_model": "core.checkpoint.store",
     "NonFiniteWeights": "core.checkpoint.store",
     "save_checkpoint": "core.checkpoint.store",
+    "check_seed": "core.config",
     "Config": "core.config",
     "preset": "core.config",
     "PRESETS": "core.config",
@@ -221,7 +222,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.child.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
     from core.child.process import TrainingProcess, session_from_snapshot
     from core.child.race_process import RaceFinished, RaceProcess
-    from core.config import MAX_THREADS, PRESETS, Config, SamplingConfig, preset
+    from core.config import MAX_THREADS, PRESETS, Config, SamplingConfig, check_seed, preset
     from core.dataset import (
         TokenDataset,
         ValidationChunks,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from core import SamplingConfig
+
 
 def visible_token(text: str) -> str:
     """A token as it should appear in a list: whitespace made visible."""
@@ -57,3 +59,35 @@ def format_path(path: str | Path) -> str:
 def form_advice(message: str) -> str:
     """A core error's advice as the studio's form takes it: the corpus field, not --data."""
     return message.replace("pass --data with", "set the corpus field to")
+
+
+def format_setting(value: float) -> str:
+    """A sampling setting as it would be typed: 0.8, 1.25, 1e-05 (4 significant digits)."""
+    return f"{value:.4g}"
+
+
+def sampling_settings(
+    sampling: SamplingConfig, seed: int, keys: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Every sampling setting in effect, long (with the keys that change each, when given) and
+    short."""
+    keys = keys or {}
+    t, p, m, r = (
+        format_setting(value)
+        for value in (
+            sampling.temperature,
+            sampling.top_p,
+            sampling.min_p,
+            sampling.repetition_penalty,
+        )
+    )
+    k = sampling.top_k or "off"
+
+    def key(name: str) -> str:
+        return f" ({keys[name]})" if name in keys else ""
+
+    long = (
+        f"temperature {t}{key('temperature')} · top-k {k}{key('top_k')} · top-p {p}{key('top_p')}"
+        f" · min-p {m} · repetition penalty {r} · seed {seed}{key('form')}"
+    )
+    return long, f"T {t} · k {k} · p {p} · min-p {m} · rep {r} · seed {seed}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual import events
+
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.widgets.common.probability import ProbabilityPanel
 
@@ -132,3 +134,92 @@ async def test_a_load_counts_its_seconds_until_the_distribution_arrives(tiny_app
         await pilot.pause(0.6)
         assert panel._ticker is None  # it stops once the ranking is shown
         assert "kept" in str(panel.render())
+
+
+async def _enter_settings(pilot, **typed: str) -> None:
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+    form = pilot.app.screen
+    for name, value in typed.items():
+        form.query_one(f"#set-{name}").value = value
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_typed_settings_rescore_the_pending_step_in_place(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        cache = screen.cache_length
+        await _enter_settings(pilot, temperature="0", repetition_penalty="1.5", min_p="0.1")
+        await _settle(screen, pilot, wait_until)
+        assert screen.distribution.greedy
+        assert [c.prob for c in screen.distribution.candidates] == [1.0]
+        assert screen.steps == [] and screen.cache_length == cache  # no token, no forward
+        sampling = screen.runner.session.sampling
+        assert (sampling.temperature, sampling.repetition_penalty, sampling.min_p) == (0, 1.5, 0.1)
+        source = str(screen.query_one("#gen-source").render())
+        assert "temperature 0 (t/T)" in source and "top-k 40 (k/K)" in source
+        assert "top-p 1 (p/P)" in source and "min-p 0.1" in source
+        assert "repetition penalty 1.5" in source and "seed 0" in source
+
+
+async def test_a_bad_typed_setting_changes_nothing(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        await _enter_settings(pilot, temperature="-1")
+        assert "temperature must be >= 0" in _notice(tiny_app.screen)
+        await pilot.press("escape")
+        assert tiny_app.screen is screen and screen.temperature == 0.8
+
+
+async def _generate(screen, pilot, wait_until, tokens: int) -> str:
+    await pilot.press("i", "enter")  # the prompt again: a fresh start
+    await wait_until(pilot, lambda: screen.runner.idle and screen.steps == [])
+    for _ in range(tokens):
+        await pilot.press("space")
+        await _settle(screen, pilot, wait_until)
+    return screen.text
+
+
+async def test_the_same_prompt_and_seed_give_the_same_text(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        await _enter_settings(pilot, temperature="1.5", top_k="0", seed="3")
+        first = await _generate(screen, pilot, wait_until, 6)
+        assert await _generate(screen, pilot, wait_until, 6) == first
+        assert screen.runner.session.seed == 3
+
+
+async def test_saving_generated_text_picks_a_fresh_name(
+    tiny_app, wait_until, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "generated.txt").write_text("keep me")
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        await pilot.press("ctrl+s")  # nothing generated yet
+        assert "nothing to save yet" in _notice(screen)
+        await pilot.press("space", "space")
+        await _settle(screen, pilot, wait_until)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "generated-2.txt" in _notice(screen))
+        assert (tmp_path / "generated-2.txt").read_text() == screen.text
+        assert (tmp_path / "generated.txt").read_text() == "keep me"
+
+
+def _notice(screen) -> str:
+    return str(screen.query("NoticeLine").first().render()) if screen.query("NoticeLine") else ""
+
+
+async def test_a_pasted_prompt_keeps_its_lines_as_typed_newlines(tiny_app, wait_until):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _open_generate(tiny_app, pilot, wait_until)
+        field = screen.query_one("#prompt")
+        field.value = ""
+        field.focus()
+        field.post_message(events.Paste("ROMEO:\nBut soft"))
+        await pilot.pause()
+        assert field.value == r"ROMEO:\nBut soft"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.runner.idle and screen.prompt_text.endswith("soft"))
+        assert screen.prompt_text == "ROMEO:\nBut soft"

@@ -12,15 +12,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.reactive import reactive
 from textual.widgets import Input, Label, Static
 
 from core import Distribution, GenerationStep, SamplingConfig
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
-from tui.studio.screens.base import StudioScreen
+from tui.studio.screens.sampling import SAMPLING_BINDINGS, SamplingScreen
 from tui.studio.weights_check import weights_problem
 from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
+from tui.studio.widgets.common.line_input import LineInput
 from tui.studio.widgets.common.probability import (
     ProbabilityPanel,
     TokenText,
@@ -33,7 +33,6 @@ from tui.studio.widgets.generate.side_panel import SidePanel
 
 DEFAULT_PROMPT = r"JULIET.\nO Romeo, "
 RUN_INTERVAL = 0.08  # seconds between tokens when running, slow enough to watch the panel
-MAX_TEMPERATURE = 10.0
 
 
 def prompt_from_input(value: str) -> str:
@@ -41,11 +40,12 @@ def prompt_from_input(value: str) -> str:
     return value.replace("\\n", "\n")
 
 
-class GenerateScreen(StudioScreen):
+class GenerateScreen(SamplingScreen):
     """Step through generation: sample, force a candidate, undo, change the sampling live."""
 
     # the shown side panel, not the prompt: its text is selected on focus, and keys replace it
     MAIN_FOCUS = ("#gen-switcher > *", "#gen-text-box")
+    SAVE_STEM, SAVE_WHAT = "generated", "the generated text"
 
     BINDINGS = [
         Binding("space", "step", "Next token"),
@@ -62,15 +62,12 @@ class GenerateScreen(StudioScreen):
         Binding("p", "top_p(-0.05)", "Top-p", show=False),
         Binding("P", "top_p(0.05)", "Top-p", key_display="p/P"),
         Binding("i", "edit_prompt", "Prompt"),
+        *SAMPLING_BINDINGS,
         Binding("v", "view", "View"),
         Binding("c", "race", "Cache race"),
         Binding("pagedown", "scroll_view(1)", "Scroll", show=False),
         Binding("pageup", "scroll_view(-1)", "Scroll", show=False),
     ]
-
-    temperature = reactive(SamplingConfig().temperature, init=False)
-    top_k = reactive(SamplingConfig().top_k or 0, init=False)  # 0 means off
-    top_p = reactive(SamplingConfig().top_p, init=False)
 
     @dataclass
     class Started(Message):
@@ -119,7 +116,10 @@ class GenerateScreen(StudioScreen):
         yield FitLine(id="gen-source")
         with Horizontal(id="prompt-row"):
             yield Label("prompt (i)", id="prompt-label")
-            yield Input(DEFAULT_PROMPT, id="prompt", compact=True, placeholder=r"\n = newline")
+            yield LineInput(
+                DEFAULT_PROMPT, id="prompt", compact=True, placeholder=r"\n = newline",
+                newline=r"\n", what="the prompt",
+            )  # fmt: skip
         with Horizontal(id="gen-body"):
             with Vertical(id="gen-left"):
                 with VerticalScroll(id="gen-text-box"):
@@ -169,14 +169,10 @@ class GenerateScreen(StudioScreen):
         panel.waiting(f"loading {source.label}…")
         self.runner.submit(load)
 
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(
-            temperature=self.temperature, top_k=self.top_k or None, top_p=self.top_p
-        )
-
     # --- commands (run on the runner's thread) ----------------------------------------------
     def _start(self, prompt: str) -> None:
         session = self.runner.session
+        session.reseed(self.seed)  # the same prompt, seed and settings give the same text
         distribution = session.start(prompt)
         shown = session.tokenizer.decode(session.ids[: session.prompt_length])
         self.post_message(
@@ -264,51 +260,28 @@ class GenerateScreen(StudioScreen):
         if self.ready and not self.running:
             self.query_one(CacheRace).compute()
 
-    def action_temperature(self, delta: float) -> None:
-        if self.temperature + delta > 2 or (self.temperature > 2 and delta < 0):
-            delta *= 5  # 0.5 steps between 2 and 10: flat distributions, quickly
-        self.temperature = round(self.temperature + delta, 2)
-
-    def action_top_k(self, delta: int) -> None:
-        # off (0) sits above the largest k: K from 40 turns it off, k from off goes back to 40
-        steps = [1, 2, 3, 5, 10, 20, 40, 0]
-        current = self.top_k if self.top_k in steps else 40
-        index = max(0, min(len(steps) - 1, steps.index(current) + delta))
-        self.top_k = steps[index]
-
-    def action_top_p(self, delta: float) -> None:
-        self.top_p = round(self.top_p + delta, 2)
-
     def action_edit_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
 
-    def validate_temperature(self, value: float) -> float:
-        return max(0.0, min(MAX_TEMPERATURE, value))
-
-    def validate_top_p(self, value: float) -> float:
-        return max(0.05, min(1.0, value))
-
-    def watch_temperature(self) -> None:
+    def settings_changed(self) -> None:
         self.rescore()
 
-    def watch_top_k(self) -> None:
-        self.rescore()
-
-    def watch_top_p(self) -> None:
-        self.rescore()
+    def seed_changed(self) -> None:
+        seed = self.seed
+        self.update_views()
+        if self.runner.session is not None:
+            self.runner.submit_urgent(lambda: self.runner.session.reseed(seed))
 
     def rescore(self) -> None:
         """New settings: re-score the pending step from its kept logits (no forward pass)."""
-        sampling = self.sampling()
+        settings = self.settings()
         self.update_views()
         if self.runner.session is None:
             return
 
         def rescore() -> None:
             session = self.runner.session
-            session.set_sampling(
-                temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p
-            )
+            session.set_sampling(**settings)
             if session.ids:
                 self.post_message(self.Rescored(session.distribution(), session.sampling))
 
@@ -382,6 +355,9 @@ class GenerateScreen(StudioScreen):
         """The prompt and the generated text, as the screen shows it."""
         return self.prompt_text + "".join(step.text for step in self.steps)
 
+    def saved_text(self) -> str:
+        return self.text if self.steps else ""
+
     def update_views(self) -> None:
         sampling = self.sampling()
         panel = self.query_one(ProbabilityPanel)
@@ -389,7 +365,7 @@ class GenerateScreen(StudioScreen):
         self.query_one(TokenText).show(self.prompt_text, self.steps, self.running)
         self.query_one("#gen-text-box", VerticalScroll).scroll_end(animate=False)
         if self.source is not None:
-            lines = source_lines(self.source.label, self.info, sampling, self.running)
+            lines = source_lines(self.source.label, self.info, sampling, self.seed, self.running)
             self.query_one("#gen-source", FitLine).show(*lines)
             status = status_lines(
                 self.info, self.steps, self.cache_length, self.prompt_tokens, self.prefill_ms

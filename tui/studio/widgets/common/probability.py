@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core import Candidate, Distribution, GenerationStep, Ranking, SamplingConfig
-from tui.studio.formatting import format_count, visible_token
+from tui.studio.formatting import format_count, sampling_settings, visible_token
 from tui.studio.messages import ModelInfo
 from tui.studio.widgets.common.bars import fitting
 
@@ -335,22 +335,21 @@ class TokenText(Static):
 
 
 def source_lines(
-    label: str, info: ModelInfo | None, sampling: SamplingConfig, running: bool
+    label: str, info: ModelInfo | None, sampling: SamplingConfig, seed: int, running: bool
 ) -> tuple[Text, ...]:
-    """The Generate screen's top line, long to short: the weights and the sampling settings."""
-    k, t, p = sampling.top_k or "off", sampling.temperature, sampling.top_p
-    settings = (
-        f"temperature {t:.2f} (t/T) · top-k {k} (k/K) · top-p {p:.2f} (p/P)",
-        f"T {t:.2f} · top-k {k} · top-p {p:.2f}",
-    )
+    """The Generate screen's top line, long to short: the weights and every sampling setting."""
+    keys = {"temperature": "t/T", "top_k": "k/K", "top_p": "p/P", "form": "^o"}
+    with_keys, _ = sampling_settings(sampling, seed, keys)
+    long, short = sampling_settings(sampling, seed)
     sizes = ""
     if info is not None:
         sizes = f"  ({format_count(info.num_parameters)} params, vocab {info.vocab_size})"
     versions = []
     for shown_sizes, shown_settings, run in (
-        (sizes, settings[0], "   ▶ running (r or esc stops)"),
-        (sizes, settings[1], "  ▶ running"),
-        ("", settings[1], " ▶ running"),
+        (sizes, with_keys, "   ▶ running (r or esc stops)"),
+        (sizes, long, "  ▶ running"),
+        ("", long, "  ▶ running"),
+        ("", short, " ▶"),
     ):
         source = Text(label, style="bold")
         source.append(shown_sizes, style="dim")
