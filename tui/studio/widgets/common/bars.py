@@ -128,12 +128,15 @@ class KeyBar(Static):
         # screen's binding still applies when the box cannot scroll
         active = self.screen.active_bindings
         focused = [a.binding for a in active.values() if a.node not in (self.screen, self.app)]
-        chain = [
-            *Binding.make_bindings(type(self.screen).BINDINGS),
-            *focused,
-            *Binding.make_bindings(type(self.app).BINDINGS),
-        ]
         typing = in_text_field(self.screen.focused)
+        # a text field's own keys are its own (the chat input's up and down recall lines)
+        claimed = {binding.key for binding in focused} if typing else set()
+        screen = [
+            binding
+            for binding in Binding.make_bindings(type(self.screen).BINDINGS)
+            if binding.key not in claimed
+        ]
+        chain = [*screen, *focused, *Binding.make_bindings(type(self.app).BINDINGS)]
         shown_now = getattr(self.screen, "key_shown", lambda action: True)
         items, seen = [], set()
         for binding in chain:

@@ -1,0 +1,1 @@
+"""The Chat screen's widgets: the conversation and the input that remembers its lines."""
