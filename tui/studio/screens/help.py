@@ -79,7 +79,10 @@ The model reads the prompt once (the **prefill**) and then produces one token at
 (**decode**): only the **last position's logits** predict the next token; the others predicted
 tokens we already have. **space** samples the next token, **↑↓** choose a candidate and
 **enter** forces it, **backspace** undoes (the KV cache just drops its last row), **r** runs
-until stopped, **i** edits the prompt (type `\\n` for a newline).
+until stopped, **i** edits the prompt (type `\\n` for a newline; a pasted newline becomes one).
+**ctrl+o** types exact values for every setting (min-p, repetition penalty and the seed too:
+the same prompt, seed and settings give the same text); **ctrl+s** saves the text to a new
+file in the working folder (generated.txt, then generated-2.txt, ...).
 
 - **Next token panel**: the whole vocabulary, ranked, each token with its probability and its
   raw **logit**; "kept N of V" counts the tokens the sampler can still draw, and a line marks
@@ -112,8 +115,11 @@ until stopped, **i** edits the prompt (type `\\n` for a newline).
 ## Chat
 Type a line and press enter: it is appended to the context and the model continues, streamed
 token by token through the KV cache, until it ends a speech with a blank line. **esc** leaves
-the input and a second **esc** stops a reply, **↑/↓** change the temperature live, **ctrl+r**
-starts over. The model was trained only to
+the input and a second **esc** stops a reply. In the input **↑/↓** recall earlier lines;
+outside it they change the temperature live. **ctrl+g** regenerates the last reply, **ctrl+t**
+takes the last turn back and puts its line in the input to edit, **ctrl+r** starts over (the
+first reply draws from the seed), **ctrl+o** types exact settings, **ctrl+s** saves the
+conversation. The model was trained only to
 continue text, so it "answers" in the style of its corpus; it has no notion of a conversation.
 Chat and Generate sample from their own copy of the weights (the checkpoint, or a copy made
 with **w** on Train), never from weights that are being trained.
