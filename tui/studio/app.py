@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -41,6 +41,7 @@ from tui.studio.screens.quit import QuitQuestion, quit_question
 from tui.studio.screens.runs import RunsScreen
 from tui.studio.screens.train import TrainScreen
 from tui.studio.screens.watch import WatchScreen
+from tui.studio.widgets.common.line_input import FIELD_MAX_LENGTH
 
 WORKER_THREADS = 64  # long-lived workers (a few per open screen) and short ones, never queued
 
@@ -167,6 +168,14 @@ class StudioApp(App):
         # unwatched while this process lives on: each is asked to stop and save
         for screen in self.mode_screens.values():
             screen.stop_work()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Every field typed into, on any screen or dialog, holds a bounded line: unbounded,
+        100 KB typed in as keys (a paste without bracketed paste) took about 1 GB, a copy of
+        the value per key."""
+        field = event.widget
+        if isinstance(field, Input) and not field.max_length:
+            field.max_length = FIELD_MAX_LENGTH
 
     def bell(self) -> None:
         """At most one bell a second: keys typed past a field's limit (a long paste that

@@ -27,7 +27,7 @@ async def _focus_each_field(pilot, screen) -> dict[str, int]:
     return limits
 
 
-async def test_every_field_of_every_screen_holds_a_bounded_line(tiny_app):
+async def test_every_field_of_every_screen_and_dialog_holds_a_bounded_line(tiny_app):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         limits = {}
         for key in ("f2", "f3", "f4", "f6", "f7"):
@@ -37,14 +37,16 @@ async def test_every_field_of_every_screen_holds_a_bounded_line(tiny_app):
         for view in ("x", "p", "s"):  # the Model screen's views, each with its own fields
             await pilot.press("escape", view)
             limits.update(await _focus_each_field(pilot, tiny_app.screen))
-        tiny_app.push_screen(SamplingForm(SamplingConfig(), 0))
-        await pilot.pause()
-        limits.update(await _focus_each_field(pilot, tiny_app.screen))
-        assert {"prompt", "chat-input", "steps", "corpus", "exp-steps", "sz-text"} <= set(limits)
+        for dialog in (SamplingForm(SamplingConfig(), 0), "help"):
+            tiny_app.push_screen(dialog)
+            await pilot.pause()
+            limits.update(await _focus_each_field(pilot, tiny_app.screen))
+            tiny_app.pop_screen()
+        assert {"corpus", "exp-steps", "sz-text", "help-search"} <= set(limits)
         assert limits["prompt"] == limits["chat-input"] == LINE_MAX_LENGTH
-        assert limits["steps"] == limits["corpus"] == FIELD_MAX_LENGTH
         assert limits["set-temperature"] == limits["set-seed"] == FORM_MAX_LENGTH
-        assert all(0 < limit <= LINE_MAX_LENGTH for limit in limits.values()), limits
+        assert limits["exp-steps"] == limits["help-search"] == FIELD_MAX_LENGTH
+        assert all(0 < limit <= 4096 for limit in limits.values()), limits  # 4096: a path
 
 
 async def test_typing_past_the_limit_stops_there_and_says_so(tiny_app):
@@ -66,7 +68,8 @@ async def test_keys_past_a_plain_fields_limit_ring_the_bell_once(tiny_app, monke
     # the studio's clock stands still: every key falls within the same second
     monkeypatch.setattr("tui.studio.app.time", SimpleNamespace(monotonic=lambda: 100.0))
     async with tiny_app.run_test(size=(160, 48)) as pilot:
-        steps = tiny_app.train_screen.query_one("#steps")
+        await pilot.press("5")
+        steps = tiny_app.screen.query_one("#exp-steps")
         steps.focus()
         await pilot.pause()
         steps.value = "1" * FIELD_MAX_LENGTH

@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from textual import events
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input
 
 from tui.studio.fields import in_text_field
 from tui.studio.messages import WeightSource
-from tui.studio.widgets.common.line_input import FIELD_MAX_LENGTH
 from tui.studio.widgets.common.notice import NoticeLine
 
 
@@ -80,13 +77,6 @@ class StudioScreen(Screen):
 
     def on_mount(self) -> None:
         self.focus_entry()  # the first showing; the app's switch_mode focuses the later ones
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        """Every field typed into holds a bounded line: unbounded, 100 KB typed in as keys
-        (a paste without bracketed paste) took about 1 GB, a copy of the value per key."""
-        field = event.widget
-        if isinstance(field, Input) and not field.max_length:
-            field.max_length = FIELD_MAX_LENGTH
 
     def notify(self, message: str, *, severity: str = "information", **_) -> None:
         """A notice is a line above the key bar for a few seconds, never a toast over a panel."""
