@@ -74,3 +74,15 @@ async def test_enter_with_a_bad_value_keeps_the_form_open_and_says_why(tiny_app)
         assert form.query_one(NoticeLine).message == "top-p must be in (0, 1], got 2.0"
         await pilot.press("escape")
         assert answers == [None] and tiny_app.screen is not form
+
+
+async def test_up_and_down_move_between_fields_and_enter_applies_them_all(tiny_app):
+    async with tiny_app.run_test(size=(80, 24)) as pilot:
+        answers = []
+        tiny_app.push_screen(SamplingForm(SamplingConfig(), 0), answers.append)
+        await pilot.pause()
+        await pilot.press("down", "down", *"0.5", "down", *"0.05", "up", "up", "up", *"1.2")
+        await pilot.press("enter")
+        sampling, seed = answers[0]
+        assert (sampling.temperature, sampling.top_p, sampling.min_p) == (1.2, 0.5, 0.05)
+        assert seed == 0 and sampling.top_k == SamplingConfig().top_k

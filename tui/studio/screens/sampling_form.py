@@ -79,10 +79,12 @@ class SamplingForm(ModalScreen[tuple[SamplingConfig, int] | None]):
     """Every sampling setting as a field: enter applies them all (or says on the form's notice
     line which one is wrong, and keeps it open), esc leaves them as they were."""
 
+    # priority: the app moves focus as it reads the key, so keys typed right after it (a
+    # quick typist, a terminal sending a burst) land in the next field, not in this one
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("up", "app.focus_previous", "Previous field", show=False),
-        Binding("down", "app.focus_next", "Next field", show=False),
+        Binding("up,shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+        Binding("down,tab", "app.focus_next", "Next field", show=False, priority=True),
     ]
 
     def __init__(self, sampling: SamplingConfig, seed: int, focus: str = "temperature") -> None:
