@@ -66,6 +66,12 @@ def format_setting(value: float) -> str:
     return f"{value:.4g}"
 
 
+def compact_label(label: str, cells: int = 20) -> str:
+    """Which weights, for a narrow line: without "checkpoint ", cut with … past `cells`."""
+    short = label.removeprefix("checkpoint ")
+    return short if len(short) <= cells else short[: cells - 1] + "…"
+
+
 def sampling_settings(
     sampling: SamplingConfig, seed: int, keys: dict[str, str] | None = None
 ) -> tuple[str, str]:

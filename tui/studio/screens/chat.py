@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from core import UNDO_TURNS, UserError
-from tui.studio.formatting import format_count, sampling_settings
+from tui.studio.formatting import compact_label, format_count, sampling_settings
 from tui.studio.messages import NO_WEIGHTS, ModelInfo, ModelLoaded, WeightSource
 from tui.studio.runner import GenerationRunner
 from tui.studio.screens.sampling import SAMPLING_BINDINGS, SamplingScreen
@@ -337,9 +337,16 @@ class ChatScreen(SamplingScreen):
             f"  ({format_count(self.info.num_parameters)} params, context "
             f"{self.info.block_size} tokens)"
         )
+        label, compact = self.source.label, compact_label(self.source.label)
         versions = []
-        for shown_sizes, settings in ((sizes, with_keys), (sizes, long), ("", long), ("", short)):
-            line = Text(self.source.label, style="bold")
+        for shown_label, shown_sizes, settings in (
+            (label, sizes, with_keys),
+            (label, sizes, long),
+            (label, "", long),
+            (label, "", short),
+            (compact, "", short),
+        ):
+            line = Text(shown_label, style="bold")
             line.append(shown_sizes, style="dim")
             line.append(f"   {settings}")
             versions.append(line)

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from core import Candidate, Distribution, GenerationStep, Ranking, SamplingConfig
-from tui.studio.formatting import format_count, sampling_settings, visible_token
+from tui.studio.formatting import compact_label, format_count, sampling_settings, visible_token
 from tui.studio.messages import ModelInfo
 from tui.studio.widgets.common.bars import fitting
 
@@ -345,13 +345,15 @@ def source_lines(
     if info is not None:
         sizes = f"  ({format_count(info.num_parameters)} params, vocab {info.vocab_size})"
     versions = []
-    for shown_sizes, shown_settings, run in (
-        (sizes, with_keys, "   ▶ running (r or esc stops)"),
-        (sizes, long, "  ▶ running"),
-        ("", long, "  ▶ running"),
-        ("", short, " ▶"),
+    compact = compact_label(label)
+    for shown_label, shown_sizes, shown_settings, run in (
+        (label, sizes, with_keys, "   ▶ running (r or esc stops)"),
+        (label, sizes, long, "  ▶ running"),
+        (label, "", long, "  ▶ running"),
+        (label, "", short, " ▶"),
+        (compact, "", short, " ▶"),
     ):
-        source = Text(label, style="bold")
+        source = Text(shown_label, style="bold")
         source.append(shown_sizes, style="dim")
         source.append(f"   {shown_settings}")
         if running:
