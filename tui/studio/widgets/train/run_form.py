@@ -41,17 +41,7 @@ class Field:
 
 
 SECTIONS = (
-    (
-        "model",
-        (
-            Field("num-layers", "layers", "num_layers", "int"),
-            Field("num-heads", "heads", "num_heads", "int"),
-            Field("embedding-dim", "width (C)", "embedding_dim", "int"),
-            Field("ffn-dim", "FFN width", "ffn_dim", "optional int"),
-            Field("block-size", "block size", "block_size", "int"),
-            Field("dropout", "dropout", "dropout", "float"),
-        ),
-    ),
+    # training first: its steps and rates are what a learner changes most often
     (
         "training",
         (
@@ -65,6 +55,17 @@ SECTIONS = (
             Field("seed", "seed", "seed", "int"),
             Field("keep-best", "keep best", "keep_best", "switch"),
             Field("early-stop", "early stop", "early_stop", "int"),
+        ),
+    ),
+    (
+        "model",
+        (
+            Field("num-layers", "layers", "num_layers", "int"),
+            Field("num-heads", "heads", "num_heads", "int"),
+            Field("embedding-dim", "width (C)", "embedding_dim", "int"),
+            Field("ffn-dim", "FFN width", "ffn_dim", "optional int"),
+            Field("block-size", "block size", "block_size", "int"),
+            Field("dropout", "dropout", "dropout", "float"),
         ),
     ),
     (
