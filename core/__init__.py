@@ -81,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "SingleHeadAttention": "core.model",
     "Transformer": "core.model",
     "default_threads": "core.child.base",
+    "bf16_instructions": "core.fast.precision",
     "MAX_THREADS": "core.config",
     "prepare_multiprocessing": "core.child.base",
     "session_from_snapshot": "core.child.process",
@@ -255,6 +256,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         save_race,
     )
     from core.fast.decode import Decoder
+    from core.fast.precision import bf16_instructions
     from core.kv_cache import KVCache
     from core.model import (
         Embeddings,

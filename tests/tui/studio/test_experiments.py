@@ -183,7 +183,7 @@ def test_help_explains_the_experiments_screen():
     text = help_markdown(MODES)
     for concept in ("ablation race", "bits per character", "leaked", "same time"):
         assert concept in text, concept
-    assert "**5** Experiments" in text
+    assert "**5**/**f6** Experiments" in text
 
 
 @pytest.fixture

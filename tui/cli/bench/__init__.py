@@ -11,9 +11,10 @@ meaning), `machine`: {`torch`, `device`, `threads` (torch intra-op threads), `cp
 `hidden_dim`, `batch_size`, `dropout`, `tokenizer`, `vocab_size`}, `untimed_steps` (warm-up),
 `steps` (timed steps per variant), `block_steps` (steps per interleaved block),
 `matmul_peak_gflops` {`fp32`, `bf16`, `size`} (2048x2048 matmuls with the bench's threads; null
-with --peak-seconds 0), and `results`: one entry per variant with `name`, `precision`
-(fp32|bf16), `precision_reason` (why: measured at this shape, asked for, or no bf16 on this
-CPU), `compile`, `threads`, `parameters`, `flops_per_token` (forward + backward),
+with --peak-seconds 0; `bf16` null on a CPU without bf16 matrix instructions), and `results`:
+one entry per variant with `name`, `precision` (fp32|bf16), `precision_reason` (why: measured at
+this shape, asked for, or no bf16 on this CPU), `compile`, `threads`, `parameters`,
+`flops_per_token` (forward + backward),
 `tokens_per_step`, `untimed_seconds` (the warm-up, compilation included), `ms_per_step_median`,
 `ms_per_step_p90`, `ms_per_step_min`, `tokens_per_second` (tokens per step / median step time),
 `achieved_gflops`, `flop_utilisation` (achieved / the peak of its precision; null without one).
