@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,14 +52,19 @@ class TmuxStudio:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
     async def wait_for(self, text: str, timeout: float = 40.0) -> str:
+        return await self.wait_until(lambda screen: text in screen, repr(text), timeout)
+
+    async def wait_until(
+        self, shows: Callable[[str], bool], what: str = "the screen", timeout: float = 40.0
+    ) -> str:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             screen = self.screen()
-            if text in screen:
+            if shows(screen):
                 return screen
             if loop.time() > deadline:
-                raise AssertionError(f"{text!r} did not appear; the screen shows:\n{screen}")
+                raise AssertionError(f"{what} did not appear; the screen shows:\n{screen}")
             await asyncio.sleep(0.1)
 
     async def wait_exit(self, timeout: float = 40.0) -> int:
@@ -81,9 +88,17 @@ async def test_studio_in_a_real_terminal(tmp_path, studio_corpus, tiny_checkpoin
     studio = TmuxStudio(tmp_path, args)
     try:
         await studio.wait_for("Press t to train")  # written after the first refresh
-        for keys in (["Tab", "Tab", "Tab"], ["C-u"], ["1000000"], ["Enter"], ["t"]):
-            studio.keys(*keys)  # one burst at a time, as typed: tab (from the samples) to steps
-            await asyncio.sleep(0.2)
+        # as typed, each step seen on screen before the next: tab (from the samples) to steps,
+        # clear it, type the new count (a burst of keys can reach the app out of order)
+        studio.keys("Tab", "Tab", "Tab")
+        await asyncio.sleep(0.2)
+        studio.keys("C-u")
+        await studio.wait_until(lambda screen: re.search(r"│ steps +│", screen) is not None)
+        studio.keys("1000000")
+        await studio.wait_for("steps         1000000")
+        studio.keys("Enter")
+        await asyncio.sleep(0.2)
+        studio.keys("t")
         screen = await studio.wait_for("▶ training")
         await studio.wait_for("/1000000")
 
