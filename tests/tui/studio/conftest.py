@@ -87,3 +87,30 @@ def _no_shipped_model(monkeypatch, tmp_path_factory) -> None:
     finds none (tests that want one give it)."""
     missing = tmp_path_factory.mktemp("no-shipped-model") / "shakespeare-char"
     monkeypatch.setattr("tui.studio.app.shipped_checkpoint", lambda: missing)
+
+
+@pytest.fixture
+def said(monkeypatch) -> list[str]:
+    """Every notice a screen shows from now on (above its key bar)."""
+    from tui.studio.widgets.common.notice import NoticeLine
+
+    notices: list[str] = []
+    show = NoticeLine.show
+
+    def record(line, message, *args):
+        notices.append(message)
+        show(line, message, *args)
+
+    monkeypatch.setattr(NoticeLine, "show", record)
+    return notices
+
+
+async def enter_settings(pilot, **typed: str) -> None:
+    """Open the exact-settings form (ctrl+o) on Generate or Chat, type values, apply them."""
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+    form = pilot.app.screen
+    for name, value in typed.items():
+        form.query_one(f"#set-{name}").value = value
+    await pilot.press("enter")
+    await pilot.pause()

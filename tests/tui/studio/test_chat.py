@@ -6,6 +6,7 @@ import errno
 import os
 import threading
 
+from tests.tui.studio.conftest import enter_settings
 from tui.studio.screens.chat import MAX_REPLY_TOKENS, ChatScreen
 from tui.studio.widgets.common.bars import KeyBar
 from tui.studio.widgets.common.notice import NoticeLine
@@ -185,22 +186,12 @@ async def test_regenerate_or_edit_with_nothing_sent_says_so(tiny_app, wait_until
         assert not screen.replying and screen.runner.session.ids == []
 
 
-async def _enter_settings(pilot, **typed: str) -> None:
-    await pilot.press("ctrl+o")
-    await pilot.pause()
-    form = pilot.app.screen
-    for name, value in typed.items():
-        form.query_one(f"#set-{name}").value = value
-    await pilot.press("enter")
-    await pilot.pause()
-
-
 async def test_typed_settings_apply_to_the_session_and_show_on_the_source_line(
     tiny_app, wait_until
 ):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _open_chat(tiny_app, pilot, wait_until)
-        await _enter_settings(
+        await enter_settings(
             pilot, temperature="1.35", top_k="0", top_p="0.9", min_p="0.05",
             repetition_penalty="1.2", seed="11",
         )  # fmt: skip
@@ -219,7 +210,7 @@ async def test_typed_settings_apply_to_the_session_and_show_on_the_source_line(
 async def test_a_new_chat_with_the_same_seed_replies_the_same(tiny_app, wait_until):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _open_chat(tiny_app, pilot, wait_until)
-        await _enter_settings(pilot, temperature="1.5", top_k="0", seed="5")
+        await enter_settings(pilot, temperature="1.5", top_k="0", seed="5")
         await _say(screen, pilot, wait_until, "Romeo")
         first = screen.reply_text
         await pilot.press("ctrl+r")

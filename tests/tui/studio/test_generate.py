@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import events
 
+from tests.tui.studio.conftest import enter_settings
 from tui.studio.screens.generate import GenerateScreen
 from tui.studio.widgets.common.probability import ProbabilityPanel
 
@@ -136,21 +137,11 @@ async def test_a_load_counts_its_seconds_until_the_distribution_arrives(tiny_app
         assert "kept" in str(panel.render())
 
 
-async def _enter_settings(pilot, **typed: str) -> None:
-    await pilot.press("ctrl+o")
-    await pilot.pause()
-    form = pilot.app.screen
-    for name, value in typed.items():
-        form.query_one(f"#set-{name}").value = value
-    await pilot.press("enter")
-    await pilot.pause()
-
-
 async def test_typed_settings_rescore_the_pending_step_in_place(tiny_app, wait_until):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _open_generate(tiny_app, pilot, wait_until)
         cache = screen.cache_length
-        await _enter_settings(pilot, temperature="0", repetition_penalty="1.5", min_p="0.1")
+        await enter_settings(pilot, temperature="0", repetition_penalty="1.5", min_p="0.1")
         await _settle(screen, pilot, wait_until)
         assert screen.distribution.greedy
         assert [c.prob for c in screen.distribution.candidates] == [1.0]
@@ -166,7 +157,7 @@ async def test_typed_settings_rescore_the_pending_step_in_place(tiny_app, wait_u
 async def test_a_bad_typed_setting_changes_nothing(tiny_app, wait_until):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _open_generate(tiny_app, pilot, wait_until)
-        await _enter_settings(pilot, temperature="-1")
+        await enter_settings(pilot, temperature="-1")
         assert "temperature must be >= 0" in _notice(tiny_app.screen)
         await pilot.press("escape")
         assert tiny_app.screen is screen and screen.temperature == 0.8
@@ -184,7 +175,7 @@ async def _generate(screen, pilot, wait_until, tokens: int) -> str:
 async def test_the_same_prompt_and_seed_give_the_same_text(tiny_app, wait_until):
     async with tiny_app.run_test(size=(160, 48)) as pilot:
         screen = await _open_generate(tiny_app, pilot, wait_until)
-        await _enter_settings(pilot, temperature="1.5", top_k="0", seed="3")
+        await enter_settings(pilot, temperature="1.5", top_k="0", seed="3")
         first = await _generate(screen, pilot, wait_until, 6)
         assert await _generate(screen, pilot, wait_until, 6) == first
         assert screen.runner.session.seed == 3

@@ -21,7 +21,6 @@ from tui.cli.parsers import build_parser
 from tui.studio.app import StudioApp
 from tui.studio.screens.run_dialogs import DeleteQuestion, RunDiffScreen, TextQuestion
 from tui.studio.screens.runs import RunsScreen
-from tui.studio.widgets.common.notice import NoticeLine
 from tui.studio.widgets.runs.run_list import details
 
 
@@ -47,19 +46,6 @@ def tracker_app(tiny_app, tiny_checkpoint, slower_run, checkpoints_dir) -> Studi
         os.utime(path, (1_000_000, 1_000_000))
     shutil.copytree(tiny_checkpoint, checkpoints_dir / "baseline")
     return tiny_app
-
-
-def _said(monkeypatch) -> list[str]:
-    """Every notice a screen shows from now on (above its key bar)."""
-    said: list[str] = []
-    show = NoticeLine.show
-
-    def record(line, message, *args):
-        said.append(message)
-        show(line, message, *args)
-
-    monkeypatch.setattr(NoticeLine, "show", record)
-    return said
 
 
 async def _open_runs(pilot, wait_until) -> RunsScreen:
@@ -90,9 +76,8 @@ async def test_m_then_v_shows_only_the_settings_that_differ(tracker_app, wait_un
         assert str(runs.query_one("#runs-table").get_cell_at((0, 0))).startswith("◆ ")
 
 
-async def test_v_without_a_mark_says_how_to_compare(tracker_app, wait_until, monkeypatch):
+async def test_v_without_a_mark_says_how_to_compare(said, tracker_app, wait_until):
     async with tracker_app.run_test(size=(160, 48)) as pilot:
-        said = _said(monkeypatch)
         await _open_runs(pilot, wait_until)
         await pilot.press("v")
         assert not isinstance(tracker_app.screen, RunDiffScreen)
@@ -150,12 +135,11 @@ async def test_a_writes_a_note_shown_in_the_table_and_the_details(
 
 
 async def test_d_asks_then_deletes_only_what_the_project_wrote(
-    tracker_app, checkpoints_dir, wait_until, monkeypatch
+    said, tracker_app, checkpoints_dir, wait_until
 ):
     run = checkpoints_dir / "baseline"
     (run / "notes.md").write_text("the user's own")
     async with tracker_app.run_test(size=(160, 48)) as pilot:
-        said = _said(monkeypatch)
         runs = await _open_runs(pilot, wait_until)
         await pilot.press("d")
         question = tracker_app.screen
@@ -179,10 +163,9 @@ async def test_d_then_n_deletes_nothing(tracker_app, checkpoints_dir, wait_until
 
 
 async def test_delete_and_rename_are_refused_while_a_process_trains_into_the_run(
-    tracker_app, checkpoints_dir, wait_until, monkeypatch
+    said, tracker_app, checkpoints_dir, wait_until
 ):
     async with tracker_app.run_test(size=(160, 48)) as pilot:
-        said = _said(monkeypatch)
         runs = await _open_runs(pilot, wait_until)
         with RunLock(checkpoints_dir / "baseline"):
             await pilot.press("d")
@@ -196,10 +179,9 @@ async def test_delete_and_rename_are_refused_while_a_process_trains_into_the_run
 
 
 async def test_e_exports_the_metrics_as_csv_and_says_where(
-    tracker_app, checkpoints_dir, wait_until, monkeypatch
+    said, tracker_app, checkpoints_dir, wait_until
 ):
     async with tracker_app.run_test(size=(160, 48)) as pilot:
-        said = _said(monkeypatch)
         await _open_runs(pilot, wait_until)
         await pilot.press("down", "e")
         out = checkpoints_dir / "slower" / "metrics.csv"

@@ -51,19 +51,6 @@ def runs_app(tiny_app, tiny_checkpoint, stopped_run, checkpoints_dir) -> StudioA
     return tiny_app
 
 
-def _said(monkeypatch) -> list[str]:
-    """Every notice a screen shows from now on (above its key bar)."""
-    said: list[str] = []
-    show = NoticeLine.show
-
-    def record(line, message, *args):
-        said.append(message)
-        show(line, message, *args)
-
-    monkeypatch.setattr(NoticeLine, "show", record)
-    return said
-
-
 def _log_text(train) -> str:
     """The Train screen's log as one line of words (its lines wrap at the log's width)."""
     log = train.query_one(SampleLog)
@@ -129,11 +116,8 @@ async def test_resume_from_runs_continues_from_step_n_in_the_same_folder(
         assert train.query_one(LossPlot).losses.count == PLANNED
 
 
-async def test_resume_refuses_a_finished_run_and_names_the_command(
-    runs_app, wait_until, monkeypatch
-):
+async def test_resume_refuses_a_finished_run_and_names_the_command(said, runs_app, wait_until):
     async with runs_app.run_test(size=(160, 48)) as pilot:
-        said = _said(monkeypatch)
         await _open_runs(pilot, wait_until)
         await pilot.press("down", "r")
         assert runs_app.screen.id == "runs" and not runs_app.train_screen.active
@@ -214,11 +198,10 @@ async def test_missing_checkpoint_is_said_on_generate_chat_and_model(
 
 
 async def test_an_overlay_over_another_vocabulary_says_it_is_not_comparable(
-    runs_app, wait_until, monkeypatch
+    said, runs_app, wait_until
 ):
     async with runs_app.run_test(size=(160, 48)) as pilot:
         runs_app.train_screen.query_one(LossPlot).vocab_size = 1810  # a BPE run on the plot
-        said = _said(monkeypatch)
         runs = await _open_runs(pilot, wait_until)
         await pilot.press("down")
         await wait_until(pilot, lambda: runs.curves is not None and runs.curves.steps[-1] == 20)
