@@ -31,7 +31,7 @@ from core import (
 from tui.paths import checkpoints_root, default_corpus, shipped_checkpoint
 from tui.studio.commands import studio_commands
 from tui.studio.messages import ModelLoaded, WeightSource
-from tui.studio.screens.base import RunningWork, StudioScreen
+from tui.studio.screens.base import RunningWork, StudioScreen, styled_now
 from tui.studio.screens.chat import ChatScreen
 from tui.studio.screens.experiments import ExperimentsScreen
 from tui.studio.screens.generate import GenerateScreen
@@ -131,13 +131,12 @@ class StudioApp(App):
         self._rung = -1.0  # when the bell last rang (monotonic seconds)
         self.mode_screens: dict[str, StudioScreen] = {"train": self.train_screen}
         for mode in MODES:
-            if mode.screen is TrainScreen:
-                self.add_mode(mode.name, lambda: self.train_screen)
-            else:
-                self.add_mode(mode.name, lambda mode=mode: self._make_screen(mode))
+            self.add_mode(mode.name, lambda mode=mode: self._make_screen(mode))
 
     def _make_screen(self, mode: Mode) -> StudioScreen:
-        screen = mode.screen()
+        """A mode's screen, built on its first visit (Train's was built with the app)."""
+        screen = self.train_screen if mode.screen is TrainScreen else mode.screen()
+        styled_now(screen, self)
         self.mode_screens[mode.name] = screen
         return screen
 
@@ -156,6 +155,7 @@ class StudioApp(App):
         self._executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="studio")
         asyncio.get_running_loop().set_default_executor(self._executor)
         # installed once: the help text is laid out on the first open, not on every one
+        styled_now(self.help_screen, self)
         self.install_screen(self.help_screen, "help")
         self.switch_mode("train")
         # a full garbage collection walks every live object (torch's and Textual's included)

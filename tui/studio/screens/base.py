@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from textual import events
+from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
@@ -30,7 +32,35 @@ def takes_focus(widget: Widget) -> bool:
     )
 
 
-class StudioScreen(Screen):
+def styled_now(screen: Screen, app: App) -> None:
+    """Mark a screen not yet shown as styled by the app's current stylesheet and give it the
+    breakpoint classes (`-wide`, `-tall`) of the app's size. Without this, Textual re-parses
+    every CSS source and restyles every widget of the app on a screen's first visit, twice,
+    then restyles the new screen's widgets again for each breakpoint class its first resize
+    adds: most of a first visit's time. Its widgets are styled as they mount either way."""
+    screen._css_update_count = app._css_update_count
+    for size, breakpoints in (
+        (app.size.width, app.HORIZONTAL_BREAKPOINTS),
+        (app.size.height, app.VERTICAL_BREAKPOINTS),
+    ):
+        reached = [(edge, name) for edge, name in breakpoints or () if size >= edge]
+        if reached:
+            screen.add_class(max(reached)[1])
+
+
+class KeepsStyles(Screen):
+    """A screen that is not restyled whole each time it is shown when nothing changed."""
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles every widget of a screen each time it is shown, in case the CSS
+        # changed while it was hidden; a change of theme or stylesheet bumps the app's CSS count
+        # and restyles the screen on its way in, and a class set while hidden restyles at once,
+        # so a screen styled against the current count has nothing to redo
+        if self._css_update_count == self.app._css_update_count:
+            event.refresh_styles = False
+
+
+class StudioScreen(KeepsStyles):
     """A studio screen: typing stays in the field that has focus, esc leaves the field for the
     screen's main widget (a second esc does the screen's own esc job), and every time the screen
     is shown, focus goes to `ENTRY_FOCUS`, by default the main widget.

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Markdown
 
 from tui.studio.messages import ModelInfo
+from tui.studio.screens.base import KeepsStyles
 
 CHARACTER_LEVEL = (
     "The tokenizer is character-level{size}: a tiny vocabulary and no unknown characters, but "
@@ -246,7 +247,7 @@ def _parts(block: str) -> list[str]:
     return parts
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(KeepsStyles, ModalScreen):
     """What every panel shows and which keys drive it; opened at the section of the screen it
     was asked from, and searchable as you type."""
 
