@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from textual.command import CommandList
+from textual.widgets import Static
 
 from tui.studio.app import MODES, StudioApp, exit_summary, initial_weights
 from tui.studio.messages import ModelInfo
@@ -73,7 +74,7 @@ async def test_help_follows_the_weights_a_screen_loaded(tiny_app, wait_until):
         await pilot.pause()
         assert tiny_app.help_screen.info == generate.info
         await pilot.press("question_mark")
-        shown = tiny_app.screen.query_one("#help").source
+        shown = tiny_app.screen.query_one("#help-model", Static).content.markup
         assert f"expanded to {generate.info.hidden_dim} = 4C" in shown
 
 
@@ -115,7 +116,8 @@ async def test_help_opens_at_the_screen_in_view_and_searches_as_you_type(bare_ap
         assert help_screen.query_one("#help-text").scroll_y > 0  # at its section, not the top
         await pilot.press("slash", *"renames")
         await pilot.pause(0.3)
-        shown = help_screen.query_one("#help").source
+        shown = help_screen.found
+        assert help_screen.query_one("#help-found").display
         assert "renames" in shown and "## Runs" in shown and "## Chat" not in shown
         await pilot.press("escape")  # clears the search
         assert help_screen.query_one("#help-search", Input).value == ""

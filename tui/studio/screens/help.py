@@ -6,14 +6,16 @@ what that model has; before any is loaded it describes the presets.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from rich.markdown import Markdown as RichMarkdown
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Markdown
+from textual.widgets import Input, Static
 
 from tui.studio.messages import ModelInfo
 from tui.studio.screens.base import KeepsStyles
@@ -212,6 +214,20 @@ def help_markdown(modes: Sequence, info: ModelInfo | None = None) -> str:
     return TEMPLATE.format(keys=keys, ffn=ffn, tokenizer=tokenizer)
 
 
+def help_sections(text: str) -> list[tuple[str, str]]:
+    """The help cut at its `## ` headings: (anchor, markdown) for the introduction ("top") and
+    each screen's section (its label in lower case)."""
+    sections = []
+    for chunk in re.split(r"(?m)^(?=## )", text):
+        if chunk.strip():
+            first = chunk.splitlines()[0]
+            anchor = (
+                first[3:].strip().lower().replace(" ", "-") if first.startswith("## ") else "top"
+            )
+            sections.append((anchor, chunk))
+    return sections
+
+
 def search_markdown(text: str, query: str) -> str:
     """The paragraphs and list items of `text` that hold every word of `query` (any case),
     each under its section's heading; a line saying so when none does."""
@@ -255,48 +271,74 @@ class HelpScreen(KeepsStyles, ModalScreen):
         Binding("escape", "close", "Close"),
         Binding("question_mark,q", "dismiss", "Close", show=False),
         Binding("slash", "search", "Search"),
+        # the screen scrolls the text rather than focusing it: a focused scroll restyles every
+        # paragraph inside it on focus and blur, half of the first opening's time
+        *(
+            Binding(key, f"scroll_text('{action}')", show=False)
+            for key, action in (
+                ("up", "scroll_up"),
+                ("down", "scroll_down"),
+                ("pageup", "page_up"),
+                ("pagedown", "page_down"),
+                ("home", "scroll_home"),
+                ("end", "scroll_end"),
+            )
+        ),
     ]
+    AUTO_FOCUS = ""  # keys go to the screen (scrolling) until / opens the search
 
     def __init__(self) -> None:
         super().__init__()
         self.info: ModelInfo | None = None
         self.section: str | None = None  # the screen's label, set before each opening
+        self.found = ""  # what the search shows, "" while not searching
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
             yield Input(
                 placeholder="/ searches the help · esc closes", id="help-search", compact=True
             )
-            with VerticalScroll(id="help-text"):
-                yield Markdown(self.text(), id="help")
+            # one widget per section, drawn by Rich: Textual's Markdown widget mounts one
+            # widget per paragraph (about a hundred), and laying them out was most of the time
+            # the help took to open
+            with VerticalScroll(id="help-text", can_focus=False):
+                for anchor, section in help_sections(self.text()):
+                    yield Static(RichMarkdown(section), id=f"help-{anchor}", classes="help-part")
+                yield Static(id="help-found")
 
     def text(self) -> str:
         return help_markdown(self.app.STUDIO_MODES, self.info)
 
     def on_screen_resume(self) -> None:
         self.query_one("#help-search", Input).value = ""
-        self.query_one("#help-text").focus()  # arrows and page keys scroll it
+        self.set_focus(None)  # arrows and page keys scroll the text
         self.call_after_refresh(self.go_to_section)
 
     def go_to_section(self) -> None:
-        markdown = self.query_one(Markdown)
-        if self.section is None or not markdown.goto_anchor(self.section.lower()):
-            self.query_one("#help-text").scroll_home(animate=False)
-
-    @on(Markdown.TableOfContentsUpdated)
-    def headings_known(self) -> None:
-        """The text was laid out (the first opening parses it after the screen shows): only
-        now can the screen's section be found."""
-        if not self.query_one("#help-search", Input).value.strip():
-            self.call_after_refresh(self.go_to_section)
+        scroll = self.query_one("#help-text", VerticalScroll)
+        anchor = f"#help-{self.section.lower()}" if self.section else None
+        found = self.query(anchor) if anchor else ()
+        if found:
+            scroll.scroll_to_widget(found.first(), top=True, animate=False)
+        else:
+            scroll.scroll_home(animate=False)
 
     @on(Input.Changed, "#help-search")
-    async def search(self, event: Input.Changed) -> None:
-        await self.query_one(Markdown).update(search_markdown(self.text(), event.value))
-        if not event.value.strip():
-            self.go_to_section()
-        else:
+    def search(self, event: Input.Changed) -> None:
+        """Only the paragraphs that hold every word typed, under their headings."""
+        searching = bool(event.value.strip())
+        self.found = search_markdown(self.text(), event.value) if searching else ""
+        self.query_one("#help-found", Static).update(RichMarkdown(self.found))
+        self.query_one("#help-found").display = searching
+        for part in self.query(".help-part"):
+            part.display = not searching
+        if searching:
             self.query_one("#help-text").scroll_home(animate=False)
+        else:
+            self.call_after_refresh(self.go_to_section)
+
+    def action_scroll_text(self, action: str) -> None:
+        getattr(self.query_one("#help-text", VerticalScroll), f"action_{action}")()
 
     def action_search(self) -> None:
         self.query_one("#help-search", Input).focus()
@@ -306,7 +348,7 @@ class HelpScreen(KeepsStyles, ModalScreen):
         search = self.query_one("#help-search", Input)
         if search.value or search.has_focus:
             search.value = ""
-            self.query_one("#help-text").focus()
+            self.set_focus(None)
         else:
             self.dismiss()
 
@@ -316,4 +358,5 @@ class HelpScreen(KeepsStyles, ModalScreen):
             return
         self.info = info
         if self.is_mounted:
-            self.query_one(Markdown).update(self.text())
+            for anchor, section in help_sections(self.text()):
+                self.query_one(f"#help-{anchor}", Static).update(RichMarkdown(section))
