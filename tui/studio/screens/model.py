@@ -183,8 +183,9 @@ class ModelScreen(StudioScreen):
             )
             keys.append(" ")
         line.append(" esc leaves a text field", style="dim")
+        shorter = short.copy()
         short.append("· esc leaves a field", style="dim")
-        self.query_one("#model-views", FitLine).show(line, short, keys)
+        self.query_one("#model-views", FitLine).show(line, short, shorter, keys)
 
     @on(TextView.TextChosen)
     def text_chosen(self, message: TextView.TextChosen) -> None:
