@@ -110,9 +110,12 @@ class SourcedView(TextView):
         """The weights the shown result came from, then the view's own settings."""
         text = Text()
         source = self.result_source or self.source
+        settings = self.settings_line()
         if source:
             text.append(f"{source} · ", style="dim")
-        text.append_text(self.settings_line())
+            if text.cell_len + settings.cell_len > self.content_width():
+                text = Text(f"{source}\n", style="dim")  # narrow: the settings on their own line
+        text.append_text(settings)
         if self.pending is not None and self.pending != (self.source, self.request):
             text.append("  computing…", style="yellow")
         return text
