@@ -192,26 +192,20 @@ class GenerateScreen(SamplingScreen):
 
     def _step(self, force: int | None = None) -> None:
         session = self.runner.session
-        step = session.step(force)
+        self._post_step(session.step(force))
+
+    def _post_step(self, step: GenerationStep) -> None:
+        session = self.runner.session
+        outside = len(session.outside_window)
         self.post_message(
-            self.Stepped(
-                (step,), session.distribution(), session.cache_length, len(session.outside_window)
-            )
+            self.Stepped((step,), session.distribution(), session.cache_length, outside)
         )
 
     def _run(self) -> None:
         session = self.runner.session
         while not self.runner.should_stop():
             self.runner.drain_urgent()
-            step = session.step()
-            self.post_message(
-                self.Stepped(
-                    (step,),
-                    session.distribution(),
-                    session.cache_length,
-                    len(session.outside_window),
-                )
-            )
+            self._post_step(session.step())
             deadline = time.monotonic() + RUN_INTERVAL
             while time.monotonic() < deadline and not self.runner.should_stop():
                 self.runner.drain_urgent()
@@ -391,14 +385,8 @@ class GenerateScreen(SamplingScreen):
         if self.source is not None:
             lines = source_lines(self.source.label, self.info, sampling, self.seed, self.running)
             self.query_one("#gen-source", FitLine).show(*lines)
-            status = status_lines(
-                self.info,
-                self.steps,
-                self.cache_length,
-                self.prompt_tokens,
-                self.prefill_ms,
-                self.outside,
-            )
+            figures = (self.cache_length, self.prompt_tokens, self.prefill_ms, self.outside)
+            status = status_lines(self.info, self.steps, *figures)
             self.query_one("#gen-status", FitLine).show(*status)
         view = self.query_one(SidePanel).following()
         if view is not None and self.ready:
