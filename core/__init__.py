@@ -168,6 +168,21 @@ _EXPORTS: dict[str, str] = {
     "prediction_tape_of_ids": "core.xray.views",
     "Probe": "core.xray.views",
     "Tape": "core.xray.views",
+    "head_ranking": "core.xray.heads",
+    "HeadInside": "core.xray.heads",
+    "inside_head": "core.xray.heads",
+    "knocked_out": "core.xray.heads",
+    "Knockout": "core.xray.heads",
+    "knockout": "core.xray.heads",
+    "BlockAdded": "core.xray.lens",
+    "embedding_lens": "core.xray.lens",
+    "EmbeddingLens": "core.xray.lens",
+    "LensLayer": "core.xray.lens",
+    "logit_lens": "core.xray.lens",
+    "LogitLens": "core.xray.lens",
+    "tail_draws": "core.xray.tail",
+    "TailDraws": "core.xray.tail",
+    "TailRun": "core.xray.tail",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -326,9 +341,26 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
     from core.xray.cache_race import CacheRaceResult, cache_race
+    from core.xray.heads import (
+        HeadInside,
+        Knockout,
+        head_ranking,
+        inside_head,
+        knocked_out,
+        knockout,
+    )
+    from core.xray.lens import (
+        BlockAdded,
+        EmbeddingLens,
+        LensLayer,
+        LogitLens,
+        embedding_lens,
+        logit_lens,
+    )
     from core.xray.ranking import Ranking
     from core.xray.shapes import ShapeStage, attention_maps, parameter_counts, shape_journey
     from core.xray.sizing import Sizing, TokenView, size_model, token_lens
+    from core.xray.tail import TailDraws, TailRun, tail_draws
     from core.xray.training import TrainingXray
     from core.xray.views import (
         AttentionStages,

@@ -154,6 +154,12 @@ class GenerationSession(ChatTurns):
         return len(self.ids) - self._window_start
 
     @property
+    def outside_window(self) -> str:
+        """The front of the text that slid out of the context window: the model reads none of
+        it any more."""
+        return self.tokenizer.decode(self.ids[: self._window_start])
+
+    @property
     def cache_length(self) -> int:
         return self.cache.length if self.cache is not None else 0
 

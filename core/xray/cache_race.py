@@ -27,6 +27,7 @@ class CacheRaceResult:
     cache_bytes_per_token: float  # keys and values of every layer for one position
     cache_length: int  # positions the cache holds at the end (the uncached path holds none)
     done: bool  # the race is over: every planned token raced, or it was stopped
+    slides: tuple[int, ...] = ()  # positions whose step slid the window (a re-prefill)
 
     @property
     def cache_bytes(self) -> float:
@@ -59,7 +60,7 @@ def cache_race(
     uncached.start(prompt)
     cache = cached.cache
     per_token = (cache.keys.nbytes + cache.values.nbytes) / cache.capacity
-    positions, fast, slow = [], [], []
+    positions, fast, slow, slides = [], [], [], []
     difference, result = None, None
     for _ in range(planned):
         if stop():
@@ -68,6 +69,8 @@ def cache_race(
         positions.append(a.position)
         fast.append(a.forward_ms)
         slow.append(b.forward_ms)
+        if a.slid:
+            slides.append(a.position)
         if difference is None and a.token_id != b.token_id:
             difference = a.position
         result = CacheRaceResult(
@@ -80,6 +83,7 @@ def cache_race(
             per_token,
             cached.cache_length,
             len(positions) == planned,
+            tuple(slides),
         )
         yield result
     if result is not None and not result.done:  # stopped early: over all the same

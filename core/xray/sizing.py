@@ -13,7 +13,7 @@ from core.config import Config
 from core.model import MiniGPT, cross_entropy_for_logits
 from core.optimizer import make_optimizer
 from core.tokenizer import Tokenizer
-from core.xray.shapes import parameter_counts
+from core.xray.shapes import ShapeStage, parameter_counts, shape_journey
 
 MB = 2**20
 MEASURE_LIMIT = 50_000_000  # parameters; larger shapes are sized without timing a step
@@ -31,6 +31,7 @@ class Sizing:
     kv_cache_bytes_per_token: int  # keys and values of every layer, fp32
     flops_per_token: int  # training: forward + backward
     ms_per_step: float | None  # median of a few untrained steps on this machine
+    journey: tuple[ShapeStage, ...]  # the shape journey of one batch, on the meta device
 
 
 def size_model(config: Config, vocab_size: int, measure_steps: int = 3) -> Sizing:
@@ -53,6 +54,8 @@ def size_model(config: Config, vocab_size: int, measure_steps: int = 3) -> Sizin
         kv_cache_bytes_per_token=2 * config.num_layers * config.embedding_dim * 4,
         flops_per_token=shape_only.flops_per_token(),
         ms_per_step=ms,
+        # shapes only: the meta device runs the real forward without computing a number
+        journey=shape_journey(shape_only) if config.feed_forward else (),
     )
 
 
@@ -88,17 +91,81 @@ class TokenView:
     """A text under one tokenizer."""
 
     kind: str
-    tokens: list[str]  # each token as text, partial UTF-8 escaped
+    tokens: list[str]  # each token as text, partial UTF-8 escaped; an unknown character as is
     characters_per_token: float
     block_characters: float  # how much text one block of block_size tokens holds
+    token_bytes: list[str]  # each token's UTF-8 bytes in hex, e.g. "c3 a9" for é
+    unknown: list[int]  # indices of tokens outside the vocabulary (characters it lacks)
+    verdict: str  # what the model does with this text: reads it, or refuses it and why
+
+
+def _char_view(text: str, tokenizer: Tokenizer, block_size: int) -> TokenView:
+    """One token per character, those the vocabulary lacks marked rather than raised."""
+    tokens, unknown = list(text), []
+    for index, character in enumerate(tokens):
+        try:
+            tokenizer.encode(character)
+        except ValueError:
+            unknown.append(index)
+    per_token = 1.0
+    if unknown:
+        missing = sorted({text[i] for i in unknown})
+        verdict = (
+            f"{len(unknown)} of {len(text)} characters are not in the vocabulary of "
+            f"{tokenizer.vocab_size} ({', '.join(repr(c) for c in missing[:6])}): the model has "
+            "no row for them, so Generate and Chat refuse this text rather than guess a mapping"
+        )
+    else:
+        verdict = f"every character is one of the {tokenizer.vocab_size} in the vocabulary"
+    return TokenView(
+        "char",
+        tokens,
+        per_token,
+        per_token * block_size,
+        [c.encode("utf-8").hex(" ") for c in tokens],
+        unknown,
+        verdict,
+    )
 
 
 def token_lens(text: str, tokenizers: dict[str, Tokenizer], block_size: int) -> list[TokenView]:
-    """The same text cut into tokens by each tokenizer, with how much text a block holds."""
+    """The same text cut into tokens by each tokenizer, with how much text a block holds. Any
+    text: a character tokenizer marks what it cannot spell, byte-level BPE splits a character
+    it never merged into its UTF-8 bytes."""
     views = []
     for kind, tokenizer in tokenizers.items():
+        if tokenizer.kind == "char":
+            views.append(_char_view(text, tokenizer, block_size))
+            continue
         ids = tokenizer.encode(text)
-        tokens = [tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
+        raw = [tokenizer.token_bytes(i) for i in ids]
+        tokens = [b.decode("utf-8", errors="backslashreplace") for b in raw]
         per_token = len(text) / max(1, len(ids))
-        views.append(TokenView(kind, tokens, per_token, per_token * block_size))
+        split = sum(1 for b in raw if not _whole_characters(b))
+        verdict = (
+            f"{split} tokens are parts of a character's UTF-8 bytes (shown escaped): BPE never "
+            "meets an unknown character, it falls back to bytes"
+            if split
+            else "every token is whole characters; nothing is unknown to byte-level BPE"
+        )
+        views.append(
+            TokenView(
+                kind,
+                tokens,
+                per_token,
+                per_token * block_size,
+                [b.hex(" ") for b in raw],
+                [],
+                verdict,
+            )
+        )
     return views
+
+
+def _whole_characters(raw: bytes) -> bool:
+    """Whether a token's bytes are whole UTF-8 characters (not part of one)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -1,4 +1,5 @@
-"""`minigpt inspect attention|probe|tape|size`: the studio's X-ray computations, scriptable."""
+"""`minigpt inspect attention|probe|tape|size` (and the views of `inspect_deep`): the studio's
+X-ray computations, scriptable."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from core import (
 )
 from tui.cli.args import config_from_args
 from tui.cli.generate import resolve_checkpoint
+from tui.cli.inspect_deep import deep_report, print_deep
 from tui.paths import default_corpus
+
+DEEP_VIEWS = ("qkv", "knockout", "lens", "embeddings")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -34,7 +38,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         model, checkpoint = load_model(folder)
         print(f"checkpoint {folder} (step {checkpoint.step}): {why}", file=sys.stderr)
         tokenizer = checkpoint.tokenizer
-        if args.view == "attention":
+        if args.view in DEEP_VIEWS:
+            report = deep_report(args, model, tokenizer)
+        elif args.view == "attention":
             fill = float("-inf") if args.mask_fill == "-inf" else 0.0
             stages = attention_stages(
                 model, tokenizer, args.text, args.layer, args.head, not args.no_scale, fill
@@ -48,6 +54,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
+    elif args.view in DEEP_VIEWS:
+        print_deep(args.view, report)
     else:
         _print(args.view, report, scaled=not getattr(args, "no_scale", False))
     return 0

@@ -183,11 +183,16 @@ DEFAULT_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
 def add_inspect_parser(sub) -> None:
     parser = sub.add_parser(
         "inspect",
-        help="attention, perturbation probe, prediction tape and sizing, as tables or JSON",
+        help="attention, inside a head, knockouts, the logit and embedding lenses, the probe, "
+        "the tape and sizing, as tables or JSON",
         description="What the studio's X-ray views compute, for scripts: every command reads "
         "the real model through forward hooks.",
     )
-    views = parser.add_subparsers(dest="view", required=True, metavar="{attention,probe,tape,size}")
+    views = parser.add_subparsers(
+        dest="view",
+        required=True,
+        metavar="{attention,qkv,knockout,lens,embeddings,probe,tape,size}",
+    )
 
     def with_checkpoint(name: str, help_text: str) -> argparse.ArgumentParser:
         view = views.add_parser(name, help=help_text)
@@ -205,6 +210,21 @@ def add_inspect_parser(sub) -> None:
         choices=["-inf", "0"],
         default="-inf",
         help="what the future's scores become before softmax (0: the leak)",
+    )
+    qkv = with_checkpoint("qkv", "one head's Q, K and V at a query, what arrives, the projection")
+    qkv.add_argument("--layer", type=non_negative_int, default=0)
+    qkv.add_argument("--head", type=non_negative_int, default=0)
+    qkv.add_argument("--query", type=non_negative_int, help="position (default: the last)")
+    knockout = with_checkpoint("knockout", "heads ranked by the loss rise when each is zeroed")
+    knockout.add_argument(
+        "--heads", help="also the tape without these heads together: layer.head,... from 0"
+    )
+    with_checkpoint("lens", "the residual stream decoded after the embeddings and each block")
+    embeddings = with_checkpoint("embeddings", "position cosines; a token's nearest neighbours")
+    embeddings.add_argument("--token", default="e", help="the token to look up (default e)")
+    embeddings.add_argument("--count", type=positive_int, default=8, help="neighbours shown")
+    embeddings.add_argument(
+        "--positions", type=positive_int, default=16, help="rows of the position table compared"
     )
     probe = with_checkpoint("probe", "change one token; see which positions move")
     probe.add_argument("--position", type=non_negative_int, required=True)

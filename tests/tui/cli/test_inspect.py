@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from tui.cli import main
 
 
@@ -99,3 +101,32 @@ def test_inspect_tape_on_nan_weights_is_refused_in_one_line(corpus, tmp_path, ca
     assert main(args) == 2
     error = capsys.readouterr().err
     assert "NaN or infinite" in error and error.count("\n") == 1
+
+
+def test_inspect_qkv_knockout_lens_and_embeddings_json(corpus, tmp_path, capsys) -> None:
+    _train(corpus, tmp_path / "run")
+    capsys.readouterr()
+    base = ["--checkpoint", str(tmp_path / "run"), "--text", "First Citizen:", "--json"]
+    assert main(["inspect", "qkv", "--head", "1", "--query", "4", *base]) == 0
+    qkv = json.loads(capsys.readouterr().out)
+    assert len(qkv["keys"]) == len(qkv["weights"]) == 5 and qkv["head"] == 1
+    assert qkv["arrived"] == pytest.approx(qkv["heads"][1], abs=1e-6)
+    assert main(["inspect", "knockout", "--heads", "0.1,1.0", *base]) == 0
+    knocked = json.loads(capsys.readouterr().out)
+    rises = [rise for *_, rise in knocked["ranking"]]
+    assert rises == sorted(rises, reverse=True)
+    assert knocked["knockout"]["heads"] == [[0, 1], [1, 0]]
+    assert main(["inspect", "lens", *base]) == 0
+    lens = json.loads(capsys.readouterr().out)
+    assert [layer["name"] for layer in lens["layers"]][0] == "embeddings"
+    assert main(["inspect", "embeddings", "--token", "C", "--positions", "4", *base]) == 0
+    embeddings = json.loads(capsys.readouterr().out)
+    assert len(embeddings["positions"]) == 4 and embeddings["token"] == "C"
+
+
+def test_inspect_knockout_names_a_bad_head_in_one_line(corpus, tmp_path, capsys) -> None:
+    _train(corpus, tmp_path / "run")
+    capsys.readouterr()
+    args = ["inspect", "knockout", "--checkpoint", str(tmp_path / "run"), "--heads", "0-1"]
+    assert main([*args, "--text", "First Citizen:"]) == 2
+    assert "layer.head pairs" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets.input import Selection
 
 from tui.studio.widgets.common.notice import NoticeLine
-from tui.studio.widgets.common.probability import TokenText
+from tui.studio.widgets.common.token_text import TokenText
 
 
 async def _open(app, pilot, wait_until, key: str):

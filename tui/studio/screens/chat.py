@@ -56,6 +56,7 @@ class ChatScreen(SamplingScreen):
         cache_length: int
         prefill_tokens: int
         dropped_tokens: int  # slid out of the context window by this turn
+        outside: int  # characters of the conversation out of the window, all turns
         done: bool
         stopped: bool = False
         cut: bool = False  # ended at the reply limit, not at a blank line
@@ -73,6 +74,7 @@ class ChatScreen(SamplingScreen):
         self.reply_tokens = 0
         self.prefill_tokens = 0
         self.dropped_tokens = 0
+        self.context_from = 0  # the first exchange shown that the session holds
 
     def compose(self) -> ComposeResult:
         yield ModeBar("chat")
@@ -147,7 +149,12 @@ class ChatScreen(SamplingScreen):
 
         def flush(done: bool, stopped: bool = False, cut: bool = False) -> None:
             rate = tokens / max(time.perf_counter() - started, 1e-9)
-            figures = (session.cache_length, session.last_prefill, session.last_dropped)
+            figures = (
+                session.cache_length,
+                session.last_prefill,
+                session.last_dropped,
+                len(session.outside_window),
+            )
             message = self.Streamed(turn, pending, tokens, rate, *figures, done, stopped, cut)
             self.post_message(message)
 
@@ -273,6 +280,7 @@ class ChatScreen(SamplingScreen):
         self.turn += 1
         self.replying = False
         self.conversation.clear()
+        self.context_from = 0
         self.session_turns = 0
         self.tokens_per_second, self.reply_tokens, self.cache_length = 0.0, 0, 0
         self.prefill_tokens = self.dropped_tokens = 0
@@ -286,6 +294,8 @@ class ChatScreen(SamplingScreen):
         self.info = message.info
         self.cache_length = 0
         self.session_turns = 0  # a new session: the turns shown are not in its context
+        self.context_from = len(self.conversation.exchanges)
+        self.conversation.mark_window(0, self.context_from)
         self.show_source()
         self.update_status()
 
@@ -305,6 +315,7 @@ class ChatScreen(SamplingScreen):
         if message.done and message.cut:
             exchange.ending = f"[cut at {MAX_REPLY_TOKENS} tokens]"
         self.conversation.show_reply(exchange)
+        self.conversation.mark_window(message.outside, self.context_from)
         if message.done:
             self.replying = False
         self.update_status()
@@ -367,7 +378,8 @@ class ChatScreen(SamplingScreen):
             text.append(
                 f" · your line: prefill of {self.prefill_tokens} tokens"
                 + (
-                    f" (the window slid: the oldest {self.dropped_tokens} tokens were dropped)"
+                    f" (the window slid: the oldest {self.dropped_tokens} tokens were dropped, "
+                    "struck through above)"
                     if self.dropped_tokens
                     else ""
                 )

@@ -23,11 +23,11 @@ from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
 from tui.studio.widgets.common.line_input import LineInput
 from tui.studio.widgets.common.probability import (
     ProbabilityPanel,
-    TokenText,
     probability_legend,
     source_lines,
     status_lines,
 )
+from tui.studio.widgets.common.token_text import TokenText
 from tui.studio.widgets.generate.cache_race import CacheRace
 from tui.studio.widgets.generate.side_panel import SidePanel
 
@@ -76,18 +76,21 @@ class GenerateScreen(SamplingScreen):
         prefill_ms: float
         cache_length: int
         prompt_tokens: int
+        outside: int  # characters that slid out of the context window
 
     @dataclass
     class Stepped(Message):
         steps: tuple[GenerationStep, ...]
         distribution: Distribution
         cache_length: int
+        outside: int
 
     @dataclass
     class Rewound(Message):
         count: int
         distribution: Distribution
         cache_length: int
+        outside: int
 
     @dataclass
     class Rescored(Message):
@@ -109,6 +112,7 @@ class GenerateScreen(SamplingScreen):
         self.prefill_ms = 0.0
         self.prompt_tokens = 0
         self.cache_length = 0
+        self.outside = 0  # characters at the front that slid out of the context window
         self.source: WeightSource | None = None
 
     def compose(self) -> ComposeResult:
@@ -177,21 +181,31 @@ class GenerateScreen(SamplingScreen):
         shown = session.tokenizer.decode(session.ids[: session.prompt_length])
         self.post_message(
             self.Started(
-                shown, distribution, session.prefill_ms, session.cache_length, session.prompt_length
+                shown,
+                distribution,
+                session.prefill_ms,
+                session.cache_length,
+                session.prompt_length,
+                len(session.outside_window),
             )
         )
 
     def _step(self, force: int | None = None) -> None:
         session = self.runner.session
-        step = session.step(force)
-        self.post_message(self.Stepped((step,), session.distribution(), session.cache_length))
+        self._post_step(session.step(force))
+
+    def _post_step(self, step: GenerationStep) -> None:
+        session = self.runner.session
+        outside = len(session.outside_window)
+        self.post_message(
+            self.Stepped((step,), session.distribution(), session.cache_length, outside)
+        )
 
     def _run(self) -> None:
         session = self.runner.session
         while not self.runner.should_stop():
             self.runner.drain_urgent()
-            step = session.step()
-            self.post_message(self.Stepped((step,), session.distribution(), session.cache_length))
+            self._post_step(session.step())
             deadline = time.monotonic() + RUN_INTERVAL
             while time.monotonic() < deadline and not self.runner.should_stop():
                 self.runner.drain_urgent()
@@ -203,7 +217,8 @@ class GenerateScreen(SamplingScreen):
         if not session.generated:
             return
         distribution = session.rewind(1)
-        self.post_message(self.Rewound(1, distribution, session.cache_length))
+        outside = len(session.outside_window)
+        self.post_message(self.Rewound(1, distribution, session.cache_length, outside))
 
     # --- actions ----------------------------------------------------------------------------
     @property
@@ -316,6 +331,7 @@ class GenerateScreen(SamplingScreen):
         self.prefill_ms = message.prefill_ms
         self.cache_length = message.cache_length
         self.prompt_tokens = message.prompt_tokens
+        self.outside = message.outside
         self.update_views()
 
     @on(Stepped)
@@ -324,6 +340,7 @@ class GenerateScreen(SamplingScreen):
         self.steps.extend(message.steps)
         self.distribution = message.distribution
         self.cache_length = message.cache_length
+        self.outside = message.outside
         self.update_views()
 
     @on(Rewound)
@@ -332,6 +349,7 @@ class GenerateScreen(SamplingScreen):
         del self.steps[-message.count :]
         self.distribution = message.distribution
         self.cache_length = message.cache_length
+        self.outside = message.outside
         self.update_views()
 
     @on(Rescored)
@@ -362,14 +380,13 @@ class GenerateScreen(SamplingScreen):
         sampling = self.sampling()
         panel = self.query_one(ProbabilityPanel)
         panel.show(self.distribution, self.steps[-1] if self.steps else None, sampling)
-        self.query_one(TokenText).show(self.prompt_text, self.steps, self.running)
+        self.query_one(TokenText).show(self.prompt_text, self.steps, self.running, self.outside)
         self.query_one("#gen-text-box", VerticalScroll).scroll_end(animate=False)
         if self.source is not None:
             lines = source_lines(self.source.label, self.info, sampling, self.seed, self.running)
             self.query_one("#gen-source", FitLine).show(*lines)
-            status = status_lines(
-                self.info, self.steps, self.cache_length, self.prompt_tokens, self.prefill_ms
-            )
+            figures = (self.cache_length, self.prompt_tokens, self.prefill_ms, self.outside)
+            status = status_lines(self.info, self.steps, *figures)
             self.query_one("#gen-status", FitLine).show(*status)
         view = self.query_one(SidePanel).following()
         if view is not None and self.ready:

@@ -23,8 +23,13 @@ from tui.studio.weights_check import weights_problem
 from tui.studio.widgets.common.bars import FitLine, KeyBar, ModeBar
 from tui.studio.widgets.common.cells import shade_cell
 from tui.studio.widgets.common.runner_view import TextView
+from tui.studio.widgets.model.embeddings import EmbeddingView
+from tui.studio.widgets.model.head_inside import HeadInsideView
+from tui.studio.widgets.model.knockout import KnockoutView
+from tui.studio.widgets.model.lens import LensView
 from tui.studio.widgets.model.probe import ProbeView
 from tui.studio.widgets.model.sizing import SizingView
+from tui.studio.widgets.model.sourced import SourcedView
 from tui.studio.widgets.model.xray import AttentionXray
 
 ATTENTION_TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?"
@@ -34,10 +39,21 @@ MAX_ATTENTION_TOKENS = 24
 VIEWS = (
     ("overview", "o", "Overview"),
     ("attention", "x", "Attention X-ray"),
-    ("probe", "p", "Perturbation probe"),
-    ("sizing", "s", "Sizing lens"),
+    ("head", "v", "Inside a head"),
+    ("knockout", "k", "Knockout"),
+    ("lens", "d", "Logit lens"),
+    ("embeddings", "e", "Embeddings"),
+    ("probe", "p", "Probe"),
+    ("sizing", "s", "Sizing"),
 )
-SHORT_LABELS = {"attention": "Attention", "probe": "Probe", "sizing": "Sizing"}  # narrow
+SHORT_LABELS = {  # narrow
+    "overview": "Overview",
+    "attention": "X-ray",
+    "head": "Head",
+    "knockout": "Knock",
+    "lens": "Lens",
+    "embeddings": "Embed",
+}
 
 
 def _spells(tokenizer, text: str) -> bool:
@@ -101,6 +117,10 @@ class ModelScreen(StudioScreen):
                 with VerticalScroll(id="attention-box"):
                     yield Static("", id="attention")
             yield AttentionXray(self.runner)
+            yield HeadInsideView(self.runner)
+            yield KnockoutView(self.runner)
+            yield LensView(self.runner)
+            yield EmbeddingView(self.runner)
             yield ProbeView(self.runner)
             yield SizingView()
         yield KeyBar()
@@ -150,20 +170,29 @@ class ModelScreen(StudioScreen):
 
     def show_views(self) -> None:
         current = self.view
-        line, short = Text(), Text()
+        line, short, keys = Text(), Text(), Text()
         for name, key, label in VIEWS:
             style = "reverse bold" if name == current else ""
             line.append(f" {key} {label} ", style=style)
             line.append(" ")
-            short.append(f" {key} {SHORT_LABELS.get(name, label)} ", style=style)
+            short.append(f"{key} {SHORT_LABELS.get(name, label)}", style=style)
+            short.append(" ")
+            # narrowest: every key, the shown view's name beside its own
+            keys.append(
+                f"{key} {SHORT_LABELS.get(name, label)}" if name == current else key, style=style
+            )
+            keys.append(" ")
         line.append(" esc leaves a text field", style="dim")
-        short.append(" esc leaves a field", style="dim")
-        self.query_one("#model-views", FitLine).show(line, short)
+        shorter = short.copy()
+        short.append("· esc leaves a field", style="dim")
+        self.query_one("#model-views", FitLine).show(line, short, shorter, keys)
 
     @on(TextView.TextChosen)
     def text_chosen(self, message: TextView.TextChosen) -> None:
+        if not message.shared:
+            return  # a token for the embedding lens: the other views keep their text
         for view in self.xray_views():
-            if view.text != message.text:
+            if view.SHARES_TEXT and view.text != message.text:
                 view.set_text(message.text)
 
     def load_source(self, source: WeightSource | None) -> None:
@@ -215,6 +244,11 @@ class ModelScreen(StudioScreen):
         xray = self.query_one(AttentionXray)
         xray.num_layers = message.info.num_layers
         xray.layer = min(xray.layer, message.info.num_layers - 1)
+        head = self.query_one(HeadInsideView)
+        head.layer = min(head.layer, message.info.num_layers - 1)
+        head.head = min(head.head, message.info.num_heads - 1)
+        for sourced in self.query(SourcedView):
+            sourced.set_model(message.info)  # the old weights' results go at once
         for view in self.xray_views():
             view.stale = True  # new weights: each view computes again when next shown
             if view.id == f"xray-{self.view}":

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+OUTSIDE = "strike dim"  # text out of the context window: the model can no longer read it
+
 
 class Turn(Static):
     """One turn of the conversation."""
@@ -23,6 +25,7 @@ class Exchange:
     reply: Turn
     text: str = ""  # the reply so far
     ending: str = ""  # "[stopped]" or "[cut at N tokens]" once the reply ended that way
+    outside: int = 0  # characters of the line, its newline and the reply out of the window
 
 
 class Conversation(VerticalScroll):
@@ -50,10 +53,32 @@ class Conversation(VerticalScroll):
 
     def show_reply(self, exchange: Exchange) -> None:
         text = Text(exchange.text.strip("\n") or "…")
+        leading = len(exchange.text) - len(exchange.text.lstrip("\n"))
+        gone = exchange.outside - len(exchange.line) - 1 - leading  # of the reply shown
+        if gone > 0:
+            text.stylize(OUTSIDE, 0, gone)
         if exchange.ending:
             text.append(f"  {exchange.ending}", style="dim")
         exchange.reply.update(text)
         self.scroll_end(animate=False)
+
+    def mark_window(self, outside: int, first: int) -> None:
+        """Strike through what the model can no longer read: every exchange before `first`
+        (another session's), then the first `outside` characters of the session's own, the
+        way the session holds them: each line, a newline, the reply."""
+        for index, exchange in enumerate(self.exchanges):
+            size = len(exchange.line) + 1 + len(exchange.text)
+            if index < first:
+                gone = size
+            else:
+                gone, outside = min(outside, size), max(0, outside - size)
+            if gone == exchange.outside:
+                continue
+            exchange.outside = gone
+            line = Text(exchange.line, style="bold")
+            line.stylize(OUTSIDE, 0, gone)
+            exchange.asked.update(line)
+            self.show_reply(exchange)
 
     def take_back(self) -> Exchange | None:
         """Remove the last exchange from the screen; returns it."""

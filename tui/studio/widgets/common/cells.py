@@ -4,6 +4,7 @@ the one-line text fields where a typed \\n stands for a newline."""
 from __future__ import annotations
 
 import math
+import textwrap
 
 from rich.text import Text
 
@@ -88,3 +89,57 @@ def text_from_input(value: str) -> str:
 def input_from_text(text: str) -> str:
     r"""The other way: newlines shown as \n so the text fits one line."""
     return text.replace("\n", "\\n")
+
+
+CROPPED = "›"  # a line cut at the view's edge: more lies to the right
+
+
+def crop(line: Text, width: int) -> Text:
+    """A line cut to `width` cells, the cut marked, so nothing is silently hidden."""
+    if line.cell_len <= width:
+        return line
+    cut = line.copy()
+    cut.truncate(max(1, width - 1))
+    cut.append(CROPPED, style="bold magenta")
+    return cut
+
+
+def crop_lines(text: Text, width: int) -> Text:
+    """Every line of a block cut to `width`, each cut marked."""
+    return Text("\n").join(crop(line, width) for line in text.split("\n", allow_blank=True))
+
+
+def signed_color(value: float, scale: float) -> str:
+    """Blue for negative, red for positive, brighter the larger |value| is against `scale`."""
+    level = min(1.0, abs(value) / scale) ** 0.5 if scale > 0 else 0.0
+    base, top = 35, int(35 + 220 * level)
+    if value < 0:
+        return f"rgb({base},{int(base + 120 * level)},{top})"
+    return f"rgb({top},{int(base + 60 * level)},{base})"
+
+
+def signed_strip(values: list[float], scale: float | None = None, limit: int = 0) -> Text:
+    """A vector as a strip of coloured cells, one per number (blue < 0 < red); `limit` cells
+    at most, the cut marked."""
+    scale = scale if scale is not None else max((abs(v) for v in values), default=0.0)
+    shown = values[:limit] if 0 < limit < len(values) else values
+    text = Text()
+    for value in shown:
+        text.append("█" if value else "·", style=signed_color(value, scale))
+    if len(shown) < len(values):
+        text.append(CROPPED, style="bold magenta")
+    return text
+
+
+def signed_legend(scale: float) -> Text:
+    """What the strips' colours mean at this scale."""
+    text = Text("strips: one cell per number, ", style="dim")
+    for value in (-scale, -scale / 4, 0.0, scale / 4, scale):
+        text.append("█", style=signed_color(value, scale))
+    text.append(f" from -{scale:.2g} (blue) through 0 to +{scale:.2g} (red)", style="dim")
+    return text
+
+
+def wrapped(words: str, width: int, style: str = "dim") -> Text:
+    """A sentence folded at the view's width (prose wraps; tables are cropped)."""
+    return Text(textwrap.fill(words, max(20, width)) + "\n", style=style)

@@ -8,9 +8,7 @@ import time
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.selection import Selection
 from textual.widget import Widget
-from textual.widgets import Static
 
 from core import Candidate, Distribution, GenerationStep, Ranking, SamplingConfig
 from tui.studio.formatting import compact_label, format_count, sampling_settings, visible_token
@@ -306,34 +304,6 @@ class ProbabilityPanel(Widget, can_focus=True):
         return visible_token(token)[: self.LABEL_WIDTH].ljust(self.LABEL_WIDTH)
 
 
-CURSORS = ("▌", "▍")  # the end of the text, stopped and running
-
-
-class TokenText(Static):
-    """The prompt and every generated token, coloured by the probability it was given."""
-
-    def show(self, prompt: str, steps: list[GenerationStep], running: bool) -> None:
-        text = Text(prompt, style="dim")
-        for step in steps:
-            style = probability_color(step.prob)
-            if step.forced:
-                style += " underline"
-            shown = step.text
-            if "\n" in shown:
-                shown = shown.replace("\n", "↵\n")
-            text.append(shown, style=style)
-        text.append(CURSORS[running], style="blink" if running else "")
-        self.update(text)
-
-    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
-        """The selected text as generated: without the newline marks and the cursor."""
-        shown = super().get_selection(selection)
-        if shown is None:
-            return None
-        text, ending = shown
-        return text.replace("↵\n", "\n").rstrip("".join(CURSORS)), ending
-
-
 def source_lines(
     label: str, info: ModelInfo | None, sampling: SamplingConfig, seed: int, running: bool
 ) -> tuple[Text, ...]:
@@ -368,6 +338,7 @@ def status_lines(
     cache_length: int,
     prompt_tokens: int,
     prefill_ms: float,
+    outside: int = 0,
 ) -> tuple[Text, ...]:
     """The Generate screen's bottom line, long and short: the KV cache, prefill and decode."""
     if info is None:
@@ -391,5 +362,7 @@ def status_lines(
         text.append(prefill + (step + last if steps else ""))
         if slid:
             text.append(f" · window slid {slid}×", style="yellow")
+        if outside:  # the text struck through above: the model reads none of it now
+            text.append(f", {outside} chars out of reach (struck through)", style="yellow")
         versions.append(text)
     return tuple(versions)

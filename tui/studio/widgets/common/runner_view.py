@@ -94,11 +94,14 @@ class RunnerView(Vertical, can_focus=True):
 class TextView(RunnerView):
     """A view of the loaded weights on the text typed into its field."""
 
+    SHARES_TEXT = True  # a text typed into another view's field comes here too
+
     @dataclass
     class TextChosen(Message):
         """The user typed a new text here; the screen's other views follow it."""
 
         text: str
+        shared: bool = True  # False: the view's own field (a token), not the shared text
 
     def __init__(self, runner: GenerationRunner, id: str) -> None:
         super().__init__(runner, id=id)
@@ -126,7 +129,7 @@ class TextView(RunnerView):
     def text_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.text = text_from_input(event.value)
-        self.post_message(self.TextChosen(self.text))
+        self.post_message(self.TextChosen(self.text, self.SHARES_TEXT))
         self.focus()
         self.stale = True
         self.update_data()

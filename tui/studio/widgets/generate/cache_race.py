@@ -141,7 +141,8 @@ class CacheRace(RunnerView):
             text.append(f" {fast:5.2f}  ")
             text.append(bar(slow / top, half).ljust(half), style="yellow")
             text.append(f" {slow:5.2f}")
-            if last >= result.block_size:
-                text.append("  window slid", style="dim")
+            slid = sum(first <= position <= last for position in result.slides)
+            if slid:  # the bucket the slide happened in, not every one after it
+                text.append("  ◂ window slid" + (f" {slid}×" if slid > 1 else ""), style="yellow")
             text.append("\n")
         return text

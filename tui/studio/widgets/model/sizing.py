@@ -74,6 +74,22 @@ def cost_rows(before: Sizing, after: Sizing, batch_size: int) -> list[tuple[str,
     ]
 
 
+def journeys(before: Sizing, after: Sizing) -> Text:
+    """The shape journey of one batch before and after, stage by stage, changes in bold."""
+    text = Text(f"\n{'shape journey':<26}{'before':>20}{'after':>20}\n", style="bold")
+    after_shapes = {stage.stage.split(" x ")[0]: stage for stage in after.journey}
+    for stage in before.journey:
+        name = stage.stage.split(" x ")[0]  # "Transformer x 4" and "x 6" are one stage
+        new = after_shapes.get(name)
+        old_shape = "[" + ", ".join(map(str, stage.shape)) + "]"
+        new_shape = "[" + ", ".join(map(str, new.shape)) + "]" if new else "-"
+        changed = new is None or new.shape != stage.shape or new.stage != stage.stage
+        text.append(f"{stage.stage[:25]:<26}{old_shape:>20}")
+        text.append(f"{new_shape:>20}", style="bold yellow" if changed else "")
+        text.append(f"  ({stage.letters})\n", style="dim")
+    return text
+
+
 class SizingView(Vertical, can_focus=True):
     """Shape fields (enter sizes them), the costs before -> after, and the tokenizer lens."""
 
@@ -254,6 +270,7 @@ class SizingView(Vertical, can_focus=True):
         text.append(f"\n{'costs':<26}{'before':>14}{'after':>14}\n", style="bold")
         for label, old, new in cost_rows(before, after, sized.config.batch_size):
             text.append(f"{label:<26}{old:>14}{new:>14}\n")
+        text.append_text(journeys(before, after))
         return text
 
     def lens_text(self) -> Text:
@@ -265,8 +282,24 @@ class SizingView(Vertical, can_focus=True):
                 f"{view.block_characters:.0f} characters\n",
                 style="dim",
             )
+            unknown = set(view.unknown)
             for index, token in enumerate(view.tokens):
                 text.append("|" if index else "", style="dim")
-                text.append(visible_token(token), style=TOKEN_STYLES[index % 2])
+                style = "bold white on red" if index in unknown else TOKEN_STYLES[index % 2]
+                text.append(visible_token(token) + ("?" if index in unknown else ""), style=style)
             text.append("\n")
+            split = [
+                (token, raw)
+                for index, (token, raw) in enumerate(
+                    zip(view.tokens, view.token_bytes, strict=True)
+                )
+                if index in unknown or any(int(byte, 16) >= 0x80 for byte in raw.split())
+            ]
+            if split:  # characters beyond ASCII: several bytes, which BPE may cut apart
+                text.append("bytes: ", style="dim")
+                text.append(
+                    "  ".join(f"{visible_token(token)}={raw}" for token, raw in split[:12]), "cyan"
+                )
+                text.append("\n")
+            text.append(view.verdict + "\n", style="yellow" if view.unknown else "dim")
         return text
