@@ -65,9 +65,11 @@ own process, all its threads, over the watched windows' wall time: 1.0 is one co
 keys are pressed), `first_step_seconds` (key t to the first step on screen), `stop_seconds`
 (key x to the saved, finished run), and `key_latency_idle_ms` / `key_latency_training_ms`:
 {`median`, `p90`, `max`, `count`, `timeouts`}, the time from `pilot.press("tab")` until the
-focus has moved (before training, and in the typing windows); `screen_first_visit_ms` /
-`screen_second_visit_ms`: {screen name or "help": milliseconds from its key until it is drawn},
-in the idle studio before training. Each round has three windows:
+focus has moved (before training, and in the typing windows); `screen_first_drawn_ms` /
+`screen_second_drawn_ms`: {screen name or "help": milliseconds from its key until its first
+frame is drawn}, and `screen_first_visit_ms` / `screen_second_visit_ms`: the same until the app
+is idle again (what the screen loads on its first visit shown), in the idle studio before
+training. Each round has three windows:
 the studio watched, the CLI's loop, the studio while keys are pressed; only one side trains at
 a time (the other is paused), so the machine's drifts fall on both sides alike.
 """

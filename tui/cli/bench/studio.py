@@ -26,6 +26,7 @@ from core import (
     set_threads,
 )
 from core.bench import peak_memory_mb, percentile
+from tui.cli.bench.visits import FrameClock, screen_visits, visit_rows
 from tui.paths import default_corpus
 from tui.report import SCHEMA, machine_info, print_busy_warning, progress_printer, stdout_console
 from tui.studio.app import StudioApp
@@ -127,7 +128,8 @@ async def _measure(app: StudioApp, reference: TrainingProcess, plan: _Plan, prog
         progress("timing key presses in the idle studio")
         idle = [await _key_latency(pilot) for _ in range(min(plan.presses, 5))]
         progress("timing each screen's first and second visit")
-        first_visit, second_visit = await _screen_visits(pilot), await _screen_visits(pilot)
+        clock = FrameClock(app)
+        first_visit, second_visit = [await screen_visits(pilot, clock) for _ in range(2)]
         train.set_steps(10**9)
         app.set_focus(None)  # t in a focused input would type a letter
         progress("starting training in the studio")
@@ -180,8 +182,10 @@ async def _measure(app: StudioApp, reference: TrainingProcess, plan: _Plan, prog
         "first_step_seconds": first_step_seconds,
         "stop_seconds": stop_seconds,
         "key_latency_idle_ms": _latency_summary(idle),
-        "screen_first_visit_ms": first_visit,
-        "screen_second_visit_ms": second_visit,
+        "screen_first_drawn_ms": first_visit.drawn,
+        "screen_first_visit_ms": first_visit.settled,
+        "screen_second_drawn_ms": second_visit.drawn,
+        "screen_second_visit_ms": second_visit.settled,
         "key_latency_training_ms": _latency_summary(latencies),
     }
 
@@ -304,29 +308,6 @@ async def _key_latency(pilot: Pilot, key: str = "tab") -> float | None:
     return moved_at - started
 
 
-async def _screen_visits(pilot: Pilot) -> dict[str, float]:
-    """Milliseconds from each screen's key until it is drawn (the key handled, the screen
-    composed and mounted, the next refresh done), Train last; then the help, opened and
-    closed."""
-    app, visits = pilot.app, {}
-    # the F keys: a digit would be typed into the text field a screen focuses (Chat's input)
-    for mode in [*app.STUDIO_MODES[1:], app.STUDIO_MODES[0]]:
-        started = time.perf_counter()
-        await pilot.press(mode.function_key)
-        await pilot.pause()
-        visits[mode.name] = (time.perf_counter() - started) * 1000
-        if app.current_mode != mode.name:
-            raise UserError(f"the {mode.label} screen did not open on {mode.function_key}")
-    started = time.perf_counter()
-    await pilot.press("f1")
-    await pilot.pause()
-    visits["help"] = (time.perf_counter() - started) * 1000
-    await pilot.press("escape")
-    await pilot.pause()
-    app.set_focus(None)
-    return visits
-
-
 def _latency_summary(seconds: list[float | None]) -> dict:
     measured = [s * 1000 for s in seconds if s is not None]
     if not measured:
@@ -377,11 +358,7 @@ def print_studio(report: dict) -> None:
         else:
             value = f"no key press arrived ({summary['timeouts']} lost)"
         table.add_row(f"key latency {label}: median / p90 / max", value)
-    for name, visits in report["screen_first_visit_ms"].items():
-        again = report["screen_second_visit_ms"][name]
-        table.add_row(
-            f"key to {name} drawn: first / second visit", f"{visits:.0f} / {again:.0f} ms"
-        )
+    visit_rows(table, report)
     console.print(table)
     machine = report["machine"]
     windows = "one evaluation interval" if report["views"] else f"{report['seconds']:g} s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.text import Text
 from textual.app import ScreenStackError
 from textual.binding import Binding
@@ -57,7 +59,10 @@ def fitting(versions: tuple[str | Text, ...], width: int) -> str | Text:
     return versions[-1]
 
 
+@lru_cache(maxsize=4096)
 def cell_length(markup: str) -> int:
+    """Cells the markup takes on screen; the key bar measures the same few items again at
+    every focus change and resize."""
     return Content.from_markup(markup).cell_length
 
 
