@@ -37,6 +37,11 @@ _EXPORTS: dict[str, str] = {
     "preset": "core.config",
     "PRESETS": "core.config",
     "SamplingConfig": "core.config",
+    "WEIGHT_FORMATS": "core.config",
+    "FormatTiming": "core.fast.auto_weights",
+    "MAX_BPC_COST": "core.fast.weight_formats",
+    "choose_weights": "core.fast.auto_weights",
+    "quality_cost": "core.fast.weight_formats",
     "encode_corpus": "core.dataset",
     "load_corpus": "core.dataset",
     "split_ids": "core.dataset",
@@ -238,7 +243,15 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.child.distributed import RankInfo, launch_ranks, setup_ranks, teardown_ranks
     from core.child.process import TrainingProcess, session_from_snapshot
     from core.child.race_process import RaceFinished, RaceProcess
-    from core.config import MAX_THREADS, PRESETS, Config, SamplingConfig, check_seed, preset
+    from core.config import (
+        MAX_THREADS,
+        PRESETS,
+        WEIGHT_FORMATS,
+        Config,
+        SamplingConfig,
+        check_seed,
+        preset,
+    )
     from core.dataset import (
         TokenDataset,
         ValidationChunks,
@@ -270,8 +283,10 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         results_to_dict,
         save_race,
     )
+    from core.fast.auto_weights import FormatTiming, choose_weights
     from core.fast.decode import Decoder
     from core.fast.precision import bf16_instructions
+    from core.fast.weight_formats import MAX_BPC_COST, quality_cost
     from core.kv_cache import KVCache
     from core.model import (
         Embeddings,

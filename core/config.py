@@ -7,6 +7,9 @@ from dataclasses import dataclass, fields
 
 from core.errors import UserError
 
+# the formats a decode step may read its weight matrices in (core/fast/weight_formats.py)
+WEIGHT_FORMATS = ("fp32", "bf16", "int8")
+
 # The one set of bounds of every number in a Config: the CLI's flags, the studio's form and a
 # checkpoint's manifest all build a Config, so a value one of them accepts the others accept,
 # and whatever is trained can be saved and loaded back. Upper bounds are far past any real run;

@@ -20,7 +20,9 @@ from core.checkpoint.store import load_model
 from core.config import Config, SamplingConfig, check_seed
 from core.device import resolve_device
 from core.errors import UserError
+from core.fast.auto_weights import choose_weights
 from core.fast.decode import Decoder
+from core.fast.weight_formats import available_formats
 from core.kv_cache import KVCache
 from core.model import MiniGPT
 from core.sampling import RankedDistribution, entropy_of, ranked_distribution, sample_next
@@ -65,6 +67,7 @@ class GenerationSession(ChatTurns):
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         use_cache: bool = True,
+        weights: str = "fp32",
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -77,7 +80,18 @@ class GenerationSession(ChatTurns):
         self.window_keep = max(1, block_size - block_size // 4)
         self.cache: KVCache | None = model.new_kv_cache() if use_cache else None
         # the one-token fast path over this session's model, for the reference design's switches
-        self.decoder = Decoder(model) if model.config.standard else None
+        self.decoder, self.weight_timings = None, ()
+        if model.config.standard:
+            # the decode step's weight format: "auto" measures speed and quality once
+            if weights == "auto":
+                weights, self.weight_timings = choose_weights(model)
+            elif weights not in available_formats(model):
+                raise UserError(
+                    f"{weights} weights cannot decode here (on {self.device.type}, this PyTorch "
+                    f"offers {', '.join(available_formats(model))}); pass --weights auto"
+                )
+            self.decoder = Decoder(model, weights=weights)
+        self.weights = self.decoder.weights if self.decoder is not None else "fp32"
         self.ids: list[int] = []
         self.prompt_length = 0
         self.prefill_ms = 0.0
@@ -106,9 +120,10 @@ class GenerationSession(ChatTurns):
         device: torch.device | str | None = "cpu",
         seed: int = 0,
         use_cache: bool = True,
+        weights: str = "fp32",
     ) -> GenerationSession:
         model, checkpoint = load_model(directory, resolve_device(device))
-        session = cls(model, checkpoint.tokenizer, sampling, seed, use_cache)
+        session = cls(model, checkpoint.tokenizer, sampling, seed, use_cache, weights)
         session.checkpoint_step = checkpoint.step
         return session
 
@@ -121,11 +136,12 @@ class GenerationSession(ChatTurns):
         sampling: SamplingConfig | None = None,
         device: torch.device | str | None = "cpu",
         seed: int = 0,
+        weights: str = "fp32",
     ) -> GenerationSession:
         """A session over a copy of the given weights (e.g. `TrainingSession.snapshot()`)."""
         model = MiniGPT(config, tokenizer.vocab_size)
         model.load_state_dict(state)
-        return cls(model.to(resolve_device(device)), tokenizer, sampling, seed)
+        return cls(model.to(resolve_device(device)), tokenizer, sampling, seed, weights=weights)
 
     # --- settings ---------------------------------------------------------------------------
     def set_sampling(self, **changes) -> SamplingConfig:

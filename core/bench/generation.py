@@ -13,6 +13,7 @@ from core.bench.machine import read_bandwidth_gbs
 from core.bench.timing import interleaved_ms
 from core.config import Config, SamplingConfig
 from core.device import resolve_device
+from core.fast.auto_weights import FormatTiming, choose_weights, held_out_probe
 from core.fast.decode import Decoder
 from core.model import MiniGPT
 from core.session import GenerationSession
@@ -54,6 +55,8 @@ class GenerationResult:
     weight_bytes: int  # the matrices one decode step streams (embeddings are only indexed)
     read_gbs: float  # this machine's measured memory read bandwidth
     products_ms: float  # the decode step's matrix-vector products alone, in its layout
+    weights: str  # the format `auto` chooses on the held-out text ("fp32" without it)
+    formats: tuple[FormatTiming, ...]  # each format's decode step and quality cost
 
     @property
     def decode_ms(self) -> float:
@@ -132,6 +135,7 @@ def bench_generation(
     positions: list[int] | None = None,
     seconds: float = 2.0,
     on_progress: Callable[[str], None] | None = None,
+    text: str | None = None,
 ) -> GenerationResult:
     """Measure prefill, cached and uncached decode, and decode latency at several positions.
 
@@ -196,6 +200,12 @@ def bench_generation(
     if on_progress is not None:
         on_progress(f"generating {new_tokens} tokens with and without the cache, in turns")
     cached, uncached = _decode_runs(model, tokenizer, new_tokens)
+    weights, formats = "fp32", ()
+    if text is not None:
+        if on_progress is not None:
+            on_progress("timing each weight format's decode step and its validation loss")
+        probe, characters = held_out_probe(tokenizer, text, block_size)
+        weights, formats = choose_weights(model, probe.to(device), characters, min_bytes=0)
     return GenerationResult(
         parameters=model.num_parameters(),
         block_size=block_size,
@@ -210,6 +220,8 @@ def bench_generation(
         weight_bytes=decoder.weight_bytes,
         read_gbs=read_bandwidth_gbs(device=device),
         products_ms=medians["products"],
+        weights=weights,
+        formats=formats,
     )
 
 

@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from core.fast.numpy_ops import gelu as _gelu
+from core.fast.numpy_ops import layer_norm as _layer_norm
+from core.fast.weight_formats import WEIGHT_FORMATS, FormatMatrix, format_matrix, matrix_bytes
 from core.kv_cache import KVCache
 from core.model import MiniGPT
 
@@ -83,11 +86,19 @@ class Decoder:
     The owner (a generation session) builds it after the model's weights and device are
     final, and builds a new one if they change. With `layout="rows"` the tensors are the
     model's own; with "columns" they are transposed copies, which "numpy" multiplies through
-    numpy arrays sharing their memory (fp32 on the CPU only).
+    numpy arrays sharing their memory (fp32 on the CPU only). `weights` other than fp32 read
+    each matrix in that format (weight_formats.py); `built` shares matrices already made.
     """
 
-    def __init__(self, model: MiniGPT, layout: str = "auto") -> None:
-        if layout == "auto":
+    def __init__(
+        self, model: MiniGPT, layout: str = "auto", weights: str = "fp32", built: dict | None = None
+    ) -> None:
+        if weights not in WEIGHT_FORMATS:
+            raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got {weights!r}")
+        self.weights, self._built = weights, built
+        if weights != "fp32":
+            layout = "rows"  # a format's matrices are (out, in), multiplied by its own kernel
+        elif layout == "auto":
             layout = fastest_layout(model)
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be auto, rows, columns or numpy, got {layout!r}")
@@ -116,17 +127,20 @@ class Decoder:
         self.final_norm = _norm(model.ln_final)
         if layout == "numpy":
             self._numpy = _NumpyWeights(self)
-        self.weight_bytes = (
-            sum(w.numel() * w.element_size() for layer in self.layers for w in layer.matrices)
-            + self.head.numel() * self.head.element_size()
-        )
+        self.weight_bytes = sum(
+            matrix_bytes(matrix) for layer in self.layers for matrix in layer.matrices
+        ) + matrix_bytes(self.head)
 
     def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
         weight = weight.detach()
+        if self.weights != "fp32":
+            return format_matrix(weight, self.weights, self._built)
         return weight if self.layout == "rows" else weight.t().contiguous()  # (in, out)
 
     def _times(self, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """weight x for a weight stored in this decoder's layout: (out,)."""
+        if isinstance(weight, FormatMatrix):
+            return weight.times(x)  # (out,)
         if self.layout == "rows":
             return torch.mv(weight, x)  # (out,)
         if self.layout == "numpy":
@@ -134,6 +148,8 @@ class Decoder:
         return x @ weight  # (out,)
 
     def _affine(self, weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(weight, FormatMatrix):
+            return weight.times(x) + bias  # (out,)
         if self.layout == "rows":
             return torch.addmv(bias, weight, x)  # (out,)
         if self.layout == "numpy":
@@ -286,37 +302,6 @@ class _NumpyWeights:
             x = x + hidden
         kv_cache.advance(1)
         return torch.from_numpy(self.head.times(_layer_norm(x, *self.final_norm)))  # (V,)
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    centred = x - x.mean()
-    centred *= 1.0 / np.sqrt(np.dot(centred, centred) / centred.size + eps)
-    centred *= weight
-    centred += bias
-    return centred
-
-
-# erf(x) = 1 - t (a1 + t (a2 + ...)) exp(-x^2), t = 1 / (1 + p |x|): within 1.5e-7 of erf
-# (Abramowitz and Stegun 7.1.26), about fp32's own rounding
-_ERF_P = np.float32(0.3275911)
-_ERF_A = tuple(
-    np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
-)
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """GELU with the exact erf form (what `F.gelu` computes), in numpy."""
-    z = np.abs(x) * np.float32(0.5**0.5)
-    t = 1.0 / (1.0 + _ERF_P * z)
-    poly = _ERF_A[0]
-    for a in _ERF_A[1:]:
-        poly = poly * t + a
-    erf = 1.0 - poly * t * np.exp(-z * z)  # erf(|x| / sqrt 2)
-    np.copysign(erf, x, out=erf)
-    erf += 1.0
-    erf *= x
-    erf *= np.float32(0.5)
-    return erf
 
 
 def _faster_as_rows(matrices: list[np.ndarray], rounds: int = 5) -> bool:

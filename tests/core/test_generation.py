@@ -407,7 +407,7 @@ def test_chat_reply_ends_at_a_blank_line_and_reset_forgets(monkeypatch) -> None:
 
 
 def test_numpy_decoders_gelu_is_torchs_exact_gelu() -> None:
-    from core.fast.decode import _gelu
+    from core.fast.numpy_ops import gelu as _gelu
 
     x = torch.linspace(-12, 12, 40001)  # (N,)
     got = torch.from_numpy(_gelu(x.numpy()))

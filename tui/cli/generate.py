@@ -30,7 +30,12 @@ def open_session(args: argparse.Namespace, use_cache: bool = True):
     set_threads(args.threads)
     folder, why = resolve_checkpoint(args.checkpoint)
     session = GenerationSession.from_checkpoint(
-        folder, sampling_from_args(args), args.device, seed=args.seed, use_cache=use_cache
+        folder,
+        sampling_from_args(args),
+        args.device,
+        seed=args.seed,
+        use_cache=use_cache,
+        weights=args.weights,
     )
     session.folder, session.why = folder, why
     return session
@@ -38,9 +43,20 @@ def open_session(args: argparse.Namespace, use_cache: bool = True):
 
 def _say_checkpoint(session) -> None:
     print(
-        f"checkpoint {session.folder} (step {session.checkpoint_step}): {session.why}",
+        f"checkpoint {session.folder} (step {session.checkpoint_step}): {session.why}; "
+        f"{weights_summary(session)}",
         file=sys.stderr,
     )
+
+
+def weights_summary(session) -> str:
+    """Which format the decode step reads its weights in, and for `auto` what was measured."""
+    if not session.weight_timings:
+        return f"decoding with {session.weights} weights"
+    measured = ", ".join(
+        f"{t.weights} {t.step_ms:.2f} ms {t.bpc_cost:+.4f} bpc" for t in session.weight_timings
+    )
+    return f"decoding with {session.weights} weights (measured per token: {measured})"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

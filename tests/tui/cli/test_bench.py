@@ -67,6 +67,11 @@ GENERATE_KEYS = {
     "floor_ratio",
     "products_ms",
     "products_ratio",
+    "weights",
+    "formats",
+    "quality_delta_bpc",
+    "weights_step_ms",
+    "weights_floor_ratio",
     "peak_memory_mb",
 }
 FAST_TRAIN = ["--preset", "tiny", "--steps", "3", "--untimed-steps", "1", "--peak-seconds", "0"]
@@ -126,6 +131,13 @@ def test_bench_generate_emits_documented_keys(corpus, capsys) -> None:
     assert set(report["machine"]) == MACHINE_KEYS
     assert report["source"] == "preset:tiny" and report["new_tokens"] == 5
     assert all(set(x) == {"position", "cached_ms", "uncached_ms"} for x in report["latency"])
+    # every format timed and judged on the validation split; auto keeps within the bound
+    formats = {x["weights"]: x for x in report["formats"]}
+    assert formats.keys() <= {"fp32", "bf16", "int8"} and "fp32" in formats
+    assert formats["fp32"]["quality_delta_bpc"] == 0.0
+    assert report["weights"] in formats and report["quality_delta_bpc"] <= 0.01
+    if "int8" in formats:  # a byte per weight and a scale per row, against four bytes
+        assert formats["int8"]["weight_mb"] < formats["fp32"]["weight_mb"] / 2
 
 
 def test_bench_generate_rejects_a_checkpoint_with_a_preset(tmp_path, capsys) -> None:

@@ -56,6 +56,19 @@ def test_sample_greedy_is_identical_with_and_without_cache(corpus, tmp_path, cap
     assert outputs[0].startswith("All:") and len(outputs[0]) > 600
 
 
+@pytest.mark.parametrize("weights", ["fp32", "bf16", "int8", "auto"])
+def test_sample_decodes_with_the_weights_asked_for(weights, corpus, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    _train(corpus, run, "--steps", "3")
+    capsys.readouterr()
+    args = ["sample", "--checkpoint", str(run), "--max-new-tokens", "20", "--temperature", "0"]
+    assert main([*args, "--weights", weights]) == 0
+    out, err = capsys.readouterr()
+    assert len(out) >= 20
+    # auto keeps fp32 for a model this small, without measuring
+    assert f"decoding with {'fp32' if weights == 'auto' else weights} weights" in err
+
+
 def test_sample_show_probs_writes_candidates_to_stderr(corpus, tmp_path, capsys) -> None:
     run = tmp_path / "run"
     _train(corpus, run, "--steps", "5")
@@ -128,6 +141,7 @@ def test_resume_on_another_vocabulary_is_one_line(corpus, tmp_path, capsys) -> N
         (["--top-p", "1.5"], "top_p"),
         (["--max-new-tokens", "0"], "--max-new-tokens"),
         (["--prompt", "\u00e9t\u00e9"], "position 0"),
+        (["--weights", "int4"], "--weights"),
     ],
 )
 def test_bad_sample_input_is_one_line(flags, pattern, corpus, tmp_path, capsys) -> None:

@@ -46,7 +46,13 @@ and `latency_spread` (slowest over fastest cached latency; 1.0 is perfectly flat
 position), `streamed_gbs` (weight_mb over decode_ms), `read_gbs` (the machine's measured memory
 read bandwidth), `floor_ms` (weight_mb over read_gbs), `floor_ratio` (decode_ms / floor_ms),
 `products_ms` (the decode step's matrix-vector products alone, in its layout, with nothing
-else: what this machine's BLAS streams) and `products_ratio` (decode_ms / products_ms).
+else: what this machine's BLAS streams), `products_ratio` (decode_ms / products_ms);
+`formats`: a list of {`weights` ("fp32", "bf16", "int8"), `step_ms` (one cached decode step
+reading the matrices in that format, at the middle of the window), `weight_mb`, `floor_ms` (its
+own bytes over read_gbs), `quality_delta_bpc` (bits per character it adds to the validation
+loss against fp32, on chunks of the corpus's validation split)}; `weights` (what
+`--weights auto` takes: the fastest format within 0.01 bpc), its `quality_delta_bpc`,
+`weights_step_ms` and `weights_floor_ratio` (its step over the fp32 floor).
 
 `bench race`: `preset`, `steps` (per variant), `seconds` (wall time from the start of the race
 to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,

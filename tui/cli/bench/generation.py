@@ -7,7 +7,15 @@ import argparse
 
 from rich.table import Table
 
-from core import build_tokenizer, load_corpus, load_model, resolve_device, set_threads
+from core import (
+    MAX_BPC_COST,
+    UserError,
+    build_tokenizer,
+    load_corpus,
+    load_model,
+    resolve_device,
+    set_threads,
+)
 from core.bench import bench_generation, peak_memory_mb, untrained_model
 from tui import report as reporting
 from tui.cli.args import SHAPE_FLAGS, UsageError, config_from_args
@@ -25,18 +33,34 @@ def bench_generate(args: argparse.Namespace) -> dict:
             raise UsageError(f"--checkpoint fixes the model; drop {given}")
         model, checkpoint = load_model(args.checkpoint, device)
         tokenizer, source = checkpoint.tokenizer, str(args.checkpoint)
+        text = load_corpus(args.data or default_corpus())
+        try:
+            tokenizer.encode(text[:100_000])
+        except UserError as error:
+            raise UsageError(
+                f"the corpus does not fit the checkpoint's vocabulary ({error}); pass --data "
+                "with the corpus it was trained on (its validation split measures each weight "
+                "format's quality)"
+            ) from None
     else:
         args.preset = args.preset or "small"
         config = config_from_args(args)
-        tokenizer = build_tokenizer("char", load_corpus(args.data or default_corpus()))
+        text = load_corpus(args.data or default_corpus())
+        tokenizer = build_tokenizer("char", text)
         model = untrained_model(config, tokenizer.vocab_size, device)
         source = f"preset:{args.preset}"
     machine = reporting.machine_info(device)
     result = bench_generation(
-        model, tokenizer, args.new_tokens, seconds=args.repeat_seconds, on_progress=progress
+        model,
+        tokenizer,
+        args.new_tokens,
+        seconds=args.repeat_seconds,
+        on_progress=progress,
+        text=text,
     )
     config = model.config
     cached = [latency.cached_ms for latency in result.latencies]
+    chosen = next((t for t in result.formats if t.weights == result.weights), None)
     return {
         "bench": "generate",
         "schema": reporting.SCHEMA,
@@ -69,6 +93,20 @@ def bench_generate(args: argparse.Namespace) -> dict:
         "floor_ratio": result.decode_ms / result.floor_ms,
         "products_ms": result.products_ms,
         "products_ratio": result.decode_ms / result.products_ms,
+        "weights": result.weights,
+        "formats": [
+            {
+                "weights": timing.weights,
+                "step_ms": timing.step_ms,
+                "weight_mb": timing.weight_bytes / 1e6,
+                "floor_ms": timing.weight_bytes / 1e9 / result.read_gbs * 1000,
+                "quality_delta_bpc": timing.bpc_cost,
+            }
+            for timing in result.formats
+        ],
+        "quality_delta_bpc": chosen.bpc_cost if chosen else 0.0,
+        "weights_step_ms": chosen.step_ms if chosen else result.decode_ms,
+        "weights_floor_ratio": (chosen.step_ms if chosen else result.decode_ms) / result.floor_ms,
         "peak_memory_mb": peak_memory_mb(device),
     }
 
@@ -131,4 +169,31 @@ def print_generate(report: dict) -> None:
         f"peak memory {report['peak_memory_mb'] or 0:.0f} MiB; {machine['device']}, "
         f"{machine['threads']} thread(s), load average {machine['load_average'] or 0:.2f}"
     )
+    if report["formats"]:
+        console.print(_formats_table(report))
     reporting.print_busy_warning(console, machine)
+
+
+def _formats_table(report: dict) -> Table:
+    """Each weight format's decode step against its own floor and fp32's, and its cost."""
+    fp32_floor = report["floor_ms"]
+    table = Table(
+        title=f"weight formats: auto takes {report['weights']} (the fastest within "
+        f"{MAX_BPC_COST} bits per character of fp32 on the validation split)",
+        title_justify="left",
+    )
+    for column in ("format", "MB read per token", "ms per token", "its floor", "/ fp32 floor"):
+        table.add_column(column, justify="left" if column == "format" else "right")
+    table.add_column("bpc cost", justify="right")
+    for each in report["formats"]:
+        table.add_row(
+            f"[bold]{each['weights']}[/]"
+            if each["weights"] == report["weights"]
+            else each["weights"],
+            f"{each['weight_mb']:.1f}",
+            f"{each['step_ms']:.2f}",
+            f"{each['floor_ms']:.2f}",
+            f"{each['step_ms'] / fp32_floor:.2f}x",
+            f"{each['quality_delta_bpc']:+.4f}",
+        )
+    return table
