@@ -112,6 +112,9 @@ _EXPORTS: dict[str, str] = {
     "NOTE_FILE": "core.checkpoint.run_folder",
     "read_note": "core.checkpoint.run_folder",
     "write_note": "core.checkpoint.run_folder",
+    "check_exportable": "core.hf_export",
+    "export_to_transformers": "core.hf_export",
+    "ExportResult": "core.hf_export",
     "check_run_name": "core.run_edits",
     "delete_run": "core.run_edits",
     "DeletePlan": "core.run_edits",
@@ -257,6 +260,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.fast.decode import Decoder
     from core.fast.precision import bf16_instructions
+    from core.hf_export import ExportResult, check_exportable, export_to_transformers
     from core.kv_cache import KVCache
     from core.model import (
         Embeddings,

@@ -124,6 +124,17 @@ def build_parser() -> OneLineParser:
     )
     studio.set_defaults(func=_run("tui.cli.studio:cmd_studio"))
 
+    export = sub.add_parser(
+        "export",
+        help="a checkpoint as a Hugging Face transformers folder (GPT-2 architecture)",
+        description="Write a folder that transformers loads with "
+        "AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained: safetensors "
+        "weights, config and tokenizer. Designs GPT-2 cannot express are refused.",
+    )
+    export.add_argument("--checkpoint", help="checkpoint folder (default: the newest)")
+    export.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    export.set_defaults(func=_run("tui.cli.export:cmd_export"))
+
     add_bench_parser(sub)
     add_experiment_parser(sub)
     add_inspect_parser(sub)
