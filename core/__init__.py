@@ -115,6 +115,10 @@ _EXPORTS: dict[str, str] = {
     "check_exportable": "core.hf_export",
     "export_to_transformers": "core.hf_export",
     "ExportResult": "core.hf_export",
+    "check_trackers": "core.tracking",
+    "open_trackers": "core.tracking",
+    "Trackers": "core.tracking",
+    "TRACKERS": "core.tracking",
     "check_run_name": "core.run_edits",
     "delete_run": "core.run_edits",
     "DeletePlan": "core.run_edits",
@@ -327,6 +331,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         build_tokenizer,
         unescape_prompt,
     )
+    from core.tracking import TRACKERS, Trackers, check_trackers, open_trackers
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
     from core.xray.cache_race import CacheRaceResult, cache_race

@@ -83,6 +83,13 @@ def build_parser() -> OneLineParser:
         choices=["adamw", "sgd"],
         help="adamw (default), or plain SGD on the same schedule",
     )
+    train.add_argument(
+        "--log-to",
+        action="append",
+        choices=["tensorboard", "wandb"],
+        help="also send each step's metrics and the config there (repeatable; needs "
+        "pip install 'minigpt-studio[tracking]')",
+    )
     train.set_defaults(func=_run("tui.cli.train:cmd_train"))
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")
