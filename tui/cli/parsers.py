@@ -13,6 +13,7 @@ from tui.cli.args import (
     add_model_flags,
     add_sampling_flags,
     non_negative_int,
+    port_number,
     positive_int,
     terminal_size,
 )
@@ -128,6 +129,21 @@ def build_parser() -> OneLineParser:
         default=(120, 36),
         metavar="COLSxROWS",
         help="terminal size for --screenshot (default 120x36, the README's picture)",
+    )
+    studio.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the studio to a browser (each tab its own studio) instead of this terminal",
+    )
+    studio.add_argument("--host", help="with --serve: the address to bind (default 127.0.0.1)")
+    studio.add_argument(
+        "--port", type=port_number, default=8000, help="with --serve: the port (default 8000)"
+    )
+    studio.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --serve: allow a --host other machines can reach (they can train, load "
+        "and delete runs)",
     )
     studio.set_defaults(func=_run("tui.cli.studio:cmd_studio"))
 
