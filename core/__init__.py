@@ -117,6 +117,13 @@ _EXPORTS: dict[str, str] = {
     "NOTE_FILE": "core.checkpoint.run_folder",
     "read_note": "core.checkpoint.run_folder",
     "write_note": "core.checkpoint.run_folder",
+    "check_exportable": "core.hf_export",
+    "export_to_transformers": "core.hf_export",
+    "ExportResult": "core.hf_export",
+    "check_trackers": "core.tracking",
+    "open_trackers": "core.tracking",
+    "Trackers": "core.tracking",
+    "TRACKERS": "core.tracking",
     "check_run_name": "core.run_edits",
     "delete_run": "core.run_edits",
     "DeletePlan": "core.run_edits",
@@ -287,6 +294,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.fast.decode import Decoder
     from core.fast.precision import bf16_instructions
     from core.fast.weight_formats import MAX_BPC_COST, quality_cost
+    from core.hf_export import ExportResult, check_exportable, export_to_transformers
     from core.kv_cache import KVCache
     from core.model import (
         Embeddings,
@@ -353,6 +361,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         build_tokenizer,
         unescape_prompt,
     )
+    from core.tracking import TRACKERS, Trackers, check_trackers, open_trackers
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
     from core.xray.cache_race import CacheRaceResult, cache_race

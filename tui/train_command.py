@@ -40,8 +40,10 @@ def _value(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)  # repr: read back exactly
 
 
-def _machine(device: str, threads: int | None) -> list[str]:
-    return ["--device", device, *(["--threads", str(threads)] if threads else [])]
+def _machine(device: str, threads: int | None, log_to: tuple[str, ...] = ()) -> list[str]:
+    """The flags that run a command on this machine, logging where the run logs."""
+    trackers = [flag for name in log_to for flag in ("--log-to", name)]
+    return ["--device", device, *(["--threads", str(threads)] if threads else []), *trackers]
 
 
 def train_command(
@@ -51,11 +53,12 @@ def train_command(
     out: str,
     device: str = "cpu",
     threads: int | None = None,
+    log_to: tuple[str, ...] = (),
 ) -> str:
     """`minigpt train --preset P [a flag per field that differs from P] --data CORPUS --device D
-    [--threads N] --out OUT`, the line that trains `config` again (the threads too: they change
-    a float sum's order). A field no flag sets is named in a comment after it, as is a corpus
-    that came from no file."""
+    [--threads N] [--log-to T] --out OUT`, the line that trains `config` again (the threads
+    too: they change a float sum's order). A field no flag sets is named in a comment after it,
+    as is a corpus that came from no file."""
     argv = ["minigpt", "train", "--preset", preset]
     unset = []
     for item in fields(Config):
@@ -71,7 +74,7 @@ def train_command(
             argv += [flag, _value(value)]
     if corpus is not None:
         argv += ["--data", corpus]
-    argv += [*_machine(device, threads), "--out", out]
+    argv += [*_machine(device, threads, log_to), "--out", out]
     notes = [] if corpus is not None else ["the corpus was given as text: add --data FILE"]
     if unset:
         notes.append(f"no flag sets {', '.join(unset)}")
@@ -79,11 +82,16 @@ def train_command(
 
 
 def resume_command(
-    out: str, corpus: str | None, device: str = "cpu", threads: int | None = None
+    out: str,
+    corpus: str | None,
+    device: str = "cpu",
+    threads: int | None = None,
+    log_to: tuple[str, ...] = (),
 ) -> str:
-    """`minigpt train --resume OUT --data CORPUS --device D [--threads N]`: a run continued."""
+    """`minigpt train --resume OUT --data CORPUS --device D [--threads N] [--log-to T]`: a run
+    continued."""
     argv = ["minigpt", "train", "--resume", out]
     if corpus is not None:
         argv += ["--data", corpus]
-    line = shlex.join([*argv, *_machine(device, threads)])
+    line = shlex.join([*argv, *_machine(device, threads, log_to)])
     return line if corpus is not None else line + "  # the corpus was given as text"

@@ -28,6 +28,7 @@ class TrainingProcess(ChildProcess[TrainingEvent, TrainingFinished]):
         out_dir: checkpoint folder; the child's stdout and stderr go to out_dir/train.log.
         threads: torch threads in the child (default: every core).
         resume: a checkpoint folder to continue instead of starting from `config`.
+        log_to: trackers the child also sends each step to (core.tracking).
     """
 
     FINISHED = TrainingFinished
@@ -43,6 +44,7 @@ class TrainingProcess(ChildProcess[TrainingEvent, TrainingFinished]):
         device: str = "cpu",
         resume: str | Path | None = None,
         nice: int = NICE,
+        log_to: tuple[str, ...] = (),
     ) -> None:
         if (text is None) == (text_path is None):
             raise ValueError("give the corpus as text or as text_path, not both or neither")
@@ -54,9 +56,11 @@ class TrainingProcess(ChildProcess[TrainingEvent, TrainingFinished]):
         self.text_path = str(text_path) if text_path is not None else None
         self.device = device
         self.resume_from = str(resume) if resume is not None else None
+        self.log_to = tuple(log_to)
 
     def _child(self) -> tuple[Callable[..., None], tuple]:
-        return child_main, (self.config, self.text, self.text_path, self.device, self.resume_from)
+        settings = (self.config, self.text, self.text_path, self.device, self.resume_from)
+        return child_main, (*settings, self.log_to)
 
     def _died(self, exitcode: int | None) -> TrainingFinished:
         return TrainingFinished(

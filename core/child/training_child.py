@@ -25,6 +25,7 @@ from core.events import (
     TrainingState,
     WeightSnapshot,
 )
+from core.tracking import open_trackers
 from core.trainer import TrainingSession
 
 PARENT_CHECK_SECONDS = 0.5
@@ -36,6 +37,7 @@ def child_main(
     text_path: str | None,
     device: str,
     resume: str | None,
+    log_to: tuple[str, ...],
     child: ChildEnd,
 ) -> None:
     child.enter()
@@ -71,11 +73,13 @@ def child_main(
         )
         control = CommandThread(session, events, child.commands, child.parent_pid)
         control.start()
-        for metrics in session.steps():
-            control.last_elapsed = metrics.elapsed
-            events.put(metrics)
-            if metrics.checkpoint is not None:
-                events.put(CheckpointSaved(metrics.step, metrics.checkpoint))
+        with open_trackers(log_to, session.out_dir, session.config, session.step) as trackers:
+            for metrics in session.steps():
+                trackers.log(metrics)
+                control.last_elapsed = metrics.elapsed
+                events.put(metrics)
+                if metrics.checkpoint is not None:
+                    events.put(CheckpointSaved(metrics.step, metrics.checkpoint))
         control.done.set()
         control.join(timeout=5)
         checkpoint = str(session.last_checkpoint) if session.last_checkpoint else None

@@ -47,6 +47,13 @@ def positive_int(text: str) -> int:
     return _number(text, int, 1, False, "a positive integer")
 
 
+def port_number(text: str) -> int:
+    value = _number(text, int, 1, False, "a port from 1 to 65535")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     return _number(text, int, 0, False, ">= 0")
 

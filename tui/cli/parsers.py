@@ -13,6 +13,7 @@ from tui.cli.args import (
     add_model_flags,
     add_sampling_flags,
     non_negative_int,
+    port_number,
     positive_int,
     terminal_size,
 )
@@ -83,6 +84,13 @@ def build_parser() -> OneLineParser:
         choices=["adamw", "sgd"],
         help="adamw (default), or plain SGD on the same schedule",
     )
+    train.add_argument(
+        "--log-to",
+        action="append",
+        choices=["tensorboard", "wandb"],
+        help="also send each step's metrics and the config there (repeatable; needs "
+        "pip install 'minigpt-studio[tracking]')",
+    )
     train.set_defaults(func=_run("tui.cli.train:cmd_train"))
 
     sample = sub.add_parser("sample", help="generate text from a checkpoint")
@@ -122,7 +130,33 @@ def build_parser() -> OneLineParser:
         metavar="COLSxROWS",
         help="terminal size for --screenshot (default 120x36, the README's picture)",
     )
+    studio.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the studio to a browser (each tab its own studio) instead of this terminal",
+    )
+    studio.add_argument("--host", help="with --serve: the address to bind (default 127.0.0.1)")
+    studio.add_argument(
+        "--port", type=port_number, default=8000, help="with --serve: the port (default 8000)"
+    )
+    studio.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --serve: allow a --host other machines can reach (they can train, load "
+        "and delete runs)",
+    )
     studio.set_defaults(func=_run("tui.cli.studio:cmd_studio"))
+
+    export = sub.add_parser(
+        "export",
+        help="a checkpoint as a Hugging Face transformers folder (GPT-2 architecture)",
+        description="Write a folder that transformers loads with "
+        "AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained: safetensors "
+        "weights, config and tokenizer. Designs GPT-2 cannot express are refused.",
+    )
+    export.add_argument("--checkpoint", help="checkpoint folder (default: the newest)")
+    export.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    export.set_defaults(func=_run("tui.cli.export:cmd_export"))
 
     add_bench_parser(sub)
     add_experiment_parser(sub)

@@ -20,11 +20,13 @@ from core import (
     RunLock,
     TrainingSession,
     append_line,
+    check_trackers,
     find_latest_checkpoint,
     is_checkpoint,
     launch_ranks,
     load_corpus,
     new_run_folder,
+    open_trackers,
     set_threads,
     setup_ranks,
     teardown_ranks,
@@ -40,6 +42,7 @@ def _default_out(preset_name: str) -> Path:
 # what a resumed run may change; every other training flag is fixed by its checkpoint
 RESUME_FLAGS = {"--steps", "--device", "--threads", "--data", "--out", "--resume"}
 RESUME_FLAGS |= {"--allow-other-data", "--recalibrate-precision", "--nproc", "--grad-accum"}
+RESUME_FLAGS |= {"--log-to"}
 STOP_SIGNALS = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 LARGE_CORPUS_BYTES = 4 << 20  # below this, reading and encoding take well under a second
 
@@ -213,6 +216,7 @@ def _launch(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None and args.nproc > 1:
         return _launch(args)
+    check_trackers(args.log_to or ())  # a missing package is said before the corpus is read
     ranks = setup_ranks(args.device)  # a no-op outside torchrun
     try:
         console = Console(stderr=True, quiet=not ranks.is_main)  # rank 0 speaks for all
@@ -271,12 +275,16 @@ def _run_training(args: argparse.Namespace, session, out: Path, console) -> int:
         disable=console.quiet,
     )
     val, rate = "-", SmoothedRate()
+    # rank 0 speaks for all here too: one run in the tracker, not one per rank
+    names = args.log_to if ranks.is_main and args.log_to else ()
+    trackers = open_trackers(names, out, config, session.step)
     try:
-        with progress:
+        with progress, trackers:
             task = progress.add_task(
                 "train", total=config.max_steps, completed=session.step, loss="-", val=val, rate="-"
             )
             for metrics in session.steps():
+                trackers.log(metrics)
                 if metrics.val_loss is not None:
                     val = f"{metrics.val_loss:.4f}"
                     progress.console.print(

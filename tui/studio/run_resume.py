@@ -96,8 +96,9 @@ class RunResume:
                 text_path=text_path,
                 threads=screen.threads,
                 device=screen.device,
+                log_to=screen.log_to,
             )
-            machine = {"device": screen.device, "threads": screen.threads}
+            machine = {"device": screen.device, "threads": screen.threads, "log_to": screen.log_to}
             line = train_command(config, preset, text_path, str(out_dir), **machine)
             self._command = (out_dir, line)
             return process, config, f"starting a {preset} run in a child process → {out_dir}"
@@ -112,8 +113,10 @@ class RunResume:
             threads=screen.threads,
             device=screen.device,
             resume=plan.path,
+            log_to=screen.log_to,
         )
-        line = resume_command(str(plan.path), text_path, screen.device, screen.threads)
+        machine = (screen.device, screen.threads, screen.log_to)
+        line = resume_command(str(plan.path), text_path, *machine)
         self._command = (plan.path, line)
         note = (
             f"resuming {plan.name} from step {plan.step} (of {plan.config.max_steps}) in its "

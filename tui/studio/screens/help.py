@@ -40,11 +40,11 @@ with text selected (drag the mouse over it, or select in a field) **ctrl+c** cop
 
 ## Train
 Fill the form (preset, corpus, the model's shape, the schedule, optimizer, tokenizer,
-precision, device, threads, seed; under it, the memory a step needs), then **t**
-starts, **p** pauses and resumes, **x** stops (and saves), **s** saves now, **w** copies the
-current weights into Generate and Chat. After a stop, **t** resumes the stopped run in its own
-folder from its last checkpoint and **n** starts a new run. Training runs in a separate process
-at a lower priority, so this screen stays responsive.
+precision, device, threads, seed, log to TensorBoard or W&B; under it, the memory a step
+needs), then **t** starts, **p** pauses and resumes, **x** stops (and saves), **s** saves
+now, **w** copies the current weights into Generate and Chat. After a stop, **t** resumes the
+stopped run in its own folder from its last checkpoint and **n** starts a new run. Training runs
+in a separate process at a lower priority, so this screen stays responsive.
 
 - **Loss**: the cross-entropy of the next token, per step (grey: the min/max band of the
   raw values, blue: smoothed), and orange dots for the **validation loss** on text the model

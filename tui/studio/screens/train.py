@@ -87,6 +87,7 @@ class TrainScreen(PlotKeys, StudioScreen):
         self.checkpoints_dir = checkpoints_dir or checkpoints_root()
         self.threads = threads
         self.device = "cpu"  # the form's, for each run it starts
+        self.log_to: tuple[str, ...] = ()  # the trackers the form chose, for each run it starts
         self.process: TrainingProcess | None = None
         self.state = TrainState.IDLE
         self.started: TrainingStarted | None = None
@@ -145,6 +146,7 @@ class TrainScreen(PlotKeys, StudioScreen):
         try:  # refused here, before a run folder or a process exists
             config, text_path = form.checked(with_text=text is not None)
             self.device, self.threads = form.machine()
+            self.log_to = form.trackers()
         except (ValueError, UserError) as error:
             form.show_error(str(error))
             return

@@ -14,9 +14,11 @@ from textual.widgets import Button, Input, Label, Select, Static
 from core import (
     MAX_THREADS,
     PRESETS,
+    TRACKERS,
     Config,
     UserError,
     check_corpus_file,
+    check_trackers,
     check_training_memory,
     default_threads,
     size_text,
@@ -26,6 +28,7 @@ from tui.studio.formatting import form_advice
 from tui.studio.messages import TrainState
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LOG_TO = ("off", *TRACKERS, "both")  # the form's choices; `minigpt train --log-to` repeats
 FIELD_LENGTH = 32  # characters a number field takes: no paste can fill memory
 
 
@@ -81,6 +84,7 @@ SECTIONS = (
             Field("precision", "precision", "precision", "choice", ("auto", "fp32", "bf16")),
             Field("device", "device", None, "choice", DEVICES),
             Field("threads", "threads", None, "int"),
+            Field("log-to", "log to", None, "choice", LOG_TO),
         ),
     ),
 )
@@ -225,11 +229,19 @@ class RunForm(Vertical):
             raise ValueError(f"threads must be from 1 to {MAX_THREADS}, got {threads}")
         return str(self.query_one("#device", Select).value), threads
 
+    def trackers(self) -> tuple[str, ...]:
+        """The trackers the run also logs to; UserError naming the extra when one's package
+        is not installed."""
+        choice = str(self.query_one("#log-to", Select).value)
+        names = {"off": (), "both": tuple(TRACKERS)}.get(choice, (choice,))
+        return check_trackers(names)
+
     def checked(self, with_text: bool) -> tuple[Config, str | None]:
         """The form's config and corpus file, checked as a run would check them (bounds, a
         step's memory, the corpus file); ValueError or UserError saying what to change."""
         config = self.config()
         self.machine()
+        self.trackers()
         check_training_memory(config, vocab_guess(config))
         if with_text:  # the studio was given the text itself
             return config, None
