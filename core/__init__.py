@@ -96,6 +96,9 @@ _EXPORTS: dict[str, str] = {
     "Ranking": "core.xray.ranking",
     "cache_race": "core.xray.cache_race",
     "CacheRaceResult": "core.xray.cache_race",
+    "FormatLane": "core.xray.format_race",
+    "FormatRaceResult": "core.xray.format_race",
+    "format_race": "core.xray.format_race",
     "CorpusMismatch": "core.checkpoint.run_folder",
     "METRICS_FILE": "core.checkpoint.run_folder",
     "MetricsCursor": "core.checkpoint.run_folder",
@@ -365,6 +368,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
     from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
     from core.xray.cache_race import CacheRaceResult, cache_race
+    from core.xray.format_race import FormatLane, FormatRaceResult, format_race
     from core.xray.heads import (
         HeadInside,
         Knockout,

@@ -87,13 +87,16 @@ class TrainingProcess(ChildProcess[TrainingEvent, TrainingFinished]):
 
 
 def session_from_snapshot(
-    snapshot: WeightSnapshot, sampling: SamplingConfig | None = None, seed: int = 0
+    snapshot: WeightSnapshot,
+    sampling: SamplingConfig | None = None,
+    seed: int = 0,
+    weights: str = "fp32",
 ) -> GenerationSession:
     """A `GenerationSession` over its own copy of a snapshot's weights."""
     tokenizer = tokenizer_from_dict(snapshot.tokenizer)
     state = deserialize(snapshot.weights)
     session = GenerationSession.from_state(
-        snapshot.config, tokenizer, state, sampling, device="cpu", seed=seed
+        snapshot.config, tokenizer, state, sampling, device="cpu", seed=seed, weights=weights
     )
     session.checkpoint_step = snapshot.step
     return session

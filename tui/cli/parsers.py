@@ -12,6 +12,7 @@ from tui.cli.args import (
     OneLineParser,
     add_model_flags,
     add_sampling_flags,
+    add_weights_flag,
     non_negative_int,
     port_number,
     positive_int,
@@ -113,6 +114,7 @@ def build_parser() -> OneLineParser:
     studio.add_argument(
         "--threads", type=positive_int, help="torch threads for training (default: every core)"
     )
+    add_weights_flag(studio)
     studio.add_argument(
         "--watch",
         metavar="DIR",

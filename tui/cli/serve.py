@@ -33,6 +33,7 @@ def studio_command(args: argparse.Namespace) -> str:
         ("--data", args.data),
         ("--threads", args.threads),
         ("--watch", args.watch),
+        ("--weights", args.weights),
     ):
         if value is not None:
             argv += [flag, str(value)]

@@ -32,6 +32,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
         args.watch,
         screenshot=args.screenshot,
         size=args.size,
+        weights=args.weights,
     )
 
 

@@ -113,8 +113,10 @@ class StudioApp(App):
         checkpoints_dir: str | Path | None = None,
         threads: int | None = None,
         watch: str | None = None,
+        weights: str = "auto",
     ) -> None:
         super().__init__()
+        self.decode_weights = weights  # the decode step's weight format for Generate and Chat
         preset(preset_name)  # a ValueError naming the known presets, before any screen
         self.checkpoints_dir = Path(checkpoints_dir) if checkpoints_dir else checkpoints_root()
         self.weights_source = initial_weights(checkpoint, self.checkpoints_dir)
@@ -270,6 +272,7 @@ def run_studio(
     watch: str | None = None,
     screenshot: str | None = None,
     size: tuple[int, int] = (120, 36),
+    weights: str = "auto",
 ) -> int:
     """`minigpt studio`: open the studio (or draw it into an SVG); returns the exit code."""
     prepare_multiprocessing()
@@ -281,6 +284,7 @@ def run_studio(
         checkpoint=checkpoint,
         threads=threads,
         watch=watch,
+        weights=weights,
     )
     try:
         if screenshot is not None:

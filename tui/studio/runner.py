@@ -102,12 +102,17 @@ class GenerationRunner:
         worker = get_current_worker()
         return self._running <= self._cancelled_up_to or worker.is_cancelled
 
-    def load(self, source: WeightSource, sampling: SamplingConfig) -> ModelInfo:
-        """Build a session over its own copy of the source's weights."""
+    def load(
+        self, source: WeightSource, sampling: SamplingConfig, weights: str = "fp32"
+    ) -> ModelInfo:
+        """Build a session over its own copy of the source's weights, decoding with `weights`
+        (a format, or "auto")."""
         if source.snapshot is not None:
-            session = session_from_snapshot(source.snapshot, sampling)
+            session = session_from_snapshot(source.snapshot, sampling, weights=weights)
         else:
-            session = GenerationSession.from_checkpoint(source.checkpoint, sampling, device="cpu")
+            session = GenerationSession.from_checkpoint(
+                source.checkpoint, sampling, device="cpu", weights=weights
+            )
         config = session.model.config
         self.session = session
         self.info = ModelInfo(

@@ -210,6 +210,15 @@ async def test_cache_race_gives_the_same_greedy_tokens_both_ways(tiny_app, wait_
         assert len(result.positions) == result.planned > 0
         assert result.first_difference is None
         assert f"same {result.planned} greedy tokens" in rendered(screen, "#race-header")
+        # then the same greedy text with the weights read in each format, and what auto takes
+        await wait_until(pilot, lambda: race.formats is not None and not race.racing)
+        await pilot.pause()
+        formats, table = race.formats, rendered(screen, "#race-formats")
+        assert [lane.weights for lane in formats.lanes][:2] == ["fp32", "bf16"]
+        assert formats.lane("fp32").first_difference is None
+        assert formats.lane("fp32").bytes_per_token > 3 * formats.lanes[-1].bytes_per_token / 2
+        assert all(lane.weights in table for lane in formats.lanes)
+        assert f"--weights auto takes {formats.chosen}" in table.replace("\n", " ")
 
 
 async def test_loading_other_weights_clears_the_cache_race(tiny_app, tiny_checkpoint, wait_until):
@@ -222,6 +231,7 @@ async def test_loading_other_weights_clears_the_cache_race(tiny_app, tiny_checkp
         tiny_app.use_weights(WeightSource("checkpoint again", checkpoint=str(tiny_checkpoint)))
         await wait_until(pilot, lambda: screen.info is not None)
         assert race.result is None  # the race measured weights that are no longer loaded
+        assert race.formats is None
 
 
 async def test_typing_a_sentence_into_the_prompt_fires_no_action(tiny_app, wait_until):

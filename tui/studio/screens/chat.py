@@ -130,7 +130,9 @@ class ChatScreen(SamplingScreen):
         sampling = self.sampling()
 
         def load() -> None:
-            self.post_message(ModelLoaded(self.runner.load(source, sampling)))
+            self.post_message(
+                ModelLoaded(self.runner.load(source, sampling, self.app.decode_weights))
+            )
 
         self.query_one("#chat-source", Static).update(Text(f"loading {source.label}…", "dim"))
         self.runner.submit(load)

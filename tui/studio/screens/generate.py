@@ -161,7 +161,7 @@ class GenerateScreen(SamplingScreen):
         prompt = prompt_from_input(self.query_one("#prompt", Input).value)
 
         def load() -> None:
-            info = self.runner.load(source, sampling)
+            info = self.runner.load(source, sampling, self.app.decode_weights)
             self.post_message(ModelLoaded(info))
             try:
                 self._start(prompt)

@@ -14,9 +14,10 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from core import CacheRaceResult, GenerationSession, cache_race
+from core import CacheRaceResult, FormatRaceResult, GenerationSession, cache_race, format_race
 from tui.studio.widgets.common.probability import bar
 from tui.studio.widgets.common.runner_view import RunnerView
+from tui.studio.widgets.generate.format_table import format_table
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress messages while racing
 
@@ -28,21 +29,28 @@ class CacheRace(RunnerView):
     class Raced(Message):
         result: CacheRaceResult
 
+    @dataclass
+    class FormatsRaced(Message):
+        result: FormatRaceResult | None  # None: this design has no one-token decoder
+
     def __init__(self, runner) -> None:
         super().__init__(runner, id="gen-race", classes="lab-view")
         self.result: CacheRaceResult | None = None
+        self.formats: FormatRaceResult | None = None
         self.racing = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="race-header")
         with VerticalScroll(id="race-body", can_focus=False):
+            # above the chart, whose rows run past a short panel
+            yield Static("", id="race-formats")
             yield Static("", id="race-rows")
 
     def compute(self) -> None:
         """Start a race (on the runner's thread; a new prompt or undo stops it)."""
         if self.racing:
             return
-        self.racing = True
+        self.racing, self.formats = True, None
 
         def work(session: GenerationSession) -> Message:
             flushed, last = time.monotonic(), None
@@ -52,20 +60,27 @@ class CacheRace(RunnerView):
                     flushed = time.monotonic()
             if last is None:
                 raise ValueError("the race was stopped before its first token")
-            return self.Raced(last)
+            self.post_message(self.Raced(last))
+            if self.runner.should_stop():
+                return self.FormatsRaced(None)
+            return self.FormatsRaced(format_race(session, self.runner.should_stop))
 
         self.submit("race", work)
         self.show()
 
     def forget(self) -> None:
         """Other weights were loaded: the last race measured a model that is gone."""
-        self.result, self.racing = None, False
+        self.result, self.formats, self.racing = None, None, False
         self.show()
 
     @on(Raced)
     def raced(self, message: Raced) -> None:
         self.result, self.error = message.result, ""
-        self.racing = not message.result.done
+        self.show()
+
+    @on(FormatsRaced)
+    def formats_raced(self, message: FormatsRaced) -> None:
+        self.formats, self.racing = message.result, False
         self.show()
 
     @on(RunnerView.Failed)
@@ -108,6 +123,13 @@ class CacheRace(RunnerView):
         )
         self.query_one("#race-header", Static).update(header)
         self.query_one("#race-rows", Static).update(self.chart(result))
+        formats = self.query_one("#race-formats", Static)
+        if self.formats is not None:
+            formats.update(format_table(self.formats))
+        elif self.racing and result.done:
+            formats.update(Text("racing the weight formats: fp32, bf16, int8…", "bold yellow"))
+        else:
+            formats.update("")
 
     def badge(self, result: CacheRaceResult) -> Text:
         count = len(result.positions)
@@ -123,7 +145,8 @@ class CacheRace(RunnerView):
         """ms per token against position, in buckets, both paths on one scale."""
         rows = max(4, min(32, len(result.positions)))
         size = -(-len(result.positions) // rows)  # positions per bucket, rounded up
-        half = max(4, (self.content_width() - 14) // 2 - 8)
+        # the row: position 12, two bars with their values, the slide mark 16
+        half = max(4, (self.content_width() - 14 - 16) // 2 - 8)
         buckets = [
             (
                 result.positions[i],
