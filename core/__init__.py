@@ -176,6 +176,7 @@ _EXPORTS: dict[str, str] = {
     "knockout": "core.xray.heads",
     "BlockAdded": "core.xray.lens",
     "embedding_lens": "core.xray.lens",
+    "fresh_model": "core.xray.lens",
     "EmbeddingLens": "core.xray.lens",
     "LensLayer": "core.xray.lens",
     "logit_lens": "core.xray.lens",
@@ -355,6 +356,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         LensLayer,
         LogitLens,
         embedding_lens,
+        fresh_model,
         logit_lens,
     )
     from core.xray.ranking import Ranking
