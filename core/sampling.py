@@ -244,8 +244,13 @@ def sample_next(probs: torch.Tensor, generator: torch.Generator | None = None) -
     Inverse-CDF sampling: one uniform draw against the running sum. Cheaper per token than
     `torch.multinomial`, whose argument checks cost more than the draw at these sizes.
     """
+    return draw_at(probs, float(torch.rand((), generator=generator)))  # in [0, 1)
+
+
+def draw_at(probs: torch.Tensor, uniform: float) -> int:
+    """The index of probs (N,) that the uniform number `uniform` in [0, 1) picks by inverse
+    CDF: the one `sample_next` returns when its generator gives that number."""
     cumulative = torch.cumsum(probs, dim=-1)  # (N,)
-    uniform = float(torch.rand((), generator=generator))  # in [0, 1)
     # the first entry whose running sum passes the draw; a zero entry never raises the sum
     index = int(torch.searchsorted(cumulative, cumulative[-1:] * uniform, right=True))
     if index < probs.shape[-1]:

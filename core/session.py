@@ -219,10 +219,14 @@ class GenerationSession(ChatTurns):
         return Distribution(self._candidates(ranked), entropy_of(ranked.probs), greedy, ranking)
 
     def _ranked(self) -> RankedDistribution:
+        return self.ranked(self.sampling)
+
+    def ranked(self, sampling: SamplingConfig) -> RankedDistribution:
+        """The pending step's distribution as `step` would draw from it under `sampling`."""
         if not self._logits:
             raise ValueError("no prompt yet; call start(prompt) first")
-        context = self.ids[self._window_start :] if self.sampling.repetition_penalty != 1 else []
-        return ranked_distribution(self._logits[-1], self.sampling, context)
+        context = self.ids[self._window_start :] if sampling.repetition_penalty != 1 else []
+        return ranked_distribution(self._logits[-1], sampling, context)
 
     def _candidates(self, ranked: RankedDistribution) -> tuple[Candidate, ...]:
         """The likeliest tokens, from exactly the distribution sampled from."""

@@ -16,6 +16,15 @@ from core.xray.shapes import recording
 from core.xray.views import _tokens
 
 
+def fresh_model(model: MiniGPT) -> MiniGPT:
+    """`model` as training began it: the same config and vocabulary, its weights drawn from
+    `config.seed` exactly as `TrainingSession` draws them, the caller's random state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(model.config.seed)
+        fresh = MiniGPT(model.config, model.vocab_size)
+    return fresh.to(next(model.parameters()).device).eval()
+
+
 @dataclass(frozen=True)
 class LensLayer:
     """The stream at one depth, read by the final LayerNorm and the head as if it were the last."""

@@ -1,5 +1,6 @@
 """Tail draws: the same prefix, seed and temperature sampled with the top-k/top-p cut and
-without it, and every token the uncut run drew from below the cut marked."""
+without it, and every token the uncut run drew from below the cut marked. The two runs share
+their random numbers, so their texts agree until the uncut one first draws from the tail."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from core.config import SamplingConfig
+from core.config import MAX_SEED, SamplingConfig
 from core.model import MiniGPT
-from core.sampling import ranked_distribution
+from core.sampling import draw_at
 from core.session import GenerationSession
 from core.tokenizer import Tokenizer
 
@@ -73,25 +74,44 @@ def tail_draws(
     count: int = 64,
     seed: int = 0,
 ) -> TailDraws:
-    """Draw `count` tokens after `prefix` twice from the same seed: under the cut, and with the
-    cut switched off (the whole vocabulary, same temperature)."""
+    """Draw `count` tokens after `prefix` twice: under the cut, exactly as a session seeded with
+    `seed` draws them, and with the cut switched off (the whole vocabulary, same temperature).
+
+    The runs are coupled: at each step the uncut run takes the same token as the cut one with
+    probability the mass the cut keeps, else a token from below the cut. Each run is still an
+    honest draw from its own distribution, and the texts part exactly where the tail was drawn.
+    """
     cut = cut_settings(sampling)
     uncut = replace(cut, top_k=None, top_p=1.0, min_p=0.0)
-    runs = []
-    for settings in (cut, uncut):
-        session = GenerationSession(model, tokenizer, settings, seed)
+    sessions = [GenerationSession(model, tokenizer, settings, seed) for settings in (cut, uncut)]
+    for session in sessions:
         session.start(prefix)
-        tokens, below, probs = [], [], []
-        for _ in range(count):
-            logits = session.pending_logits()  # (V,)
-            context = session.ids[-model.config.block_size :]
-            kept = ranked_distribution(logits, cut, context)
+    draws = torch.Generator().manual_seed(seed)  # the cut run's, as its session's generator
+    coins = torch.Generator().manual_seed((seed + 1) % (MAX_SEED + 1))  # tail or not
+    runs: list[tuple[list[str], list[bool], list[float]]] = [([], [], []), ([], [], [])]
+    for _ in range(count):
+        uniform = float(torch.rand((), generator=draws))
+        coin = float(torch.rand((), generator=coins))
+        for session, (tokens, below, probs) in zip(sessions, runs, strict=True):
+            drawn = session.ranked(session.sampling)  # what this run draws from
+            kept = session.ranked(cut)  # the cut, in this run's own context
             kept_ids = {i for i, p in zip(kept.id_list, kept.prob_list, strict=True) if p > 0}
-            model_probs = torch.softmax(logits.float(), -1)  # (V,)
-            step = session.step()
+            point = uniform
+            if session is sessions[1]:
+                mass = sum(
+                    p for i, p in zip(drawn.id_list, drawn.prob_list, strict=True) if i in kept_ids
+                )
+                # the sorted ranking puts the kept tokens first: a point below `mass` picks the
+                # token the cut run picks from the same uniform, one above it the tail
+                point = uniform * mass if coin < mass else mass + (1 - mass) * uniform
+            token_id = drawn.id_list[draw_at(drawn.probs, point)]
+            model_probs = torch.softmax(session.pending_logits().float(), -1)  # (V,)
+            step = session.step(force=token_id)
             tokens.append(step.text)
-            below.append(step.token_id not in kept_ids)
-            probs.append(float(model_probs[step.token_id]))
-        first = below.index(True) if True in below else None
-        runs.append(TailRun(tokens, below, probs, first))
-    return TailDraws(prefix, describe_cut(cut), cut.temperature, seed, runs[0], runs[1])
+            below.append(token_id not in kept_ids)
+            probs.append(float(model_probs[token_id]))
+    tails = [
+        TailRun(tokens, below, probs, below.index(True) if True in below else None)
+        for tokens, below, probs in runs
+    ]
+    return TailDraws(prefix, describe_cut(cut), cut.temperature, seed, tails[0], tails[1])

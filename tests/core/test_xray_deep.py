@@ -17,10 +17,12 @@ from core import (
     GenerationSession,
     MiniGPT,
     SamplingConfig,
+    TrainingSession,
     UserError,
     build_tokenizer,
     cache_race,
     embedding_lens,
+    fresh_model,
     head_ranking,
     inside_head,
     knockout,
@@ -209,6 +211,38 @@ def test_tail_draws_of_a_greedy_setting_compare_against_the_default_cut() -> Non
     model, tokenizer = _model()
     draws = tail_draws(model, tokenizer, "To be", SamplingConfig(temperature=0, top_k=None), 5)
     assert draws.cut == "top-k 40" and draws.temperature == 1.0
+
+
+def test_tail_draws_with_the_cut_are_what_a_session_with_that_seed_draws() -> None:
+    model, tokenizer = _model()
+    sampling = SamplingConfig(temperature=1.5, top_k=3)
+    draws = tail_draws(model, tokenizer, "To be", sampling, count=30, seed=5)
+    session = GenerationSession(model, tokenizer, replace(sampling, num_candidates=1), 5)
+    assert draws.with_cut.tokens == [step.text for step in session.stream("To be", 30)]
+
+
+def test_tail_draws_agree_until_the_first_draw_from_below_the_cut() -> None:
+    model, tokenizer = _model()
+    sampling = SamplingConfig(temperature=1.5, top_p=0.6, top_k=None)
+    for seed in range(4):
+        draws = tail_draws(model, tokenizer, "To be", sampling, count=40, seed=seed)
+        first = draws.without_cut.first_below
+        assert first is not None  # a cut at 0.6 of the mass is crossed within 40 draws
+        assert draws.with_cut.tokens[:first] == draws.without_cut.tokens[:first]
+        assert draws.with_cut.tokens[first] != draws.without_cut.tokens[first]
+
+
+def test_fresh_model_is_the_weights_training_starts_from(tiny_config, text) -> None:
+    trained, _ = _model()
+    config = replace(tiny_config, seed=7)
+    session = TrainingSession(config, text, "cpu")
+    shaped = MiniGPT(config, session.tokenizer.vocab_size)
+    state = torch.get_rng_state()
+    fresh = fresh_model(shaped)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's draws go on unchanged
+    for name, tensor in session.model.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[name], tensor, rtol=0, atol=0)
+    assert not torch.equal(fresh_model(trained).head.weight, trained.head.weight)
 
 
 def test_outside_window_is_the_text_the_model_no_longer_reads() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static
 
-from core import embedding_lens, inside_head, knockout, load_model, logit_lens
+from core import embedding_lens, fresh_model, inside_head, knockout, load_model, logit_lens
 from tests.tui.studio.test_views_while_training import training_weights
 from tui.studio.screens.model import ModelScreen
 from tui.studio.widgets.model.embeddings import EmbeddingView
@@ -16,6 +16,7 @@ from tui.studio.widgets.model.knockout import KnockoutView
 from tui.studio.widgets.model.lens import LensView
 
 VIEWS = (("v", HeadInsideView), ("k", KnockoutView), ("d", LensView), ("e", EmbeddingView))
+LENSES = (("d", LensView), ("e", EmbeddingView))  # the views f puts a fresh init beside
 
 
 async def _open(app, pilot, wait_until, key: str, kind):
@@ -49,11 +50,12 @@ def _check_views(views: dict, model, tokenizer) -> None:
     assert knocked.result.knocked.knocked == pytest.approx(wanted.knocked, abs=1e-5)
     lens = views[LensView]
     layers = logit_lens(model, tokenizer, lens.text).layers
-    for shown, layer in zip(lens.result.layers, layers, strict=True):
+    for shown, layer in zip(lens.result.loaded.layers, layers, strict=True):
         assert shown.target_probs == pytest.approx(layer.target_probs, abs=1e-5)
     embeddings = views[EmbeddingView]
     table = embedding_lens(model, tokenizer, embeddings.text, 8, 48)
-    assert embeddings.result.neighbours[0][1] == pytest.approx(table.neighbours[0][1], abs=1e-5)
+    shown = embeddings.result.loaded.neighbours[0][1]
+    assert shown == pytest.approx(table.neighbours[0][1], abs=1e-5)
 
 
 async def test_deep_views_show_the_checkpoint(tiny_app, tiny_checkpoint, wait_until):
@@ -91,6 +93,66 @@ async def test_knockout_keys_pick_and_add_heads(tiny_app, wait_until):
         await wait_until(pilot, lambda: view.result.knocked.heads == [first] and view.runner.idle)
 
 
+async def _beside_fresh(pilot, wait_until, view):
+    """f on the view: the fresh init's lens computed beside the weights'."""
+    await pilot.press("f")
+    await wait_until(pilot, lambda: view.result.fresh is not None and view.runner.idle)
+    await pilot.pause()
+
+
+def _check_beside(views: dict, model, tokenizer) -> None:
+    """Each lens's two sides against core's lens on the weights and on a fresh init of their
+    shape."""
+    fresh = fresh_model(model)
+    lens = views[LensView].result
+    wanted = logit_lens(model, tokenizer, views[LensView].text)
+    assert lens.loaded.layers[-1].target_probs == pytest.approx(
+        wanted.layers[-1].target_probs, abs=1e-5
+    )
+    wanted = logit_lens(fresh, tokenizer, views[LensView].text)
+    for shown, layer in zip(lens.fresh.layers, wanted.layers, strict=True):
+        assert shown.target_probs == pytest.approx(layer.target_probs, abs=1e-5)
+    assert lens.fresh.layers[-1].mean_loss != pytest.approx(lens.loaded.layers[-1].mean_loss)
+    table = embedding_lens(fresh, tokenizer, views[EmbeddingView].text, 8, 48)
+    shown = views[EmbeddingView].result.fresh
+    assert shown.positions[1][:8] == pytest.approx(table.positions[1][:8], abs=1e-5)
+    assert shown.neighbours == [(t, pytest.approx(c, abs=1e-5)) for t, c in table.neighbours]
+
+
+async def test_lenses_show_a_fresh_init_beside_the_weights_under_its_name(
+    tiny_app, tiny_checkpoint, wait_until
+):
+    model, checkpoint = load_model(tiny_checkpoint)
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        views = {}
+        for key, kind in LENSES:
+            screen, view = await _open(tiny_app, pilot, wait_until, key, kind)
+            assert "f: beside a fresh init" in _header(view)
+            await _beside_fresh(pilot, wait_until, view)
+            assert "beside a fresh init, same shape" in _header(view)
+            content = _content(view)
+            seed = model.config.seed
+            assert f"fresh init, same shape (seed {seed}, never trained)" in content
+            assert content.index(screen.info.source) < content.index("fresh init, same shape")
+            views[kind] = view
+        _check_beside(views, model, checkpoint.tokenizer)
+        await pilot.press("f")  # back to the weights alone
+        lens = views[EmbeddingView]
+        await wait_until(pilot, lambda: lens.result.fresh is None and lens.runner.idle)
+        await pilot.pause()
+        assert "fresh init, same shape" not in _content(lens)
+
+
+@pytest.mark.parametrize("key,kind", LENSES)
+async def test_lenses_beside_a_fresh_init_fit_an_80x24_terminal(tiny_app, wait_until, key, kind):
+    async with tiny_app.run_test(size=(80, 24)) as pilot:
+        screen, view = await _open(tiny_app, pilot, wait_until, key, kind)
+        await _beside_fresh(pilot, wait_until, view)
+        width = view.content_width()
+        for line in (_header(view) + "\n" + _content(view)).splitlines():
+            assert len(line) <= width, line
+
+
 @pytest.mark.parametrize("key,kind", VIEWS)
 async def test_deep_views_fit_an_80x24_terminal(tiny_app, wait_until, key, kind):
     async with tiny_app.run_test(size=(80, 24)) as pilot:
@@ -118,3 +180,7 @@ async def test_deep_views_show_training_weights_and_forget_the_checkpoints(tiny_
                 assert "training weights" in _header(view)
                 views[kind] = view
             _check_views(views, expected.model, expected.tokenizer)
+            for key, kind in LENSES:  # a fresh init of the run's shape and seed beside it
+                screen, view = await _open(tiny_app, pilot, wait_until, key, kind)
+                await _beside_fresh(pilot, wait_until, view)
+            _check_beside(views, expected.model, expected.tokenizer)

@@ -17,6 +17,7 @@ from core import (
     perturbation_probe,
     prediction_tape,
     session_from_snapshot,
+    tail_draws,
 )
 from tui.studio.screens.chat import ChatScreen
 from tui.studio.screens.generate import GenerateScreen
@@ -26,6 +27,7 @@ from tui.studio.widgets.common.tape import TapeView
 from tui.studio.widgets.generate.cache_race import CacheRace
 from tui.studio.widgets.generate.sampling_lab import SamplingLab
 from tui.studio.widgets.generate.side_panel import SidePanel
+from tui.studio.widgets.generate.tail_draws import COUNT, TailDrawsView
 from tui.studio.widgets.model.probe import ProbeView
 from tui.studio.widgets.model.sizing import SizingView
 from tui.studio.widgets.model.xray import AttentionXray
@@ -145,6 +147,16 @@ async def test_generate_views_show_the_training_weights(tiny_app, tiny_checkpoin
             assert race.result.first_difference is None
             assert race.result.block_size == snapshot.config.block_size
             assert len(race.result.positions) == race.result.planned > 0
+
+            await pilot.press("d")
+            tail = screen.query_one(TailDrawsView)
+            await wait_until(pilot, lambda: tail.drawn is not None and tail.runner.idle, 60)
+            assert tail.drawn.source == screen.info.source
+            wanted = tail_draws(
+                expected.model, expected.tokenizer, screen.text, screen.sampling(), COUNT, 0
+            )
+            assert tail.draws.without_cut.tokens == wanted.without_cut.tokens
+            assert tail.draws.with_cut.tokens == wanted.with_cut.tokens
 
 
 async def test_model_views_show_the_training_weights(tiny_app, wait_until):

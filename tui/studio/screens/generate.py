@@ -1,5 +1,5 @@
 """The Generate screen: step through generation one token at a time, with the probabilities,
-the prediction tape, the sampling lab and the cache race beside the text."""
+the prediction tape, the sampling lab, the cache race and the tail draws beside the text."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ class GenerateScreen(SamplingScreen):
         Binding("i", "edit_prompt", "Prompt"),
         *SAMPLING_BINDINGS,
         Binding("v", "view", "View"),
-        Binding("c", "race", "Cache race"),
+        Binding("c", "panel('gen-race')", "Cache race"),
+        Binding("d", "panel('gen-tail')", "Tail draws"),
         Binding("pagedown", "scroll_view(1)", "Scroll", show=False),
         Binding("pageup", "scroll_view(-1)", "Scroll", show=False),
     ]
@@ -270,9 +271,12 @@ class GenerateScreen(SamplingScreen):
         else:
             self.query_one(SidePanel).scroll_view(pages)
 
-    def action_race(self) -> None:
-        self.query_one(SidePanel).switch("gen-race")
-        if self.ready and not self.running:
+    def action_panel(self, name: str) -> None:
+        """c, d: show the cache race or the tail draws, and start it (the draws follow the text
+        and the settings, as the tape does)."""
+        self.query_one(SidePanel).switch(name)
+        self.update_views()
+        if name == "gen-race" and self.ready and not self.running:
             self.query_one(CacheRace).compute()
 
     def action_edit_prompt(self) -> None:
@@ -318,8 +322,7 @@ class GenerateScreen(SamplingScreen):
         self.info = message.info
         panel = self.query_one(ProbabilityPanel)
         panel.waiting(f"{message.info.label} loaded; preparing its decoder and prompt…", False)
-        self.query_one(SidePanel).name_source(message.info.source)
-        self.query_one(CacheRace).forget()  # a race of other weights no longer tells the truth
+        self.query_one(SidePanel).loaded(message.info.source)  # old results go at once
         self.update_views()
 
     @on(Started)

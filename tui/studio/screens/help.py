@@ -113,7 +113,11 @@ file in the working folder (generated.txt, then generated-2.txt, ...).
   the mass each cut removed and how many tokens it kept. **Cache race** (**c**): greedy tokens
   from the prompt with the KV cache and without it (the whole window recomputed each step), on
   the same weights: ms per token against position, the cache's bytes, and a check that both
-  gave the same tokens.
+  gave the same tokens. **Tail draws** (**d**): the text so far continued twice from the seed,
+  with your cut (top-k, top-p, min-p) and without it. The runs share their random numbers, so
+  they agree until the uncut one draws a token the cut would have removed: each such token is
+  underlined, the first (where the text derailed) on red, with how many there were and their
+  probabilities. With no cut set it compares top-k 40 and says so.
 
 ## Chat
 Type a line and press enter: it is appended to the context and the model continues, streamed
@@ -147,6 +151,16 @@ X-ray views, on any text (a field; by default the Generate screen's text); **o**
   and softmax saturates); **m** fills the mask with 0 instead of -inf, and the future gets
   weight: the leak. · marks a weight of exactly 0. A text longer than the block is cropped to
   its last block_size tokens (marked ✂).
+- **v Inside a head**: for one query, Q, every earlier K and V row as signed heat strips, the
+  weights, the weighted sum of V that arrives, then the heads concatenated and projected.
+- **k Knockout**: heads ranked by how much the loss rises without each; **space** silences
+  several; the prediction tape with and without them.
+- **d Logit lens**: the stream after the embeddings and after each block, decoded by the final
+  LayerNorm and the head (top guess and p(target) per position), and what each block added
+  against the stream's size. **e Embedding lens**: a token's nearest rows in the token table,
+  the position table's cosines. In both, **f** puts the same view of a **fresh init** (same
+  config and seed, never trained: where training started) beside the loaded weights, each
+  named: a near-identity and noise against learned corrections and structure.
 - **p Perturbation probe**: swap the token at a position (**←→**) and see how far each position
   moved in the first attention output, the first FeedForward alone and the whole model's
   logits: exactly 0 left of it (**causality**), and the FeedForward only at it (**position

@@ -1,5 +1,6 @@
 """The embedding lens: a token's nearest and farthest tokens in the token table by cosine, and
-the position table's cosine-similarity matrix, on the loaded weights."""
+the position table's cosine-similarity matrix, on the loaded weights; f puts a fresh init of
+the same shape beside them, where neither table has learned anything yet."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from core import EmbeddingLens, GenerationSession, embedding_lens
+from core import EmbeddingLens, MiniGPT, Tokenizer, embedding_lens
 from tui.studio.formatting import visible_token
 from tui.studio.widgets.common.cells import signed_color, wrapped
 from tui.studio.widgets.common.probability import bar
-from tui.studio.widgets.model.sourced import SourcedView
+from tui.studio.widgets.model.sourced import FRESH, Beside, FreshBesideView
 
 DEFAULT_TOKEN = "e"
 NEIGHBOURS = 8
@@ -23,9 +24,10 @@ POSITIONS = 48  # rows of the position table compared at most
 @dataclass(frozen=True)
 class EmbeddingRequest:
     token: str
+    fresh: bool  # a fresh init's tables beside the loaded weights'
 
 
-class EmbeddingView(SourcedView):
+class EmbeddingView(FreshBesideView):
     """Its field holds one token, not the screen's shared text."""
 
     PREFIX = "xe"
@@ -43,27 +45,59 @@ class EmbeddingView(SourcedView):
         super().set_text(self.text or DEFAULT_TOKEN)
 
     def make_request(self) -> EmbeddingRequest:
-        return EmbeddingRequest(self.text)
+        return EmbeddingRequest(self.text, self.beside_fresh)
 
-    def work(self, session: GenerationSession, request: EmbeddingRequest) -> EmbeddingLens:
-        return embedding_lens(
-            session.model, session.tokenizer, request.token, NEIGHBOURS, POSITIONS
-        )
+    def lens(
+        self, model: MiniGPT, tokenizer: Tokenizer, request: EmbeddingRequest
+    ) -> EmbeddingLens:
+        return embedding_lens(model, tokenizer, request.token, NEIGHBOURS, POSITIONS)
 
     def settings_line(self) -> Text:
         text = Text("embedding lens: ", style="bold")
         text.append("the token table's neighbours by cosine, and the position table's geometry")
         return text
 
-    def draw(self, lens: EmbeddingLens, width: int) -> Text:
-        text = Text()
-        text.append(f"token {visible_token(lens.token)!r}", style="bold")
-        text.append(" (i types another) · its nearest rows in the token table, by cosine:\n")
-        text.append_text(self.neighbours(lens.neighbours, width))
-        text.append("farthest:\n", style="dim")
-        text.append_text(self.neighbours(lens.farthest, width))
+    def draw_one(self, lens: EmbeddingLens, width: int) -> Text:
+        text = self.token_line(lens)
+        text.append_text(self.tokens(lens, width))
         text.append_text(self.positions(lens.positions, width))
         return text
+
+    def draw_beside(self, beside: Beside, width: int) -> Text:
+        """Each model's neighbours under its name, then the two position tables side by side."""
+        names, lenses = self.names(beside), (beside.loaded, beside.fresh)
+        text = self.token_line(beside.loaded)
+        for index, (name, lens) in enumerate(zip(names, lenses, strict=True)):
+            text.append(f"{name}\n", style="bold cyan" if index else "bold")
+            text.append_text(self.tokens(lens, width))
+        if not beside.loaded.positions:
+            return text.append_text(self.positions([], width))
+        size = min(len(beside.loaded.positions), max(4, (width - 8) // 4))
+        text.append_text(self.positions_words(size, width))
+        # the full names head the neighbours above; short ones fit over a matrix
+        left, right = (f"{name[: 2 * size]:<{2 * size}}" for name in ("these weights", FRESH))
+        text.append(f"     {left}   ", style="bold")
+        text.append(f"{right}\n", style="bold cyan")
+        text.append_text(self.columns(size, 2))
+        for i in range(size):
+            text.append(f"{i:>4} ", style="dim")
+            for j, rows in enumerate((beside.loaded.positions, beside.fresh.positions)):
+                text.append("   " if j else "")
+                for k in range(size):
+                    text.append("██", style=signed_color(rows[i][k], 1.0))
+            text.append("\n")
+        return text
+
+    @staticmethod
+    def token_line(lens: EmbeddingLens) -> Text:
+        text = Text(f"token {visible_token(lens.token)!r}", style="bold")
+        text.append(" (i types another) · its nearest rows in the token table, by cosine:\n")
+        return text
+
+    def tokens(self, lens: EmbeddingLens, width: int) -> Text:
+        text = self.neighbours(lens.neighbours, width)
+        text.append("farthest:\n", style="dim")
+        return text.append_text(self.neighbours(lens.farthest, width))
 
     @staticmethod
     def neighbours(rows: list[tuple[str, float]], width: int) -> Text:
@@ -85,8 +119,19 @@ class EmbeddingView(SourcedView):
                 "bold yellow",
             )
         size = min(len(rows), max(4, (width - 5) // 2))
+        text = EmbeddingView.positions_words(size, width)
+        text.append_text(EmbeddingView.columns(size, 1))
+        for i in range(size):
+            text.append(f"{i:>4} ", style="dim")
+            for j in range(size):
+                text.append("██", style=signed_color(rows[i][j], 1.0))
+            text.append("\n")
+        return text
+
+    @staticmethod
+    def positions_words(size: int, width: int) -> Text:
         text = Text("\n")
-        text.append_text(
+        return text.append_text(
             wrapped(
                 f"position embeddings: cosine of row i with row j, positions 0..{size - 1} "
                 "(blue -1, dark 0, red +1). Without these rows the tokens would arrive in no "
@@ -95,11 +140,9 @@ class EmbeddingView(SourcedView):
                 width,
             )
         )
-        text.append("     " + "".join(f"{j:<2}" if j % 4 == 0 else "  " for j in range(size)))
-        text.append("\n")
-        for i in range(size):
-            text.append(f"{i:>4} ", style="dim")
-            for j in range(size):
-                text.append("██", style=signed_color(rows[i][j], 1.0))
-            text.append("\n")
-        return text
+
+    @staticmethod
+    def columns(size: int, count: int) -> Text:
+        """The column numbers over `count` matrices side by side."""
+        line = "".join(f"{j:<2}" if j % 4 == 0 else "  " for j in range(size))
+        return Text("     " + "   ".join([line] * count) + "\n")

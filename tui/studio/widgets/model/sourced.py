@@ -1,5 +1,6 @@
 """What the Model screen's deeper views share: a result computed on the loaded weights, named by
-those weights (checkpoint or run, and step), forgotten the moment other weights load."""
+those weights (checkpoint or run, and step), forgotten the moment other weights load; and for
+the lenses, the same computation on a freshly initialised model of that shape beside it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from core import GenerationSession
+from core import GenerationSession, MiniGPT, Tokenizer, fresh_model
 from tui.studio.messages import ModelInfo
 from tui.studio.widgets.common.cells import crop_lines
 from tui.studio.widgets.common.runner_view import TextView
@@ -139,3 +140,71 @@ class SourcedView(TextView):
             content.append("\n" if content else "")
             content.append_text(self.draw(self.result, width))
         self.query_one(f"#{self.PREFIX}-content", Static).update(crop_lines(content, width))
+
+
+FRESH = "fresh init, same shape"
+
+
+@dataclass(frozen=True)
+class Beside:
+    """A lens on the loaded weights and, when asked for, on the same shape freshly initialised."""
+
+    loaded: Any
+    fresh: Any | None  # None: not asked for
+    seed: int  # the config's seed, which the fresh weights were drawn from
+
+
+class FreshBesideView(SourcedView):
+    """f shows the same lens on a freshly initialised model of the same config and seed (what
+    training started from) beside the loaded weights; `lens` computes one, `draw_beside` draws
+    the pair, each under its name."""
+
+    BINDINGS = [*SourcedView.BINDINGS, Binding("f", "fresh", "Fresh init beside")]
+
+    def __init__(self, runner, id: str) -> None:
+        super().__init__(runner, id=id)
+        self.beside_fresh = False
+
+    def action_fresh(self) -> None:
+        self.beside_fresh = not self.beside_fresh
+        self.recompute()
+        self.show()
+
+    def lens(self, model: MiniGPT, tokenizer: Tokenizer, request: Any) -> Any:
+        raise NotImplementedError
+
+    def work(self, session: GenerationSession, request: Any) -> Beside:
+        model, tokenizer = session.model, session.tokenizer
+        fresh = self.lens(fresh_model(model), tokenizer, request) if request.fresh else None
+        return Beside(self.lens(model, tokenizer, request), fresh, model.config.seed)
+
+    def header(self) -> Text:
+        """The weights and settings, then what is shown beside them and how to change it: on
+        the same line where it fits, else on its own, never cut off."""
+        text = super().header()
+        if self.beside_fresh:
+            hint = Text(f"beside a {FRESH} (f: weights alone)", style="cyan")
+        else:
+            hint = Text("f: beside a fresh init", style="dim")
+        last = text.split("\n")[-1]
+        if last.cell_len + hint.cell_len + 3 <= self.content_width():
+            return text.append(" · ").append_text(hint)
+        return text.append("\n").append_text(hint)
+
+    def names(self, beside: Beside) -> list[str]:
+        """What each shown result is, loaded weights first."""
+        names = [self.result_source or self.source or "these weights"]
+        if beside.fresh is not None:
+            names.append(f"{FRESH} (seed {beside.seed}, never trained)")
+        return names
+
+    def draw(self, beside: Beside, width: int) -> Text:
+        if beside.fresh is None:
+            return self.draw_one(beside.loaded, width)
+        return self.draw_beside(beside, width)
+
+    def draw_one(self, result: Any, width: int) -> Text:
+        raise NotImplementedError
+
+    def draw_beside(self, beside: Beside, width: int) -> Text:
+        raise NotImplementedError
