@@ -69,6 +69,17 @@ _EXPORTS: dict[str, str] = {
     "save_race": "core.experiments",
     "VariantResult": "core.experiments",
     "VARIANTS": "core.variants",
+    "Arm": "core.variants",
+    "SCENARIOS": "core.scenarios",
+    "DEFAULT_SEEDS": "core.scenarios",
+    "scenario_names": "core.scenarios",
+    "RACE_THREADS": "core.race_plan",
+    "RacePlan": "core.race_plan",
+    "run_plan": "core.race_plan",
+    "scenario_plan": "core.race_plan",
+    "variants_plan": "core.race_plan",
+    "race_verdicts": "core.verdict",
+    "lesson_agrees": "core.verdict",
     "attention_maps": "core.xray.shapes",
     "parameter_counts": "core.xray.shapes",
     "shape_journey": "core.xray.shapes",
@@ -267,6 +278,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         Transformer,
         cross_entropy_for_logits,
     )
+    from core.race_plan import RACE_THREADS, RacePlan, run_plan, scenario_plan, variants_plan
     from core.run_diff import SettingDiff, settings_diff
     from core.run_edits import DeletePlan, check_run_name, delete_run, plan_delete, rename_run
     from core.run_export import (
@@ -305,6 +317,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         sample_next,
         sampling_distribution,
     )
+    from core.scenarios import DEFAULT_SEEDS, SCENARIOS, scenario_names
     from core.session import (
         TURN_END,
         UNDO_STEPS,
@@ -324,7 +337,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         unescape_prompt,
     )
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
-    from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
+    from core.variants import DEFAULT_VARIANTS, VARIANTS, Arm, parse_variants
+    from core.verdict import lesson_agrees, race_verdicts
     from core.xray.cache_race import CacheRaceResult, cache_race
     from core.xray.ranking import Ranking
     from core.xray.shapes import ShapeStage, attention_maps, parameter_counts, shape_journey
