@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 
 from core.model import MiniGPT
+from core.scenarios import ATTENTION, GRAD_FLOW, SPIKE, STEP_SIZES, Spike
 from core.xray.shapes import recording
 
-ATTENTION, GRAD_FLOW, STEP_SIZES, SPIKE = "attention", "grad-flow", "step-sizes", "spike"
-INSTRUMENTS = (ATTENTION, GRAD_FLOW, STEP_SIZES, SPIKE)
+__all__ = ["ATTENTION", "GRAD_FLOW", "SPIKE", "STEP_SIZES", "Spike"]  # named in scenarios.py
 GRAD_FLOW_STEPS = 10  # the first steps, where a deep stack either passes gradient or does not
 # log10 |update| bins: Adam's steps sit near the learning rate, SGD's spread over decades
 STEP_SIZE_EDGES = tuple(x / 2 for x in range(-18, 1))  # 1e-9 .. 1
-
-
-@dataclass(frozen=True)
-class Spike:
-    """A garbage batch's worth of gradient: every gradient of step `step` times `factor`."""
-
-    step: int
-    factor: float = 1000.0
 
 
 @contextmanager

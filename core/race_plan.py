@@ -10,8 +10,15 @@ from dataclasses import dataclass, replace
 
 from core.config import Config
 from core.errors import UserError
-from core.instruments import Spike
-from core.scenarios import CORPUS, DEFAULT_SEEDS, ORDERED_PAIRS, PAIRS, SCENARIOS, variant_checks
+from core.scenarios import (
+    CORPUS,
+    DEFAULT_SEEDS,
+    ORDERED_PAIRS,
+    PAIRS,
+    SCENARIOS,
+    Spike,
+    variant_checks,
+)
 from core.synthetic import ordered_pairs_corpus, pairs_corpus
 from core.variants import Arm, variant_arms
 from core.verdict import Check, race_verdicts

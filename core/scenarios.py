@@ -8,13 +8,22 @@ from dataclasses import dataclass, replace
 
 from core.config import PRESETS, Config
 from core.errors import UserError
-from core.instruments import ATTENTION, GRAD_FLOW, SPIKE, STEP_SIZES, Spike
 from core.variants import VARIANTS, Arm
 from core.verdict import AHEAD, BEHIND, Check
 
 # the studio's or --data's text, or a generated one (core.synthetic)
 CORPUS, PAIRS, ORDERED_PAIRS = "corpus", "pairs", "ordered-pairs"
 DEFAULT_SEEDS = 2
+# what a race can measure beside the loss (core.instruments measures them)
+ATTENTION, GRAD_FLOW, STEP_SIZES, SPIKE = "attention", "grad-flow", "step-sizes", "spike"
+
+
+@dataclass(frozen=True)
+class Spike:
+    """A garbage batch's worth of gradient: every gradient of step `step` times `factor`."""
+
+    step: int
+    factor: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ SCENARIOS: dict[str, Scenario] = {
             "mask",
             "6: why -inf in the causal mask, and why hide the future at all?",
             _shape(),
-            100,
+            200,
             (Arm("baseline"), Arm("mask-zero", "mask-zero"), Arm("no-mask", "no-mask")),
             (_check("mask-zero"), _check("no-mask")),
             setting="any shape: a leak shows at once under the real causal mask",

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 # below this a gap teaches nothing at these sizes, however well the seeds agree on it
 MIN_EFFECT = 0.03
 # a gap counts once it is wider than this many times the seed noise: with two or three seeds
-# the spread itself is a rough estimate, so one noise width is not enough
-NOISE_FACTOR = 2.0
+# the spread itself is a rough estimate, so one noise width is not enough (with two seeds,
+# 1.5 asks the smaller seed's gap to be at least a fifth of the larger one's, same sign)
+NOISE_FACTOR = 1.5
 BEHIND, AHEAD, SAME, DIVERGED = "behind", "ahead", "same", "diverged"
 
 
@@ -58,7 +59,9 @@ class Verdict:
     def line(self) -> str:
         """The verdict in one sentence, its numbers included."""
         noise = f"±{self.noise:.2f}" if self.seeds > 1 else "one seed: no noise estimate"
-        since = f" from step {self.since_step} on" if self.since_step else ""
+        since = ""
+        if self.since_step is not None:
+            since = f" from step {self.since_step} on" if self.since_step else " from the start"
         if self.outcome == DIVERGED:
             return f"{self.arm}: diverged (its loss is not finite)"
         if self.outcome == SAME:

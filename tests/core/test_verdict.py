@@ -6,7 +6,17 @@ import math
 
 import pytest
 
-from core.verdict import AHEAD, BEHIND, DIVERGED, SAME, Check, band, race_verdicts, verdict
+from core.verdict import (
+    AHEAD,
+    BEHIND,
+    DIVERGED,
+    SAME,
+    Check,
+    band,
+    lesson_agrees,
+    race_verdicts,
+    verdict,
+)
 
 STEPS = [0, 10, 20, 30]
 
@@ -89,3 +99,11 @@ def test_race_verdicts_compare_another_tokenizer_in_bits_per_character() -> None
     (result,) = race_verdicts(variants, [Check("bpe", "baseline", None, "")])
     assert result["unit"] == "bits/char" and result["margin"] == pytest.approx(-1.0)
     assert not result["agrees"]  # no expectation: nothing to agree with
+
+
+def test_a_lesson_agrees_when_every_predicted_verdict_does() -> None:
+    predicted = {"expect": BEHIND, "agrees": True}
+    compared_only = {"expect": None, "agrees": False}  # kept for comparison: never counts
+    assert lesson_agrees([predicted, compared_only])
+    assert not lesson_agrees([predicted, {"expect": BEHIND, "agrees": False}])
+    assert not lesson_agrees([compared_only])

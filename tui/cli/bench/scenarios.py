@@ -42,10 +42,22 @@ def bench_scenarios(args: argparse.Namespace) -> dict:
                     "corpus": Path(path).name if plan.data == "corpus" else plan.data,
                     "seconds": report["seconds"],
                     "agrees": lesson_agrees(verdicts),
+                    "variants": [
+                        {"name": v["name"], "seed_curves": v["seed_curves"]}
+                        for v in report["variants"]
+                    ],
                     "verdicts": [
                         {
                             k: v[k]
-                            for k in ("arm", "reference", "outcome", "margin", "noise", "line")
+                            for k in (
+                                "arm",
+                                "reference",
+                                "outcome",
+                                "margin",
+                                "noise",
+                                "expect",
+                                "line",
+                            )
                         }
                         for v in verdicts
                     ],

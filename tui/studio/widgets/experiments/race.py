@@ -157,7 +157,7 @@ def lanes_from_report(report: dict) -> list[Lane]:
             Lane(
                 str(values["name"]),
                 question_of("baseline")
-                if values["name"] == "baseline"
+                if values.get("variant", values["name"]) == "baseline"
                 else str(values.get("question", "")),
                 str(values.get("shows", "")),
                 COLORS[i % len(COLORS)],
@@ -361,15 +361,13 @@ def race_notes(lanes: list[Lane], verdicts: list[dict] | None = None) -> Text:
             text.append(f"  why: {verdict['lesson']}\n", style="dim")
     if verdicts:
         text.append("\n")
+    else:
+        text.append("the verdicts come from the numbers when the race ends\n\n", style="dim")
     width = max((len(lane.name) for lane in lanes), default=0) + 2
     for lane in lanes:
         text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
-        if lane.question != question_of("baseline"):  # the reference answers no question
-            text.append(f"{lane.question}  ", style="bold")
-        if not verdicts:  # the lesson waits for the numbers
-            text.append(lane.shows + "\n", style="dim")
-        else:
-            text.append("\n")
+        # the question only: what a variant shows is said beside its verdict, if it agrees
+        text.append(lane.question + "\n", style="bold" if lane.name != "baseline" else "dim")
     samples = [lane for lane in lanes if lane.result and lane.result.get("sample")]
     if samples:
         text.append("\nsamples at the end (same prompt and seed)\n", style="bold")
