@@ -51,6 +51,7 @@ _MODULES: dict[str, str] = {
         "Embeddings FeedForward MiniGPT MultiHeadAttention SingleHeadAttention Transformer "
         "cross_entropy_for_logits"
     ),
+    "core.race_plan": "RACE_THREADS RacePlan run_plan scenario_plan variants_plan",
     "core.run_diff": "SettingDiff settings_diff",
     "core.run_edits": "DeletePlan check_run_name delete_run plan_delete rename_run",
     "core.run_export": "CSV_COLUMNS export_metrics free_export_path metrics_rows write_csv",
@@ -62,6 +63,7 @@ _MODULES: dict[str, str] = {
         "RankedDistribution STAGES StageCut apply_min_p apply_repetition_penalty apply_temperature "
         "apply_top_k apply_top_p entropy_of ranked_distribution sample_next sampling_distribution"
     ),
+    "core.scenarios": "DEFAULT_SEEDS SCENARIOS scenario_names",
     "core.session": (
         "Candidate Distribution GenerationSession GenerationStep TURN_END UNDO_STEPS generate_text"
     ),
@@ -71,7 +73,8 @@ _MODULES: dict[str, str] = {
     ),
     "core.tracking": "TRACKERS Trackers check_trackers open_trackers",
     "core.trainer": "StepMetrics TrainingDiverged TrainingSession learning_rate_at",
-    "core.variants": "DEFAULT_VARIANTS VARIANTS parse_variants",
+    "core.variants": "Arm DEFAULT_VARIANTS VARIANTS parse_variants",
+    "core.verdict": "lesson_agrees race_verdicts",
     "core.xray.cache_race": "CacheRaceResult cache_race",
     "core.xray.format_race": "FormatLane FormatRaceResult format_race",
     "core.xray.heads": "HeadInside Knockout head_ranking inside_head knocked_out knockout",
@@ -198,6 +201,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         Transformer,
         cross_entropy_for_logits,
     )
+    from core.race_plan import RACE_THREADS, RacePlan, run_plan, scenario_plan, variants_plan
     from core.run_diff import SettingDiff, settings_diff
     from core.run_edits import DeletePlan, check_run_name, delete_run, plan_delete, rename_run
     from core.run_export import (
@@ -236,6 +240,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         sample_next,
         sampling_distribution,
     )
+    from core.scenarios import DEFAULT_SEEDS, SCENARIOS, scenario_names
     from core.session import (
         TURN_END,
         UNDO_STEPS,
@@ -256,7 +261,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.tracking import TRACKERS, Trackers, check_trackers, open_trackers
     from core.trainer import StepMetrics, TrainingDiverged, TrainingSession, learning_rate_at
-    from core.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
+    from core.variants import DEFAULT_VARIANTS, VARIANTS, Arm, parse_variants
+    from core.verdict import lesson_agrees, race_verdicts
     from core.xray.cache_race import CacheRaceResult, cache_race
     from core.xray.format_race import FormatLane, FormatRaceResult, format_race
     from core.xray.heads import (

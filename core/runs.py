@@ -279,7 +279,8 @@ def read_experiment(directory: str | Path) -> RunSummary:
 
 def _variant(directory: Path, base: Config, planned: int, values: dict) -> RunSummary:
     name = values["name"]
-    config = VARIANTS[name].change(base) if name in VARIANTS else base
+    variant = str(values.get("variant", name))  # a scenario's arm names its variant
+    config = VARIANTS[variant].change(base) if variant in VARIANTS else base
     points = values["curve"]
     steps = tuple(int(point["step"]) for point in points)
     # what the variant reached under the real causal mask: a leaky variant's own loss is not

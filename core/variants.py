@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from core.config import Config
 from core.errors import UserError
@@ -21,6 +22,9 @@ class Variant:
     question: str  # the question of the reference design it answers
     shows: str  # what the race shows, in one line
     change: Callable[[Config], Config] = field(repr=False)
+    # what the lesson predicts against the baseline: "behind" or "ahead" in causal validation
+    # loss, or None where a loss does not settle it (another tokenizer's units)
+    expect: str | None = "behind"
 
 
 def _switch(**changes) -> Callable[[Config], Config]:
@@ -30,7 +34,7 @@ def _switch(**changes) -> Callable[[Config], Config]:
 VARIANTS: dict[str, Variant] = {
     variant.name: variant
     for variant in (
-        Variant("baseline", "-", "the preset unchanged: the reference design", _switch()),
+        Variant("baseline", "-", "the preset unchanged: the reference design", _switch(), None),
         Variant(
             "mask-zero",
             "6a: why -inf and not 0 in the causal mask?",
@@ -111,12 +115,14 @@ VARIANTS: dict[str, Variant] = {
             "1: characters or subword tokens?",
             "a byte-level BPE vocabulary: fewer, longer tokens; compare in bits per character",
             _switch(tokenizer="bpe"),
+            None,
         ),
         Variant(
             "wide",
             "19: what does width buy?",
             "embedding width doubled: four times the block parameters",
             lambda config: replace(config, embedding_dim=2 * config.embedding_dim),
+            "ahead",
         ),
     )
 }
@@ -133,3 +139,23 @@ def parse_variants(names: str | list[str]) -> list[str]:
             "(minigpt experiment --list)"
         )
     return ["baseline", *dict.fromkeys(n for n in names if n != "baseline")]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One line of a race: a catalogue variant of the race's base config, with the settings a
+    scenario changes on top (SGD at its own rate), and how many times the base's steps it
+    trains (batch 1 at equal tokens)."""
+
+    name: str
+    variant: str = "baseline"
+    changes: tuple[tuple[str, Any], ...] = ()
+    steps_scale: int = 1
+
+    def config(self, base: Config) -> Config:
+        return replace(VARIANTS[self.variant].change(base), **dict(self.changes))
+
+
+def variant_arms(names: str | list[str]) -> list[Arm]:
+    """The free-form race's arms: the baseline, then each named variant as it is."""
+    return [Arm(name, name) for name in parse_variants(names)]

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.child.base import ChildEnd, ChildProcess, first_line
-from core.config import Config
 from core.dataset import load_corpus
 from core.device import set_threads
 from core.events import Command
-from core.experiments import RaceProgress, parse_variants, race, results_to_dict, save_race
+from core.experiments import RaceProgress, save_race
+from core.race_plan import RacePlan, run_plan
 
 
 @dataclass(frozen=True)
@@ -27,30 +27,29 @@ class RaceFinished:
 
 
 class RaceProcess(ChildProcess[RaceProgress | RaceFinished, RaceFinished]):
-    """`core.experiments.race` in a spawned child: `poll()` gives RaceProgress events, then
-    one RaceFinished; `stop()` ends it between blocks, keeping what was measured."""
+    """A race plan (a scenario, or free-form variants) in a spawned child: `poll()` gives
+    RaceProgress events, then one RaceFinished; `stop()` ends it between blocks, keeping what
+    was measured."""
 
     FINISHED = RaceFinished
     NAME = "minigpt-race"
 
     def __init__(
         self,
-        base: Config,
-        variants: list[str],
-        steps: int,
+        plan: RacePlan,
         out_dir: str | Path,
         text_path: str | Path,
         threads: int | None = None,
         preset_name: str | None = None,
     ) -> None:
-        self.variants = parse_variants(variants)
         super().__init__(out_dir, "race.log", threads)
-        self.base, self.steps = base, steps
+        self.plan = plan
+        self.variants = plan.names
         self.text_path = str(text_path)
         self.preset_name = preset_name
 
     def _child(self) -> tuple[Callable[..., None], tuple]:
-        return _race_main, (self.base, self.variants, self.steps, self.text_path, self.preset_name)
+        return _race_main, (self.plan, self.text_path, self.preset_name)
 
     def _died(self, exitcode: int | None) -> RaceFinished:
         return RaceFinished(
@@ -75,9 +74,7 @@ class _StopAsked:
 
 
 def _race_main(
-    base: Config,
-    variants: list[str],
-    steps: int,
+    plan: RacePlan,
     text_path: str,
     preset_name: str | None,
     child: ChildEnd,
@@ -88,13 +85,12 @@ def _race_main(
         set_threads(child.threads)
         text = load_corpus(text_path)
         stopped = _StopAsked(child)
-        results = ()
-        for event in race(base, text, variants, steps, stop=stopped):
+        report: dict = {}
+        for event in run_plan(plan, text, stop=stopped):
             if isinstance(event, RaceProgress):
                 events.put(event)
             else:
-                results = event
-        report = results_to_dict(results, base, steps)
+                report = event
         report["stopped"] = stopped()
         report["preset"] = preset_name
         path = save_race(child.out_dir, report)

@@ -9,15 +9,10 @@ import pytest
 import torch
 
 from core import PRESETS, GenerationSession, MiniGPT, SamplingConfig, UserError
-from core.experiments import (
-    VARIANTS,
-    bits_per_character,
-    parse_variants,
-    race,
-    results_to_dict,
-)
+from core.experiments import VARIANTS, bits_per_character, race, results_to_dict
 from core.model import Embeddings, MultiHeadAttention, SingleHeadAttention, Transformer
 from core.tokenizer import CharTokenizer
+from core.variants import parse_variants
 
 
 def _model(**changes) -> MiniGPT:
@@ -193,11 +188,13 @@ def test_race_json_has_every_key(text) -> None:
 def test_race_process_reports_progress_and_saves_the_race(tmp_path, text) -> None:
     from core.child.race_process import RaceFinished, RaceProcess
     from core.experiments import load_race
+    from core.race_plan import variants_plan
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(text)
     base = replace(PRESETS["tiny"], eval_batches=1)
-    process = RaceProcess(base, ["no-scale"], 6, tmp_path / "race", corpus, threads=1)
+    plan = variants_plan(base, ["no-scale"], 6)
+    process = RaceProcess(plan, tmp_path / "race", corpus, threads=1)
     process.start()
     events = []
     while process.finished is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import signal
 import sys
 from dataclasses import replace
@@ -12,47 +13,91 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from core import (
-    LEAK_NATS,
     RESULTS_FILE,
-    VARIANTS,
+    RacePlan,
     RaceProgress,
     RunLock,
     load_corpus,
     load_race,
     new_run_folder,
-    parse_variants,
     preset,
-    race,
-    results_to_dict,
+    run_plan,
     save_race,
+    scenario_names,
+    scenario_plan,
+    set_threads,
+    variants_plan,
 )
 from tui.cli.args import UsageError
+from tui.cli.race_view import (
+    instrument_lines,
+    live_table,
+    results_table,
+    scenario_table,
+    summary_table,
+    variant_table,
+    verdict_lines,
+)
 from tui.paths import checkpoints_root, default_corpus
+from tui.report import stdout_console
+
+# flag -> the Config field it sets, for a scenario's shape as for a preset's
+SHAPE_FLAGS = {
+    "num_layers": "num_layers",
+    "num_heads": "num_heads",
+    "embedding_dim": "embedding_dim",
+    "block_size": "block_size",
+    "ffn_dim": "ffn_dim",
+    "lr": "learning_rate",
+    "batch_size": "batch_size",
+    "seed": "seed",
+}
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.list:
-        Console().print(_variant_table())
+        Console().print(scenario_table())
+        Console().print(variant_table())
         return 0
     if args.open:
         report = load_race(args.open)
         _show(report, args.json)
         return 0
-    names = parse_variants(args.variants)
-    base = preset(args.preset)
-    if args.seed is not None:
-        base = replace(base, seed=args.seed)
-    text = load_corpus(args.data or default_corpus())
-    out = (
-        Path(args.out)
-        if args.out
-        else new_run_folder(checkpoints_root() / "experiments", args.preset)
-    )
+    set_threads(args.threads)
+    changes = {
+        field: getattr(args, flag)
+        for flag, field in SHAPE_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    if args.scenario:
+        plans = [
+            scenario_plan(name, args.seeds, args.steps, **changes)
+            for name in scenario_names(args.scenario)
+        ]
+    else:
+        base = replace(preset(args.preset), **changes)
+        plans = [variants_plan(base, args.variants, args.steps, args.seeds)]
+    corpus = load_corpus(args.data or default_corpus())
+    reports = []
+    for plan in plans:
+        reports.append(_race_plan(args, console, plan, corpus, len(plans) > 1))
+        if reports[-1].get("stopped"):
+            break
+    if len(reports) > 1 and not args.json:
+        stdout_console().print(summary_table(reports, _cpu_name()))
+    return 0
+
+
+def _race_plan(args, console, plan: RacePlan, corpus: str, several: bool) -> dict:
+    label = plan.scenario or args.preset
+    if args.out:
+        out = Path(args.out) / plan.scenario if several else Path(args.out)
+    else:
+        out = new_run_folder(checkpoints_root() / "experiments", label)
     if (out / RESULTS_FILE).exists():
         raise UsageError(f"{out} already holds a race; pass another --out (it is kept)")
     try:  # one writer per folder, as for training: a train or race there is refused
@@ -62,47 +107,53 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot write into {out}: {error.strerror}; pass another --out") from None
     try:
-        return _race_into(args, console, names, base, text, out)
+        return _race_into(args, console, plan, corpus, out, label)
     finally:
         lock.release()
 
 
-def _race_into(args, console, names, base, text, out: Path) -> int:
+def _race_into(args, console, plan: RacePlan, corpus: str, out: Path, label: str) -> dict:
     stopped: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
-    points: dict[str, RaceProgress] = {}
-    results = ()
+    points: dict[str, dict] = {}
+    report: dict = {}
+    names = plan.names
+    seeds = f", {plan.seeds} seeds" if plan.seeds > 1 else ""
     console.print(
-        f"racing {', '.join(names)} on {args.preset} for {args.steps} steps "
+        f"racing {', '.join(names)} ({label}) for {plan.steps} steps{seeds} "
         "(Ctrl+C stops and keeps what was measured)"
     )
     bar = Progress(
-        TextColumn("[bold]race"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
         TimeRemainingColumn(),
         console=console,
         auto_refresh=False,  # drawn by the Live below, with the table
     )
-    task = bar.add_task("race", total=args.steps * len(names))
+    task = bar.add_task("race", total=plan.steps * len(names) * plan.seeds)
+    scale = {arm.name: arm.steps_scale for arm in plan.arms}
 
     def view() -> Group:
-        return Group(bar, _live_table(names, points, args.steps))
+        return Group(bar, live_table(names, points, plan.steps))
 
     try:
         with Live(view(), console=console) as live:
-            events = race(base, text, names, args.steps, stop=lambda: bool(stopped))
-            for event in events:
+            for event in run_plan(plan, corpus, stop=lambda: bool(stopped)):
                 if isinstance(event, RaceProgress):
-                    points[event.variant] = event
-                    bar.update(task, completed=sum(p.point.step for p in points.values()))
+                    points.setdefault(event.variant, {})[event.seed] = event.point
+                    done = sum(
+                        p.step // scale[name]
+                        for name, seen in points.items()
+                        for p in seen.values()
+                    )
+                    bar.update(task, completed=done)
                     live.update(view())
                 else:
-                    results = event
+                    report = event
     finally:
         signal.signal(signal.SIGINT, previous)
-    report = results_to_dict(results, base, args.steps)
-    report["preset"] = args.preset
+    report["preset"] = None if plan.scenario else args.preset
     report["stopped"] = bool(stopped)
     try:
         path = save_race(out, report)
@@ -112,47 +163,29 @@ def _race_into(args, console, names, base, text, out: Path) -> int:
         console.line()  # the live table's last line ends without one when piped
     _show(report, args.json)
     console.print(f"saved {path}; reopen with: minigpt experiment --open {out}")
-    return 0
+    return report
 
 
-def _variant_table() -> Table:
-    table = Table(title="variants (minigpt experiment --variants a,b,...)")
-    for column in ("variant", "question", "what the race shows"):
-        table.add_column(column, overflow="fold")
-    for variant in VARIANTS.values():
-        table.add_row(variant.name, variant.question, variant.shows)
-    return table
-
-
-def _live_table(names: list[str], points: dict[str, RaceProgress], steps: int) -> Table:
-    table = Table(title=f"race: {steps} steps per variant")
-    table.add_column("variant", no_wrap=True)
-    for column in ("step", "train loss", "val loss", "causal val loss", "val bpc"):
-        table.add_column(column, justify="right")
-    for name in names:
-        event = points.get(name)
-        if event is None:
-            table.add_row(name, "-", "-", "-", "-", "-")
-            continue
-        point = event.point
-        table.add_row(
-            name,
-            str(point.step),
-            "-" if point.train_loss != point.train_loss else f"{point.train_loss:.3f}",
-            f"{point.val_loss:.3f}",
-            f"{point.causal_val_loss:.3f}",
-            f"{point.val_bpc:.3f}",
-        )
-    return table
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _show(report: dict, as_json: bool) -> None:
     if as_json:
-        json.dump({"variants": report["variants"], "config": report["config"]}, sys.stdout)
+        keys = ("variants", "config", "scenario", "seeds", "verdicts", "seconds")
+        json.dump({key: report.get(key) for key in keys}, sys.stdout)
         sys.stdout.write("\n")
         return
-    console = Console()
-    console.print(_results_table(report))
+    console = stdout_console()
+    console.print(results_table(report))
+    console.print(verdict_lines(report))
+    console.print(instrument_lines(report))
     console.print("samples (the same prompt and seed for every variant):", style="bold")
     for variant in report["variants"]:
         console.print(Text(variant["name"], style="bold"))
@@ -166,32 +199,3 @@ def _sample_text(sample: str, lines: int = 3, width: int = 200) -> Text:
     cut = len(shown) > lines or len(sample.strip("\n")) > width
     body = "\n".join("  " + line for line in shown[:lines]) + (" …" if cut else "")
     return Text(body, style="dim")
-
-
-def _results_table(report: dict) -> Group:
-    table = Table(
-        title=f"race results ({report.get('steps')} steps per variant; validation bits per "
-        "character and loss, also under the real causal mask)"
-    )
-    table.add_column("variant", no_wrap=True)
-    for column in ("bpc", "causal bpc", "loss", "causal loss", "params", "ms/step", "tok/s"):
-        table.add_column(column, justify="right")
-    table.add_column("MB", justify="right")
-    for v in report["variants"]:
-        leak = v["causal_val_loss"] > v["val_loss"] + LEAK_NATS
-        table.add_row(
-            v["name"],
-            f"{v['val_bpc']:.3f}",
-            Text(f"{v['causal_val_bpc']:.3f}", style="bold red" if leak else ""),
-            f"{v['val_loss']:.3f}",
-            f"{v['causal_val_loss']:.3f}",
-            f"{v['parameters']:,}",
-            f"{v['ms_per_step']:.2f}",
-            f"{v['tokens_per_second']:,.0f}",
-            f"{v['peak_memory_mb']:.1f}",
-        )
-    notes = Table.grid(padding=(0, 1))
-    for v in report["variants"]:
-        if v["name"] != "baseline":
-            notes.add_row(Text(v["name"], style="bold"), Text(f"{v['question']} {v['shows']}"))
-    return Group(table, notes)

@@ -7,14 +7,16 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-from core import DEFAULT_VARIANTS, PRESETS
+from core import DEFAULT_SEEDS, DEFAULT_VARIANTS, PRESETS, RACE_THREADS, SCENARIOS
 from tui.cli.args import (
     OneLineParser,
     add_model_flags,
     add_sampling_flags,
+    add_shape_flags,
     add_weights_flag,
     non_negative_int,
     port_number,
+    positive_float,
     positive_int,
     terminal_size,
 )
@@ -193,22 +195,45 @@ def add_experiment_parser(sub) -> None:
     parser = sub.add_parser(
         "experiment",
         help="race design variants of the model against the baseline",
-        description="Train the preset and variants of it side by side (same seed, same data, "
-        "interleaved blocks of steps) and compare validation loss, the loss under the real "
-        "causal mask, bits per character and speed. --list names every variant.",
+        description="Train the preset and variants of it side by side (same seeds, same data, "
+        "interleaved blocks of steps) and compare the validation loss under the real causal "
+        "mask, with a verdict computed against the seeds' noise. --scenario runs the race in "
+        "which one lesson shows; --list names every scenario and variant.",
+    )
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help=f"the race that shows one lesson: {', '.join(SCENARIOS)}, or all",
     )
     parser.add_argument("--preset", default="tiny", help=f"{', '.join(PRESETS)} (default tiny)")
     parser.add_argument("--data", help="UTF-8 text file (default: the shipped Shakespeare)")
-    parser.add_argument("--steps", type=positive_int, default=300, help="steps per variant")
+    parser.add_argument(
+        "--steps", type=positive_int, help="steps per variant (default: the scenario's, or 300)"
+    )
     parser.add_argument(
         "--variants",
         default=DEFAULT_VARIANTS,
         help=f"comma-separated, raced against the baseline (default {DEFAULT_VARIANTS})",
     )
-    parser.add_argument("--seed", type=int, help="the seed every variant shares")
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        help=f"seeds per variant, for the noise band (default {DEFAULT_SEEDS} for a scenario, "
+        "else 1)",
+    )
+    parser.add_argument("--seed", type=int, help="the first seed every variant shares")
+    add_shape_flags(parser)
+    parser.add_argument("--lr", type=positive_float, help="peak learning rate")
+    parser.add_argument("--batch-size", type=positive_int, help="sequences per step")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=RACE_THREADS,
+        help=f"torch threads (default {RACE_THREADS}: fastest measured for races of small models)",
+    )
     parser.add_argument("--out", help="results folder (default checkpoints/experiments/NAME)")
     parser.add_argument("--open", metavar="DIR", help="show a saved race instead of running one")
-    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--list", action="store_true", help="list scenarios and variants and exit")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=_run("tui.cli.experiment:cmd_experiment"))
 

@@ -236,3 +236,17 @@ def test_bench_quality_reference_times_a_whole_fp32_run_and_gives_the_ratio(corp
     assert report["reached_step"] == 5
     expected = report["reached_seconds"] / reference["seconds"]
     assert abs(report["reference_ratio"] - expected) < 1e-9
+
+
+def test_bench_scenarios_tabulates_each_verdict(corpus, capsys) -> None:
+    # the doubled-letters scenario generates its own text: the quickest real scenario
+    report = _bench_json(
+        capsys, "scenarios", "--scenario", "no-position", "--seeds", "1", "--data", str(corpus)
+    )
+    assert report["bench"] == "scenarios" and report["threads"] == 1
+    (run,) = report["runs"]
+    assert run["scenario"] == "no-position" and run["corpus"] == "pairs"
+    assert {"arm", "reference", "outcome", "margin", "noise", "expect", "line"} <= set(
+        run["verdicts"][0]
+    )
+    assert [v["name"] for v in run["variants"]] == ["baseline", "no-position"]

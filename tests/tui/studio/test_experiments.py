@@ -18,7 +18,9 @@ from tui.studio.widgets.experiments.race import (
     Point,
     RacePlot,
     RaceTable,
+    best_lane,
     bpc_at_seconds,
+    race_notes,
     same_seconds,
     same_step,
 )
@@ -54,9 +56,11 @@ async def test_two_variant_race_fills_the_table_draws_each_curve_and_is_saved(ti
         assert not screen.finished.stopped
 
         table = screen.query_one(RaceTable)
-        assert _column(table, "variant") == ["baseline", "mask-zero"]
+        # the best is the lowest loss under the real causal mask: never the leak's own loss
+        assert _column(table, "variant") == ["baseline ★", "mask-zero"]
         assert _column(table, "step") == ["20", "20"]
-        for key in ("bpc", "causal", "params", "ms", "tok", "memory", "same-step", "same-time"):
+        keys = ("causal", "causal-bpc", "params", "ms", "tok", "memory", "same-step", "same-time")
+        for key in keys:
             assert "…" not in _column(table, key), key
         # mask-zero's future leaks: its loss under the real causal mask is the worse one
         mask_zero = screen.lanes[1]
@@ -116,10 +120,13 @@ async def test_reopening_a_saved_race_lists_newest_first_and_shows_its_rows(
         assert tiny_app.screen is screen
 
         table = screen.query_one(RaceTable)
-        assert _column(table, "variant") == ["baseline", "no-scale", "post-norm"]
+        names = [name.removesuffix(" ★") for name in _column(table, "variant")]
+        assert names == ["baseline", "no-scale", "post-norm"]
         report = load_race(newer)
-        assert _column(table, "bpc") == [f"{v['val_bpc']:.3f}" for v in report["variants"]]
-        assert _column(table, "same-step") == _column(table, "bpc")  # all ended at step 4
+        assert _column(table, "causal-bpc") == [
+            f"{v['causal_val_bpc']:.3f}" for v in report["variants"]
+        ]
+        assert _column(table, "same-step") == _column(table, "causal-bpc")  # all at step 4
         assert [name for name, _, _ in screen.query_one(RacePlot).curves] == [
             "baseline",
             "no-scale",
@@ -127,7 +134,9 @@ async def test_reopening_a_saved_race_lists_newest_first_and_shows_its_rows(
         ]
         assert "opened" in str(screen.query_one("#exp-status").render())
         form = screen.query_one(RaceForm)  # the form shows the race opened, to run it again
-        assert form.race() == ("tiny", int(report["steps"]), ["baseline", "no-scale", "post-norm"])
+        label, plan = form.plan()
+        assert (label, plan.steps) == ("tiny", int(report["steps"]))
+        assert plan.names == ["baseline", "no-scale", "post-norm"]
 
 
 async def test_typed_keys_stay_in_the_steps_field_and_escape_leaves_it(tiny_app):
@@ -177,6 +186,45 @@ def test_equal_footing_is_the_latest_common_step_and_the_shortest_training_time(
     assert same_seconds([fast, slow]) == 2.0  # the fast one's last time, reached by both
     assert bpc_at_seconds(fast, 2.0) == 3.0
     assert bpc_at_seconds(slow, 2.0) == pytest.approx(5.5)  # halfway from 6.0 to 5.0
+
+
+def test_a_lane_averages_its_seeds_once_every_seed_has_reached_a_step():
+    lane = Lane("baseline", "", "", (0, 0, 0), seeds=2)
+    lane.add(0, Point(10, 1.0, 3.0, 4.0, 3.0))
+    assert lane.points == []  # seed 1 has not reached step 10
+    lane.add(1, Point(10, 3.0, 2.0, 3.0, 2.0))
+    (mean,) = lane.points
+    assert (mean.step, mean.seconds, mean.causal_val_loss) == (10, 2.0, 2.5)
+    assert (mean.causal_low, mean.causal_high) == (2.0, 3.0) and lane.spread == 0.5
+
+
+def test_best_is_the_lowest_causal_loss_never_a_leak_s_own_loss():
+    honest = Lane("baseline", "", "", (0, 0, 0), points=[Point(10, 1.0, 2.5, 3.0, 2.5)])
+    leaky = Lane("mask-zero", "", "", (0, 0, 0), points=[Point(10, 1.0, 1.0, 1.5, 2.9)])
+    assert best_lane([honest, leaky]) == "baseline"
+
+
+def test_notes_give_the_lesson_only_beside_a_verdict_that_agrees():
+    lanes = [Lane("baseline", "", "", (0, 0, 0)), Lane("no-scale", "q", "fixed caption", (0, 0, 0))]
+    verdicts = [
+        {"line": "no-scale: 0.30 nats behind", "agrees": True, "lesson": "softmax saturates"},
+        {"line": "one-head: no difference at this size", "agrees": False, "lesson": ""},
+    ]
+    text = race_notes(lanes, verdicts).plain
+    assert "why: softmax saturates" in text and "no difference at this size" in text
+    assert "fixed caption" not in text  # the variant's caption waits for the numbers
+
+
+async def test_a_scenario_brings_its_arms_steps_and_seeds(tiny_app):
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _experiments(tiny_app, pilot)
+        form = screen.query_one(RaceForm)
+        form.set_race("tiny", 150, [], "sgd")
+        await pilot.pause()
+        label, plan = form.plan()
+        assert label == "sgd" and plan.names == ["adam", "sgd", "sgd-tuned"]
+        assert plan.seeds == 2 and plan.steps == 150
+        assert "scenario sgd" in str(screen.query_one("#race-notes-text").render())
 
 
 def test_help_explains_the_experiments_screen():

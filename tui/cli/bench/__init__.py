@@ -1,4 +1,4 @@
-"""`minigpt bench train|quality|generate|studio|race`: speed measurements as a table or stable JSON.
+"""`minigpt bench train|quality|generate|studio|race|scenarios`: measurements as a table or JSON.
 
 JSON output (`--json`) has these keys; times are wall-clock, rates per second, memory in MiB.
 
@@ -58,6 +58,11 @@ loss against fp32, on chunks of the corpus's validation split)}; `weights` (what
 to its results: setup, training, evaluations and samples), `variants`: a list of {`name`,
 `ms_per_step`, `val_bpc`, `causal_val_bpc`}.
 
+`bench scenarios`: `threads`, `seeds`, `seconds` (all of it), `runs`: a list of {`scenario`,
+`corpus` (the file's name; a scenario with generated data ignores it), `seconds`, `agrees`
+(every verdict agrees with the lesson), `verdicts`: [{`arm`, `reference`, `outcome`, `margin`,
+`noise`, `line`}]}.
+
 `bench studio`: `preset`, `seconds` (each measuring window, by the trainer's clock), `rounds`,
 `views` (whether the X-ray and the validation tape were open in the studio's windows), `window`
 ("seconds", or with --views "evaluation interval": each window is one evaluation interval of
@@ -115,7 +120,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=run_bench)
     sub = parser.add_subparsers(
-        dest="what", required=True, metavar="{train,quality,generate,studio,race}"
+        dest="what", required=True, metavar="{train,quality,generate,studio,race,scenarios}"
     )
 
     train = sub.add_parser(
@@ -251,6 +256,22 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     race.add_argument("--threads", type=positive_int, help="torch intra-op threads")
     _add_data_and_json(race)
 
+    scenarios = sub.add_parser(
+        "scenarios",
+        help="every lesson's scenario on several corpora: does each verdict agree?",
+        description="Run minigpt experiment's scenarios on each corpus given and tabulate "
+        "each verdict, its margin and noise, and the seconds it took.",
+    )
+    scenarios.add_argument(
+        "--data",
+        action="append",
+        help="a UTF-8 text file; give it again for more corpora (default: the shipped one)",
+    )
+    scenarios.add_argument("--scenario", default="all", help="one scenario, or all (all)")
+    scenarios.add_argument("--seeds", type=positive_int, help="seeds per arm (the scenarios')")
+    scenarios.add_argument("--threads", type=positive_int, default=1, help="torch threads (1)")
+    scenarios.add_argument("--json", action="store_true", help="print JSON (keys: -h)")
+
 
 def run_bench(args: argparse.Namespace) -> int:
     # each bench loads torch (and the studio's Textual) only when it runs: --help stays instant
@@ -270,6 +291,11 @@ def run_bench(args: argparse.Namespace) -> int:
     elif args.what == "race":
         report = bench_race(args)
         emit = print_race
+    elif args.what == "scenarios":
+        from tui.cli.bench.scenarios import bench_scenarios, print_scenarios
+
+        report = bench_scenarios(args)
+        emit = print_scenarios
     else:
         # the studio bench alone needs Textual: the other benches start without loading it
         from tui.cli.bench.studio import bench_studio, print_studio

@@ -13,11 +13,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.widgets import Button, Input, SelectionList, Static
+from textual.widgets import Button, Input, Select, SelectionList, Static
 from textual.worker import get_current_worker
 
 from core import (
     PRESETS,
+    RACE_THREADS,
+    SCENARIOS,
     VARIANTS,
     RaceFinished,
     RaceProcess,
@@ -26,7 +28,6 @@ from core import (
     check_corpus_file,
     load_race,
     new_run_folder,
-    preset,
 )
 from tui.studio.formatting import form_advice, format_duration
 from tui.studio.messages import TrainState
@@ -43,6 +44,7 @@ from tui.studio.widgets.experiments.race import (
     new_lanes,
     race_notes,
     same_step,
+    scenario_notes,
 )
 from tui.studio.widgets.experiments.race_form import (
     DEFAULT_PRESET,
@@ -113,7 +115,7 @@ class ExperimentsScreen(StudioScreen):
 
     def on_mount(self) -> None:
         notes = self.query_one("#race-notes")
-        notes.border_title = "what each variant shows (the question it answers)"
+        notes.border_title = "verdicts from the numbers, and the question each variant answers"
         self._builder = PlotBuilder([self.query_one(RacePlot)])
         self.build_plots()
         self.set_interval(1.0, self.tick)
@@ -151,11 +153,16 @@ class ExperimentsScreen(StudioScreen):
             return None, train.corpus_path
 
     @on(SelectionList.SelectedChanged, "#exp-variants")
+    @on(Select.Changed, "#exp-scenario")
     def preview_variants(self) -> None:
-        """Before any race is shown, the notes describe the ticked variants."""
+        """Before any race is shown, the notes describe the scenario or the ticked variants."""
         if not self.lanes:
-            lanes = new_lanes(self.query_one(RaceForm).variants(), {})
-            self.query_one("#race-notes-text", Static).update(race_notes(lanes))
+            form = self.query_one(RaceForm)
+            scenario = form.scenario()
+            notes = (
+                scenario_notes(scenario) if scenario else race_notes(new_lanes(form.variants(), {}))
+            )
+            self.query_one("#race-notes-text", Static).update(notes)
 
     @on(Input.Submitted, "#exp-steps")
     def steps_submitted(self) -> None:
@@ -168,43 +175,35 @@ class ExperimentsScreen(StudioScreen):
             return
         form = self.query_one(RaceForm)
         try:
-            preset_name, steps, names = form.race()
+            label, plan = form.plan()
         except ValueError as error:
             form.show_error(str(error))
             return
-        base = preset(preset_name)
         corpus_text, corpus_path = self.corpus()
-        if corpus_text is None:  # a missing, empty, binary or special file: said here
+        if corpus_text is None and plan.data == "corpus":  # a bad file is said here
             try:
                 check_corpus_file(
-                    corpus_path, base.block_size if base.tokenizer == "char" else None
+                    corpus_path, plan.base.block_size if plan.base.tokenizer == "char" else None
                 )
             except UserError as error:
                 form.show_error(form_advice(f"{error} (the corpus field is on Train)"))
                 return
         form.show_error("")
-        self.out_dir = self.results_folder(preset_name)
+        self.out_dir = self.results_folder(label)
         if corpus_text is not None:  # the child reads a file: keep the text with the results
             self.out_dir.mkdir(parents=True, exist_ok=True)
             corpus_path = str(self.out_dir / "corpus.txt")
             Path(corpus_path).write_text(corpus_text, encoding="utf-8")
+        preset_name = None if plan.scenario else label
         self.process = RaceProcess(
-            base,
-            names,
-            steps,
-            self.out_dir,
-            corpus_path,
-            self.app.train_screen.threads,
-            preset_name=preset_name,
+            plan, self.out_dir, corpus_path, RACE_THREADS, preset_name=preset_name
         )
         self.process.start()
         self.state, self.finished, self.report = TrainState.STARTING, None, None
         self._stop_pending = False
-        self.steps, self.preset_name, self._started_at = steps, preset_name, time.monotonic()
-        per_step = {
-            name: VARIANTS[name].change(base).batch_size * base.block_size for name in names
-        }
-        self.show_lanes(new_lanes(names, per_step))
+        self.steps, self.preset_name, self._started_at = plan.steps, label, time.monotonic()
+        variants = {arm.name: arm.variant for arm in plan.arms}
+        self.show_lanes(new_lanes(plan.names, plan.tokens_per_step(), plan.seeds, variants))
         if self.has_class("-narrow"):  # the race needs the room; f brings the form back
             self.add_class("-form-hidden")
         if self.app.train_screen.active:
@@ -263,12 +262,16 @@ class ExperimentsScreen(StudioScreen):
             return
         self.report, self.out_dir, self.finished = report, Path(folder), None
         self.steps = int(report.get("steps") or 0)
-        self.preset_name = str(report.get("preset") or Path(folder).name.split("-")[0])
+        scenario = report.get("scenario")
+        self.preset_name = str(scenario or report.get("preset") or Path(folder).name.split("-")[0])
         self.state = TrainState.IDLE
         names = [str(variant.get("name")) for variant in report.get("variants", ())]
         known = [name for name in names if name in VARIANTS and name != "baseline"]
-        if self.preset_name in PRESETS:  # the form shows the race opened: run it again with t
-            self.query_one(RaceForm).set_race(self.preset_name, self.steps, known)
+        form = self.query_one(RaceForm)
+        if scenario in SCENARIOS:  # the form shows the race opened: run it again with t
+            form.set_race(form.query_one("#exp-preset", Select).value, self.steps, [], scenario)
+        elif self.preset_name in PRESETS:
+            form.set_race(self.preset_name, self.steps, known)
         self.show_lanes(lanes)
         self.update_status()
 
@@ -288,9 +291,8 @@ class ExperimentsScreen(StudioScreen):
         for event in message.events:
             if isinstance(event, RaceProgress) and event.variant in lanes:
                 p = event.point
-                lanes[event.variant].points.append(
-                    Point(p.step, p.seconds, p.val_loss, p.val_bpc, p.causal_val_loss)
-                )
+                point = Point(p.step, p.seconds, p.val_loss, p.val_bpc, p.causal_val_loss)
+                lanes[event.variant].add(event.seed, point)
                 if self.state is TrainState.STARTING:
                     self.state = TrainState.RUNNING
                 if self._stop_pending and all(lane.points for lane in self.lanes):
@@ -330,7 +332,8 @@ class ExperimentsScreen(StudioScreen):
         self.query_one(RacePlot).show(lanes)
         self.query_one(RaceTable).show(lanes)
         if notes:
-            self.query_one("#race-notes-text", Static).update(race_notes(lanes))
+            verdicts = (self.report or {}).get("verdicts")
+            self.query_one("#race-notes-text", Static).update(race_notes(lanes, verdicts))
         self.wake_builder()
 
     def wake_builder(self) -> None:

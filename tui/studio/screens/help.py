@@ -173,25 +173,32 @@ X-ray views, on any text (a field; by default the Generate screen's text); **o**
 {tokenizer}
 
 ## Experiments
-An **ablation race**: the preset's baseline and variants of it, each with one design choice
-switched off or swapped (the mask set to 0 instead of -inf, no 1/sqrt(D) scale, post-norm, no
-residual, one head, no FeedForward, SGD, no clipping, ...), trained side by side in a separate
-process with the same seed and the same batches, in interleaved blocks of steps. Pick a preset
-and the steps, tick variants (**space**; the baseline always runs), **t** starts, **x** stops
-between blocks and saves what was measured, **o** reopens a saved race, **s** switches the
-x axis between steps and training seconds, **f** hides or shows the form.
+An **ablation race**: a baseline and variants of it, each with one design choice switched off
+or swapped (the mask set to 0 instead of -inf, no 1/sqrt(D) scale, post-norm, no residual, one
+head, no FeedForward, SGD, no clipping, ...), trained side by side in a separate process with
+the same seeds and the same batches, in interleaved blocks of steps. Pick a **scenario** (the
+shape, rate, steps and data in which one lesson shows, found by measurement: a minute or less
+on two cores) or free-form a preset and tick variants (**space**; the baseline always runs);
+set the steps and seeds; **t** starts, **x** stops between blocks and saves what was measured,
+**o** reopens a saved race, **s** switches the x axis between steps and training seconds, **f**
+hides or shows the form.
 
 - **Curves**: validation **bits per character** (comparable across tokenizers), one colour per
-  variant. A dotted line in the same colour is that variant's weights evaluated under the real
-  causal mask: where it differs (mask-zero, no-mask) the future leaked, and the low loss was a
-  cheat.
-- **Table**: final val bpc, causal val bpc (red: a leak), val loss, parameters, ms/step
-  (median), tokens/s, the memory of a step, and val bpc **at the same step** (the latest all
-  have reached) and **at the same time** (each curve interpolated at the shortest training
-  time among them): fewer steps in the same seconds can beat more, slower ones.
-- Under the table: the question of the reference design each variant answers and what the race
-  shows; at the end, each variant's sample. Races are saved as race.json under
-  checkpoints/experiments/ (`minigpt experiment --open DIR` shows one in the terminal).
+  variant, the mean over seeds; thin lines above and below are the seeds' band. A dotted line
+  in the same colour is that variant's weights evaluated under the real causal mask: where it
+  differs (mask-zero, no-mask) the future leaked, and the low loss was a cheat.
+- **Table**: the loss under the real causal mask (red: a leak) and its ± over seeds, with a
+  star on the lowest (the best is never a leak's own loss), causal bpc, the variant's own
+  loss, parameters, ms/step (median), tokens/s, the memory of a step, and causal bpc **at the
+  same step** (the latest all have reached) and **at the same time** (each curve interpolated
+  at the shortest training time among them): fewer steps in the same seconds can beat more,
+  slower ones.
+- Under the table: once the race ends, the **verdicts**, computed from the numbers ("0.35 nats
+  behind baseline from step 36 on, outside the seed noise (±0.02)", or "no difference at this
+  size (within noise)"), each with the lesson's why only when the numbers agree with it; then
+  the question each variant answers and its sample. Races are saved as race.json under
+  checkpoints/experiments/ (`minigpt experiment --open DIR` shows one in the terminal, with
+  the scenario's instruments).
 
 ## Runs
 Every run folder and saved race under the checkpoints folder, newest first: its shape (layers x

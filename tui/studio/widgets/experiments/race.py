@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual_plotext import Plot
 
-from core import LEAK_NATS, VARIANTS
+from core import LEAK_NATS, SCENARIOS, VARIANTS
 from tui.studio.formatting import format_count
 from tui.studio.widgets.common.plots import MetricPlot
 
@@ -21,15 +21,18 @@ COLORS = (
     (255, 110, 40),
 )  # fmt: skip
 COLUMNS = (
-    ("variant", "variant"), ("step", "step"), ("bpc", "val bpc"), ("causal", "causal bpc"),
-    ("loss", "val loss"), ("params", "params"), ("ms", "ms/step"), ("tok", "tok/s"),
-    ("memory", "MB"), ("same-step", "@ same step"), ("same-time", "@ same time"),
+    ("variant", "variant"), ("step", "step"), ("causal", "causal loss"), ("spread", "± seeds"),
+    ("causal-bpc", "causal bpc"), ("loss", "own loss"), ("params", "params"), ("ms", "ms/step"),
+    ("tok", "tok/s"), ("memory", "MB"), ("same-step", "@ same step"),
+    ("same-time", "@ same time"),
 )  # fmt: skip
 
 
 def question_of(name: str) -> str:
     """The question a variant answers; the baseline answers none, it is the reference."""
-    return "the reference design, always raced" if name == "baseline" else VARIANTS[name].question
+    if name == "baseline" or name not in VARIANTS:
+        return "the reference design, always raced"
+    return VARIANTS[name].question
 
 
 def rgb(color: tuple[int, int, int]) -> str:
@@ -44,13 +47,33 @@ class Point(NamedTuple):
     val_loss: float
     val_bpc: float
     causal_val_loss: float
+    causal_low: float = math.nan  # the lowest and highest seed's causal loss
+    causal_high: float = math.nan
 
     @property
     def causal_bpc(self) -> float:
         """The causal loss in bits per character (the same factor turns nats into bpc)."""
-        if self.val_loss <= 0:
+        return self.to_bpc(self.causal_val_loss)
+
+    def to_bpc(self, loss: float) -> float:
+        if not self.val_loss > 0:
             return self.val_bpc
-        return self.causal_val_loss * self.val_bpc / self.val_loss
+        return loss * self.val_bpc / self.val_loss
+
+
+def mean_point(points: list[Point]) -> Point:
+    """The seeds' mean at one evaluation, with the band of their causal losses."""
+    causal = [p.causal_val_loss for p in points]
+    count = len(points)
+    return Point(
+        points[0].step,
+        sum(p.seconds for p in points) / count,
+        sum(p.val_loss for p in points) / count,
+        sum(p.val_bpc for p in points) / count,
+        sum(causal) / count,
+        min(causal),
+        max(causal),
+    )
 
 
 @dataclass
@@ -62,8 +85,26 @@ class Lane:
     shows: str
     color: tuple[int, int, int]
     tokens_per_step: int | None = None  # batch x block, for tok/s before the race ends
-    points: list[Point] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)  # the mean over seeds
     result: dict | None = None  # results_to_dict's entry: figures, curve and sample
+    seeds: int = 1
+    by_seed: dict[int, list[Point]] = field(default_factory=dict)
+
+    def add(self, seed: int, point: Point) -> None:
+        """One seed's evaluation; the mean curve grows once every seed has reached it."""
+        self.by_seed.setdefault(seed, []).append(point)
+        runs = [self.by_seed.get(i, []) for i in range(self.seeds)]
+        reached = min(len(run) for run in runs)
+        while len(self.points) < reached:
+            self.points.append(mean_point([run[len(self.points)] for run in runs]))
+
+    @property
+    def spread(self) -> float:
+        """Half the seeds' range of the last causal loss (0 with one seed)."""
+        if not self.points or self.seeds < 2:
+            return 0.0
+        last = self.points[-1]
+        return (last.causal_high - last.causal_low) / 2
 
     @property
     def leaks(self) -> bool:
@@ -71,18 +112,29 @@ class Lane:
         return any(p.causal_val_loss > p.val_loss + LEAK_NATS for p in self.points)
 
 
-def new_lanes(names: list[str], tokens_per_step: dict[str, int]) -> list[Lane]:
-    """Empty lanes for a race that is about to start, baseline first."""
-    return [
-        Lane(
-            name,
-            question_of(name),
-            VARIANTS[name].shows,
-            COLORS[i % len(COLORS)],
-            tokens_per_step.get(name),
+def new_lanes(
+    names: list[str],
+    tokens_per_step: dict[str, int],
+    seeds: int = 1,
+    variants: dict[str, str] | None = None,
+) -> list[Lane]:
+    """Empty lanes for a race that is about to start, the reference first; `variants` maps a
+    scenario's arm to the catalogue variant it applies."""
+    variants = variants or {}
+    lanes = []
+    for i, name in enumerate(names):
+        variant = VARIANTS[variants.get(name, name)]
+        lanes.append(
+            Lane(
+                name,
+                question_of(variant.name),
+                variant.shows,
+                COLORS[i % len(COLORS)],
+                tokens_per_step.get(name),
+                seeds=seeds,
+            )
         )
-        for i, name in enumerate(names)
-    ]
+    return lanes
 
 
 def lanes_from_report(report: dict) -> list[Lane]:
@@ -96,6 +148,8 @@ def lanes_from_report(report: dict) -> list[Lane]:
                 float(p["val_loss"]),
                 float(p["val_bpc"]),
                 float(p["causal_val_loss"]),
+                float(p.get("causal_low", math.nan)),
+                float(p.get("causal_high", math.nan)),
             )
             for p in values.get("curve", ())
         ]
@@ -103,12 +157,13 @@ def lanes_from_report(report: dict) -> list[Lane]:
             Lane(
                 str(values["name"]),
                 question_of("baseline")
-                if values["name"] == "baseline"
+                if values.get("variant", values["name"]) == "baseline"
                 else str(values.get("question", "")),
                 str(values.get("shows", "")),
                 COLORS[i % len(COLORS)],
                 points=points,
                 result=values,
+                seeds=int(values.get("seeds", 1)),
             )
         )
     return lanes
@@ -130,20 +185,20 @@ def same_seconds(lanes: list[Lane]) -> float | None:
 
 
 def bpc_at_step(lane: Lane, step: int) -> float:
-    """Val bpc at the last evaluation at or before `step`."""
+    """Causal bpc at the last evaluation at or before `step`."""
     earlier = [p for p in lane.points if p.step <= step]
-    return earlier[-1].val_bpc if earlier else math.nan
+    return earlier[-1].causal_bpc if earlier else math.nan
 
 
 def bpc_at_seconds(lane: Lane, seconds: float) -> float:
-    """Val bpc interpolated along the curve at `seconds` of training."""
+    """Causal bpc interpolated along the curve at `seconds` of training."""
     points = lane.points
     for before, after in zip(points, points[1:], strict=False):
         if before.seconds <= seconds <= after.seconds:
             span = after.seconds - before.seconds
             share = 0.0 if span <= 0 else (seconds - before.seconds) / span
-            return before.val_bpc + share * (after.val_bpc - before.val_bpc)
-    return points[-1].val_bpc if points and points[-1].seconds <= seconds else math.nan
+            return before.causal_bpc + share * (after.causal_bpc - before.causal_bpc)
+    return points[-1].causal_bpc if points and points[-1].seconds <= seconds else math.nan
 
 
 def _figure(value: float | None, form: str) -> str:
@@ -187,6 +242,8 @@ class RacePlot(MetricPlot):
         parts = [f"[{rgb(color)}]━ {name}[/]" for name, color, _ in self.curves]
         if any(p.causal_val_loss != p.val_loss for _, _, ps in self.curves for p in ps):
             parts.append("[dim]·· the same weights under the real causal mask[/]")
+        if any(math.isfinite(p.causal_low) for _, _, ps in self.curves for p in ps):
+            parts.append("[dim]⠂⠂ the seeds' band (lowest and highest)[/]")
         return " ".join(parts)
 
     def draw(self, plt: Plot, width: int) -> None:
@@ -202,6 +259,10 @@ class RacePlot(MetricPlot):
             if any(p.causal_val_loss != p.val_loss for p in points):
                 plt.plot(xs, [p.causal_bpc for p in points], marker="·", color=color)
                 values += [p.causal_bpc for p in points]
+            if any(p.causal_low != p.causal_high for p in points if math.isfinite(p.causal_low)):
+                for edge in ("causal_low", "causal_high"):  # the seeds' band
+                    ys = [p.to_bpc(getattr(p, edge)) for p in points]
+                    plt.plot(xs, ys, marker="⠂", color=color)
         finite = [v for v in values if math.isfinite(v)]
         if finite:
             plt.ylim(max(0.0, min(finite) - 0.1), max(finite) + 0.1)
@@ -220,29 +281,35 @@ class RaceTable(DataTable):
         self.zebra_stripes = True
         for key, label in COLUMNS:
             self.add_column(label, key=key)
-        self.border_title = "figures (bpc: bits per character; @ same step / time: val bpc)"
+        self.border_title = (
+            "figures (losses under the real causal mask, ★ the lowest; @ same step / time: "
+            "causal bpc)"
+        )
 
     def show(self, lanes: list[Lane]) -> None:
-        step, seconds = same_step(lanes), same_seconds(lanes)
+        step, seconds, best = same_step(lanes), same_seconds(lanes), best_lane(lanes)
         if len(self.rows) != len(lanes) or any(
             row.key.value != lane.name for row, lane in zip(self.ordered_rows, lanes, strict=False)
         ):
             self.clear()
             for lane in lanes:
-                self.add_row(*self.cells(lane, step, seconds), key=lane.name)
+                self.add_row(*self.cells(lane, step, seconds, lane.name == best), key=lane.name)
         else:
             for lane in lanes:
-                for (key, _), cell in zip(COLUMNS, self.cells(lane, step, seconds), strict=True):
+                cells = self.cells(lane, step, seconds, lane.name == best)
+                for (key, _), cell in zip(COLUMNS, cells, strict=True):
                     self.update_cell(lane.name, key, cell, update_width=True)
         at_step = "…" if step is None else f"step {step}"
         at_time = "…" if seconds is None else f"{seconds:.2f} s of training (interpolated)"
         self.border_subtitle = f"same step: {at_step} · same time: {at_time}"
 
     @staticmethod
-    def cells(lane: Lane, step: int | None, seconds: float | None) -> tuple:
+    def cells(lane: Lane, step: int | None, seconds: float | None, best: bool = False) -> tuple:
         last = lane.points[-1] if lane.points else None
         result = lane.result or {}
-        causal = result.get("causal_val_bpc", last.causal_bpc if last else None)
+        causal_bpc = result.get("causal_val_bpc", last.causal_bpc if last else None)
+        causal = result.get("causal_val_loss", last.causal_val_loss if last else None)
+        spread = result.get("causal_spread", lane.spread)
         ms = result.get("ms_per_step")  # the median step, once the race reports it
         if ms is None and last is not None and last.step > 0:  # till then the mean so far
             ms = 1000 * last.seconds / last.step
@@ -252,10 +319,11 @@ class RaceTable(DataTable):
         params = result.get("parameters")
         memory = result.get("peak_memory_mb")
         return (
-            Text(lane.name, style=f"bold {rgb(lane.color)}"),
+            Text(lane.name + (" ★" if best else ""), style=f"bold {rgb(lane.color)}"),
             "…" if last is None else str(last.step),
-            _figure(result.get("val_bpc", last.val_bpc if last else None), ".3f"),
             Text(_figure(causal, ".3f"), style="bold red" if lane.leaks else ""),
+            "-" if lane.seeds < 2 else "±" + _figure(spread, ".3f"),
+            _figure(causal_bpc, ".3f"),
             _figure(result.get("val_loss", last.val_loss if last else None), ".3f"),
             "…" if params is None else format_count(params),
             _figure(ms, ".2f"),
@@ -266,15 +334,40 @@ class RaceTable(DataTable):
         )
 
 
-def race_notes(lanes: list[Lane]) -> Text:
-    """One line per variant of what it shows and the question it answers, then its sample."""
+def best_lane(lanes: list[Lane]) -> str | None:
+    """The lane with the lowest causal validation loss at the step all have reached: a leaking
+    variant's own loss never wins."""
+    step = same_step(lanes)
+    if step is None:
+        return None
+    at = {
+        lane.name: [p for p in lane.points if p.step <= step][-1].causal_val_loss for lane in lanes
+    }
+    finite = {name: loss for name, loss in at.items() if math.isfinite(loss)}
+    return min(finite, key=finite.__getitem__) if finite else None
+
+
+def race_notes(lanes: list[Lane], verdicts: list[dict] | None = None) -> Text:
+    """The verdicts, computed from the numbers (each lesson only where they agree with it);
+    then one line per variant of the question it answers, then its sample."""
     text = Text(no_wrap=True, overflow="ellipsis")
+    for verdict in verdicts or ():
+        agrees = verdict.get("agrees")
+        text.append(
+            ("✓ " if agrees else "· ") + str(verdict.get("line")) + "\n",
+            style="green" if agrees else "yellow",
+        )
+        if agrees and verdict.get("lesson"):
+            text.append(f"  why: {verdict['lesson']}\n", style="dim")
+    if verdicts:
+        text.append("\n")
+    else:
+        text.append("the verdicts come from the numbers when the race ends\n\n", style="dim")
     width = max((len(lane.name) for lane in lanes), default=0) + 2
     for lane in lanes:
         text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
-        if lane.name != "baseline":  # the baseline answers no question: it is the reference
-            text.append(f"{lane.question}  ", style="bold")
-        text.append(lane.shows + "\n", style="dim")
+        # the question only: what a variant shows is said beside its verdict, if it agrees
+        text.append(lane.question + "\n", style="bold" if lane.name != "baseline" else "dim")
     samples = [lane for lane in lanes if lane.result and lane.result.get("sample")]
     if samples:
         text.append("\nsamples at the end (same prompt and seed)\n", style="bold")
@@ -282,5 +375,19 @@ def race_notes(lanes: list[Lane]) -> Text:
         sample = " ".join(str(lane.result["sample"]).split())
         text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
         text.append(sample[:300] + "\n")
+    text.rstrip()
+    return text
+
+
+def scenario_notes(name: str) -> Text:
+    """Before a scenario's race: its question, its setting and the comparisons it makes."""
+    scenario = SCENARIOS[name]
+    text = Text()
+    text.append(f"scenario {name}: ", style="bold")
+    text.append(scenario.question + "\n")
+    text.append(f"setting: {scenario.setting}\n", style="dim")
+    for check in scenario.checks:
+        text.append(f"compares {check.arm} with {check.reference}; ", style="dim")
+        text.append("the verdict comes from the numbers when the race ends\n", style="dim")
     text.rstrip()
     return text

@@ -1,4 +1,5 @@
-"""The Experiments screen's form (preset, steps, variants) and the list of saved races."""
+"""The Experiments screen's form (a scenario, or a preset and variants; steps and seeds) and
+the list of saved races."""
 
 from __future__ import annotations
 
@@ -14,19 +15,42 @@ from textual.widgets import Button, Input, Label, OptionList, Select, SelectionL
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
-from core import DEFAULT_VARIANTS, PRESETS, VARIANTS, UserError, load_race, parse_variants
+from core import (
+    DEFAULT_VARIANTS,
+    PRESETS,
+    SCENARIOS,
+    VARIANTS,
+    RacePlan,
+    UserError,
+    load_race,
+    parse_variants,
+    preset,
+    scenario_plan,
+    variants_plan,
+)
 from tui.studio.widgets.experiments.race import question_of
 
 DEFAULT_PRESET = "tiny"
 DEFAULT_STEPS = 300
 DEFAULT_CHOICE = tuple(DEFAULT_VARIANTS.split(","))  # the CLI's default
 RACE_FILE = "race.json"
+FREE = "free"  # the scenario choice that races the ticked variants of a preset
 
 
 class RaceForm(Vertical):
-    """What the next race trains: a preset, the steps per variant, and the variants."""
+    """What the next race trains: a scenario, or a preset and the variants; the steps per
+    variant and the seeds."""
 
     def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("scenario", classes="form-label")
+            yield Select(
+                [("free-form: preset + variants", FREE)] + [(name, name) for name in SCENARIOS],
+                value=FREE,
+                allow_blank=False,
+                compact=True,
+                id="exp-scenario",
+            )
         with Horizontal(classes="form-row"):
             yield Label("preset", classes="form-label")
             yield Select(
@@ -39,6 +63,9 @@ class RaceForm(Vertical):
         with Horizontal(classes="form-row"):
             yield Label("steps", classes="form-label")
             yield Input(str(DEFAULT_STEPS), compact=True, id="exp-steps")
+        with Horizontal(classes="form-row"):
+            yield Label("seeds", classes="form-label")
+            yield Input("1", compact=True, id="exp-seeds")
         yield Label("variants (space ticks one)", classes="exp-label")
         yield SelectionList(
             *(
@@ -65,23 +92,56 @@ class RaceForm(Vertical):
         self.border_title = "race"
         self.show_hint(DEFAULT_CHOICE[0])
 
-    def race(self) -> tuple[str, int, list[str]]:
-        """(preset, steps, variants), or ValueError saying what to fix."""
-        text = self.query_one("#exp-steps", Input).value.strip()
+    def scenario(self) -> str | None:
+        """The chosen scenario, or None for a free-form race."""
+        value = str(self.query_one("#exp-scenario", Select).value)
+        return None if value == FREE else value
+
+    def plan(self) -> tuple[str, RacePlan]:
+        """(preset or scenario name, the race to run), or ValueError saying what to fix."""
+        steps = self._whole("steps", "#exp-steps")
+        seeds = self._whole("seeds", "#exp-seeds")
+        scenario = self.scenario()
         try:
-            steps = int(text)
+            if scenario is not None:
+                return scenario, scenario_plan(scenario, seeds, steps)
+            name = str(self.query_one("#exp-preset", Select).value)
+            return name, variants_plan(preset(name), self.variants(), steps, seeds)
+        except UserError as error:
+            raise ValueError(str(error)) from None
+
+    def _whole(self, label: str, selector: str) -> int:
+        text = self.query_one(selector, Input).value.strip()
+        try:
+            value = int(text)
         except ValueError:
-            steps = 0
-        if steps < 1:
-            raise ValueError(f"steps must be a whole number above 0, got {text!r}")
-        return str(self.query_one("#exp-preset", Select).value), steps, self.variants()
+            value = 0
+        if value < 1:
+            raise ValueError(f"{label} must be a whole number above 0, got {text!r}")
+        return value
+
+    @on(Select.Changed, "#exp-scenario")
+    def scenario_changed(self) -> None:
+        """A scenario brings its own steps and two seeds; free-form, the preset's fields."""
+        scenario = self.scenario()
+        for widget in self.query("#exp-preset, #exp-variants"):
+            widget.disabled = scenario is not None
+        if scenario is not None:
+            self.query_one("#exp-steps", Input).value = str(SCENARIOS[scenario].steps)
+            self.query_one("#exp-seeds", Input).value = "2"
+            self.query_one("#exp-hint", Static).update(
+                Text.assemble((f"{scenario}: ", "bold"), SCENARIOS[scenario].setting)
+            )
 
     def variants(self) -> list[str]:
         """The ticked variants, baseline first."""
         return parse_variants(list(self.query_one("#exp-variants", SelectionList).selected))
 
-    def set_race(self, preset_name: str, steps: int, variants: list[str]) -> None:
+    def set_race(
+        self, preset_name: str, steps: int, variants: list[str], scenario: str | None = None
+    ) -> None:
         """The next race, as if chosen by hand."""
+        self.query_one("#exp-scenario", Select).value = scenario or FREE
         self.query_one("#exp-preset", Select).value = preset_name
         self.query_one("#exp-steps", Input).value = str(steps)
         selection = self.query_one("#exp-variants", SelectionList)
@@ -108,8 +168,10 @@ class RaceForm(Vertical):
         self.query_one("#exp-start", Button).disabled = active
         self.query_one("#exp-stop", Button).disabled = not active or stopping
         self.query_one("#exp-open", Button).disabled = active
-        for widget in self.query("#exp-preset, #exp-steps, #exp-variants"):
+        for widget in self.query("#exp-scenario, #exp-steps, #exp-seeds"):
             widget.disabled = active
+        for widget in self.query("#exp-preset, #exp-variants"):
+            widget.disabled = active or self.scenario() is not None
 
 
 def saved_races(root: Path) -> list[tuple[Path, str]]:
@@ -125,6 +187,8 @@ def saved_races(root: Path) -> list[tuple[Path, str]]:
             report = load_race(path)
             names = [str(v.get("name")) for v in report["variants"]]
             label = f"{len(names)} variants, {report.get('steps')} steps: {', '.join(names)}"
+            if report.get("scenario"):
+                label = f"scenario {report['scenario']}: {label}"
             if report.get("stopped"):
                 label += " (stopped)"
         except (UserError, OSError, AttributeError) as error:
