@@ -89,8 +89,10 @@ def _own_text(model: MiniGPT, decoder, length: int = 128, seed: int = 0) -> torc
     return torch.tensor([ids])
 
 
-def _step_ms(model: MiniGPT, decoders: list, rounds: int = 9) -> list[float]:
-    """The median decode step of each decoder at the middle of the window, taking turns."""
+def _step_ms(model: MiniGPT, decoders: list, rounds: int = 4, run: int = 6) -> list[float]:
+    """The median decode step of each decoder at the middle of the window. Each takes turns
+    in runs of consecutive steps, as a session decodes: a torch step right after a numpy one
+    (or the reverse) pays for the other's threads still spinning, which no session sees."""
     position = model.config.block_size // 2
     prefix = (torch.arange(position) % model.vocab_size).view(1, -1)  # (1, P)
     caches = []
@@ -99,11 +101,12 @@ def _step_ms(model: MiniGPT, decoders: list, rounds: int = 9) -> list[float]:
         model(prefix, kv_cache=cache)  # (1, P, V): the prefill, in fp32 as in a session
         caches.append(cache)
     seen: list[list[float]] = [[] for _ in decoders]
-    for round_index in range(rounds + 1):
+    for _ in range(rounds):
         for decoder, cache, times in zip(decoders, caches, seen, strict=True):
-            started = time.perf_counter()
-            decoder(1, cache)
-            if round_index:  # the first pays one-off set-up
-                times.append((time.perf_counter() - started) * 1000)
-            cache.rewind(1)
+            for step in range(run):
+                started = time.perf_counter()
+                decoder(1, cache)
+                if step >= 2:  # the first steps of a run pay for the switch
+                    times.append((time.perf_counter() - started) * 1000)
+                cache.rewind(1)
     return [statistics.median(times) for times in seen]
