@@ -30,7 +30,7 @@ def format_table(result: FormatRaceResult) -> Text:
         elif lane.first_difference is None:
             agreement = f"same {result.tokens} tokens"
         else:
-            agreement = f"leaves fp32's at position {lane.first_difference}"
+            agreement = f"differs from position {lane.first_difference}"
         style = "bold" if lane.weights == result.chosen else ""
         text.append(f"{lane.weights:<7}", style=style)
         text.append(
