@@ -106,6 +106,7 @@ class ModelScreen(StudioScreen):
         self.attention: ModelScreen.Attention | None = None
         self.stages: tuple[ShapeStage, ...] = ()
         self.parameters: tuple[tuple[str, int], ...] = ()
+        self.sizing_base: tuple | None = None  # the loaded shape, for the sizing lens
 
     def compose(self) -> ComposeResult:
         yield ModeBar("model")
@@ -122,7 +123,8 @@ class ModelScreen(StudioScreen):
             yield LensView(self.runner)
             yield EmbeddingView(self.runner)
             yield ProbeView(self.runner)
-            yield SizingView()
+            # the sizing lens (a dozen fields) is built on its first showing: it was a third
+            # of this screen's first visit
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -148,8 +150,13 @@ class ModelScreen(StudioScreen):
             if isinstance(body, VerticalScroll) and body.max_scroll_y:
                 (body.scroll_page_down if pages > 0 else body.scroll_page_up)(animate=False)
 
-    def action_view(self, name: str) -> None:
+    async def action_view(self, name: str) -> None:
         switcher = self.query_one(ContentSwitcher)
+        if name == "sizing" and not self.query(SizingView):
+            sizing = SizingView()
+            await switcher.mount(sizing)
+            if self.sizing_base is not None:
+                sizing.set_base(*self.sizing_base)
         switcher.current = "model-body" if name == "overview" else f"xray-{name}"
         self.show_views()
         if name == "overview":
@@ -259,10 +266,11 @@ class ModelScreen(StudioScreen):
         self.stages = message.stages
         self.parameters = message.parameters
         self.query_one("#journey", Static).update(self.journey())
-        sizing = self.query_one(SizingView)
-        sizing.set_base(message.config, self.info.vocab_size, self.info.tokenizer)
-        if self.view == "sizing":
-            sizing.update_data()
+        self.sizing_base = (message.config, self.info.vocab_size, self.info.tokenizer)
+        for sizing in self.query(SizingView):  # none until the lens was first shown
+            sizing.set_base(*self.sizing_base)
+            if self.view == "sizing":
+                sizing.update_data()
 
     @on(Attention)
     def attention_ready(self, message: Attention) -> None:
