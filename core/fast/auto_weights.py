@@ -8,11 +8,13 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from core.dataset import ValidationChunks
 from core.fast.decode import Decoder
 from core.fast.weight_formats import AUTO_MIN_BYTES, MAX_BPC_COST, available_formats, quality_costs
 from core.model import MiniGPT
+from core.sampling import sample_next
 from core.tokenizer import Tokenizer
 
 
@@ -41,15 +43,15 @@ def choose_weights(
     `probe` (N, T) is held-out text where the caller has it; without it the model samples its
     own, and the cost measured on it is then an estimate of KL(fp32 || format) per character.
     Measured once per process for the same weights and thread count."""
-    decoder = Decoder(model, weights="fp32")
     formats = available_formats(model)
-    if decoder.weight_bytes < min_bytes or len(formats) == 1:
+    if matrices_bytes(model) < min_bytes or len(formats) == 1:
         return "fp32", ()
     # the same weights (Generate's and Chat's copies too): the shape and a few of the values
     head = model.head.weight.detach()
     fingerprint = (float(head[0].sum()), float(head[-1].sum()), float(head[:, 0].sum()))
     key = (model.config, fingerprint, torch.get_num_threads(), probe is None)
     if key not in _chosen:
+        decoder = Decoder(model, weights="fp32")
         if probe is None:
             probe = _own_text(model, decoder)
         built: dict = {}  # each matrix quantized once, for its decoder and the quality pass
@@ -63,6 +65,15 @@ def choose_weights(
         allowed = [t for t in timings if t.weights == "fp32" or t.bpc_cost <= MAX_BPC_COST]
         _chosen[key] = (min(allowed, key=lambda t: t.step_ms).weights, timings)
     return _chosen[key]
+
+
+def matrices_bytes(model: MiniGPT) -> int:
+    """What one fp32 decode step reads: every matrix of the attention, FeedForward and head."""
+    return sum(
+        module.weight.numel() * module.weight.element_size()
+        for module in model.modules()
+        if isinstance(module, nn.Linear)
+    )
 
 
 def held_out_probe(
@@ -85,7 +96,7 @@ def _own_text(model: MiniGPT, decoder, length: int = 128, seed: int = 0) -> torc
     ids = [0]
     for _ in range(length - 1):
         probabilities = torch.softmax(decoder(ids[-1], cache).float(), dim=-1)  # (V,)
-        ids.append(int(torch.multinomial(probabilities, 1, generator=generator)))
+        ids.append(sample_next(probabilities, generator))  # the sessions' own draw
     return torch.tensor([ids])
 
 
