@@ -20,11 +20,11 @@ from tui.studio.widgets.experiments.race import (
     RaceTable,
     best_lane,
     bpc_at_seconds,
-    race_notes,
     same_seconds,
     same_step,
 )
 from tui.studio.widgets.experiments.race_form import RaceForm, RacePicker
+from tui.studio.widgets.experiments.race_notes import race_notes
 
 
 async def _experiments(app, pilot) -> ExperimentsScreen:
@@ -137,6 +137,31 @@ async def test_reopening_a_saved_race_lists_newest_first_and_shows_its_rows(
         label, plan = form.plan()
         assert (label, plan.steps) == ("tiny", int(report["steps"]))
         assert plan.names == ["baseline", "no-scale", "post-norm"]
+
+
+async def test_plot_and_table_appear_with_the_first_race_on_the_axis_chosen_before(
+    tiny_app, studio_corpus
+):
+    root = tiny_app.checkpoints_dir / "experiments"
+    _saved_race(root / "tiny-one", studio_corpus, ["no-scale"])
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        screen = await _experiments(tiny_app, pilot)
+        # nothing to plot yet: a note holds the plot's place, and no empty table is drawn
+        assert not screen.query(RacePlot) and not screen.query(RaceTable)
+        waiting = screen.query_one("#race-waiting")
+        assert "start a race" in str(waiting.render())
+        await pilot.press("s")  # the axis is chosen before any race
+        assert str(waiting.border_title).endswith("vs training seconds")
+        await pilot.press("o", "enter")
+        await pilot.pause()
+        assert not screen.query("#race-waiting")
+        plot = screen.query_one(RacePlot)
+        assert [name for name, _, _ in plot.curves] == ["baseline", "no-scale"]
+        assert plot.seconds_axis
+        assert str(plot.border_title).endswith("vs training seconds")
+        await pilot.press("s")
+        assert str(plot.border_title).endswith("vs step")
+        assert len(screen.query_one(RaceTable).rows) == 2
 
 
 async def test_typed_keys_stay_in_the_steps_field_and_escape_leaves_it(tiny_app):

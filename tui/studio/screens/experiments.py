@@ -42,9 +42,8 @@ from tui.studio.widgets.experiments.race import (
     RaceTable,
     lanes_from_report,
     new_lanes,
-    race_notes,
+    race_plot_heading,
     same_step,
-    scenario_notes,
 )
 from tui.studio.widgets.experiments.race_form import (
     DEFAULT_PRESET,
@@ -52,6 +51,7 @@ from tui.studio.widgets.experiments.race_form import (
     RaceForm,
     RacePicker,
 )
+from tui.studio.widgets.experiments.race_notes import race_notes, scenario_notes
 from tui.studio.widgets.train.run_form import RunForm
 from tui.studio.widgets.train.training import StatusBar
 
@@ -100,6 +100,7 @@ class ExperimentsScreen(StudioScreen):
         self._started_at = 0.0
         self._stop_pending = False
         self._builder: PlotBuilder | None = None
+        self.seconds_axis = False  # the plot's x axis, kept here until the plot exists
 
     def compose(self) -> ComposeResult:
         yield ModeBar("experiments")
@@ -107,8 +108,8 @@ class ExperimentsScreen(StudioScreen):
         with Horizontal(id="exp-body"):
             yield RaceForm(id="exp-form")
             with Vertical(id="exp-main"):
-                yield RacePlot(id="race-plot")
-                yield RaceTable(id="race-table")
+                # the plot and table are mounted with the first race: until then, a note
+                yield Static(RacePlot.placeholder, id="race-waiting")
                 with VerticalScroll(id="race-notes"):
                     yield Static("", id="race-notes-text")
         yield KeyBar()
@@ -116,8 +117,7 @@ class ExperimentsScreen(StudioScreen):
     def on_mount(self) -> None:
         notes = self.query_one("#race-notes")
         notes.border_title = "verdicts from the numbers, and the question each variant answers"
-        self._builder = PlotBuilder([self.query_one(RacePlot)])
-        self.build_plots()
+        self.query_one("#race-waiting").border_title = race_plot_heading(False)
         self.set_interval(1.0, self.tick)
         self.preview_variants()
         self.update_status()
@@ -239,7 +239,11 @@ class ExperimentsScreen(StudioScreen):
         self.toggle_class("-form-hidden")
 
     def action_axis(self) -> None:
-        self.query_one(RacePlot).toggle_axis()
+        self.seconds_axis = not self.seconds_axis
+        try:
+            self.query_one(RacePlot).toggle_axis()
+        except NoMatches:  # no race shown yet: the plot starts on this axis
+            self.query_one("#race-waiting").border_title = race_plot_heading(self.seconds_axis)
         self.wake_builder()
 
     def action_open(self) -> None:
@@ -327,10 +331,23 @@ class ExperimentsScreen(StudioScreen):
             self.app.exit()
 
     # --- views ------------------------------------------------------------------------------
+    def results(self) -> tuple[RacePlot, RaceTable]:
+        """The race's plot and table, mounted in place of the waiting note on first use."""
+        if self.query(RacePlot):
+            return self.query_one(RacePlot), self.query_one(RaceTable)
+        plot, table = RacePlot(id="race-plot"), RaceTable(id="race-table")
+        plot.seconds_axis = self.seconds_axis
+        self.query_one("#race-waiting").remove()
+        self.query_one("#exp-main").mount(plot, table, before="#race-notes")
+        self._builder = PlotBuilder([plot])
+        self.build_plots()
+        return plot, table
+
     def show_lanes(self, lanes: list[Lane], notes: bool = True) -> None:
         self.lanes = lanes
-        self.query_one(RacePlot).show(lanes)
-        self.query_one(RaceTable).show(lanes)
+        plot, table = self.results()
+        plot.show(lanes)
+        table.show(lanes)
         if notes:
             verdicts = (self.report or {}).get("verdicts")
             self.query_one("#race-notes-text", Static).update(race_notes(lanes, verdicts))

@@ -1,4 +1,4 @@
-"""The Experiments screen's widgets: the race's curves, its table of figures and its notes."""
+"""The Experiments screen's widgets and their data: the race's lanes, curves and table."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual_plotext import Plot
 
-from core import LEAK_NATS, SCENARIOS, VARIANTS
+from core import LEAK_NATS, VARIANTS
 from tui.studio.formatting import format_count
 from tui.studio.widgets.common.plots import MetricPlot
 
@@ -205,6 +205,12 @@ def _figure(value: float | None, form: str) -> str:
     return "…" if value is None or not math.isfinite(value) else format(value, form)
 
 
+def race_plot_heading(seconds_axis: bool, short: bool = False) -> str:
+    """The race plot's title, naming its x axis; `short` for a narrow border."""
+    title = "validation bpc" if short else RacePlot.title
+    return f"{title} vs {'training seconds' if seconds_axis else 'step'}"
+
+
 class RacePlot(MetricPlot):
     """Validation bits per character of every variant, one colour each; dotted where the loss
     under the real causal mask differs from the one the variant trained under."""
@@ -226,13 +232,12 @@ class RacePlot(MetricPlot):
 
     def toggle_axis(self) -> None:
         self.seconds_axis = not self.seconds_axis
-        axis = "training seconds" if self.seconds_axis else "step"
-        self.border_title = f"{self.title} vs {axis}"
         self.changed()
+        if self.is_mounted:
+            self.show_labels()
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.border_title = f"{self.title} vs step"
+    def headings(self) -> tuple[str, ...]:
+        return (race_plot_heading(self.seconds_axis), race_plot_heading(self.seconds_axis, True))
 
     @property
     def has_data(self) -> bool:
@@ -279,14 +284,19 @@ class RaceTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        self._add_columns()
         self.border_title = (
             "figures (losses under the real causal mask, ★ the lowest; @ same step / time: "
             "causal bpc)"
         )
 
+    def _add_columns(self) -> None:
+        if not self.columns:  # the table may be shown lanes before it is mounted
+            for key, label in COLUMNS:
+                self.add_column(label, key=key)
+
     def show(self, lanes: list[Lane]) -> None:
+        self._add_columns()
         step, seconds, best = same_step(lanes), same_seconds(lanes), best_lane(lanes)
         if len(self.rows) != len(lanes) or any(
             row.key.value != lane.name for row, lane in zip(self.ordered_rows, lanes, strict=False)
@@ -345,49 +355,3 @@ def best_lane(lanes: list[Lane]) -> str | None:
     }
     finite = {name: loss for name, loss in at.items() if math.isfinite(loss)}
     return min(finite, key=finite.__getitem__) if finite else None
-
-
-def race_notes(lanes: list[Lane], verdicts: list[dict] | None = None) -> Text:
-    """The verdicts, computed from the numbers (each lesson only where they agree with it);
-    then one line per variant of the question it answers, then its sample."""
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for verdict in verdicts or ():
-        agrees = verdict.get("agrees")
-        text.append(
-            ("✓ " if agrees else "· ") + str(verdict.get("line")) + "\n",
-            style="green" if agrees else "yellow",
-        )
-        if agrees and verdict.get("lesson"):
-            text.append(f"  why: {verdict['lesson']}\n", style="dim")
-    if verdicts:
-        text.append("\n")
-    else:
-        text.append("the verdicts come from the numbers when the race ends\n\n", style="dim")
-    width = max((len(lane.name) for lane in lanes), default=0) + 2
-    for lane in lanes:
-        text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
-        # the question only: what a variant shows is said beside its verdict, if it agrees
-        text.append(lane.question + "\n", style="bold" if lane.name != "baseline" else "dim")
-    samples = [lane for lane in lanes if lane.result and lane.result.get("sample")]
-    if samples:
-        text.append("\nsamples at the end (same prompt and seed)\n", style="bold")
-    for lane in samples:
-        sample = " ".join(str(lane.result["sample"]).split())
-        text.append(f"{lane.name:<{width}}", style=f"bold {rgb(lane.color)}")
-        text.append(sample[:300] + "\n")
-    text.rstrip()
-    return text
-
-
-def scenario_notes(name: str) -> Text:
-    """Before a scenario's race: its question, its setting and the comparisons it makes."""
-    scenario = SCENARIOS[name]
-    text = Text()
-    text.append(f"scenario {name}: ", style="bold")
-    text.append(scenario.question + "\n")
-    text.append(f"setting: {scenario.setting}\n", style="dim")
-    for check in scenario.checks:
-        text.append(f"compares {check.arm} with {check.reference}; ", style="dim")
-        text.append("the verdict comes from the numbers when the race ends\n", style="dim")
-    text.rstrip()
-    return text
