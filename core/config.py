@@ -205,17 +205,17 @@ PRESETS: dict[str, Config] = {
         eval_interval=20,
         eval_batches=2,
     ),
-    # the CPU default, tuned for time to quality on two cores: early in training a shallow,
-    # wide model buys more loss per second than a deep, narrow one of the same cost, at the
-    # price of ending a little higher after all its steps (search and figures:
+    # the CPU default, tuned for time to quality on two cores: early in training a shallow
+    # model buys more loss per second than a deep one, and in fp32 a narrow one more than a
+    # wide one, at the price of ending higher after all its steps (search and figures:
     # docs/performance.md)
     "small": Config(
         block_size=64,
-        embedding_dim=192,
-        num_heads=6,
+        embedding_dim=96,
+        num_heads=4,
         num_layers=2,
         batch_size=16,
-        learning_rate=2e-3,
+        learning_rate=3e-3,
         warmup_steps=30,
         max_steps=10000,
         eval_interval=250,
