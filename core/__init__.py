@@ -43,7 +43,7 @@ _MODULES: dict[str, str] = {
     ),
     "core.fast.auto_weights": "FormatTiming choose_weights",
     "core.fast.decode": "Decoder",
-    "core.fast.precision": "bf16_instructions",
+    "core.fast.precision": "bf16_instructions cpu_model",
     "core.fast.weight_formats": "MAX_BPC_COST quality_cost",
     "core.hf_export": "ExportResult check_exportable export_to_transformers",
     "core.kv_cache": "KVCache",
@@ -188,7 +188,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
     )
     from core.fast.auto_weights import FormatTiming, choose_weights
     from core.fast.decode import Decoder
-    from core.fast.precision import bf16_instructions
+    from core.fast.precision import bf16_instructions, cpu_model
     from core.fast.weight_formats import MAX_BPC_COST, quality_cost
     from core.hf_export import ExportResult, check_exportable, export_to_transformers
     from core.kv_cache import KVCache

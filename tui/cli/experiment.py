@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import signal
 import sys
 from dataclasses import replace
@@ -20,6 +19,7 @@ from core import (
     RacePlan,
     RaceProgress,
     RunLock,
+    cpu_model,
     load_corpus,
     load_race,
     new_run_folder,
@@ -88,7 +88,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         if reports[-1].get("stopped"):
             break
     if len(reports) > 1 and not args.json:
-        stdout_console().print(summary_table(reports, _cpu_name()))
+        stdout_console().print(summary_table(reports, cpu_model()))
     return 0
 
 
@@ -164,16 +164,6 @@ def _race_into(args, console, plan: RacePlan, corpus: str, out: Path, label: str
     _show(report, args.json)
     console.print(f"saved {path}; reopen with: minigpt experiment --open {out}")
     return report
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _show(report: dict, as_json: bool) -> None:

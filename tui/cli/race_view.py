@@ -15,20 +15,23 @@ BARS = " ▁▂▃▄▅▆▇█"
 
 
 def scenario_table() -> Table:
-    table = Table(title="scenarios (minigpt experiment --scenario NAME, or all)")
-    for column in ("scenario", "question", "the setting in which it shows"):
-        table.add_column(column, overflow="fold")
-    for scenario in SCENARIOS.values():
-        table.add_row(scenario.name, scenario.question, scenario.setting)
-    return table
+    rows = [(s.name, s.question, s.setting) for s in SCENARIOS.values()]
+    title = "scenarios (minigpt experiment --scenario NAME, or all)"
+    return _listing(title, ("scenario", "question", "the setting in which it shows"), rows)
 
 
 def variant_table() -> Table:
-    table = Table(title="variants (minigpt experiment --variants a,b,...)")
-    for column in ("variant", "question", "what the race shows"):
+    rows = [(v.name, v.question, v.shows) for v in VARIANTS.values()]
+    title = "variants (minigpt experiment --variants a,b,...)"
+    return _listing(title, ("variant", "question", "what the race shows"), rows)
+
+
+def _listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column, overflow="fold")
-    for variant in VARIANTS.values():
-        table.add_row(variant.name, variant.question, variant.shows)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

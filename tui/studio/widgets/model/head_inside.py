@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -23,6 +22,7 @@ from tui.studio.widgets.common.cells import (
 )
 from tui.studio.widgets.common.probability import bar
 from tui.studio.widgets.model.sourced import SourcedView
+from tui.studio.widgets.model.xray import HEAD_QUERY_BINDINGS
 
 ROW_LABEL = 9  # "▸ 12 tok " before each K and V row
 
@@ -44,14 +44,7 @@ class HeadInsideView(SourcedView):
 
     BINDINGS = [
         *SourcedView.BINDINGS,
-        Binding("l", "layer(1)", "Layer", show=False),
-        Binding("L", "layer(-1)", "Layer", key_display="l/L"),
-        Binding("h", "head(1)", "Head", show=False),
-        Binding("H", "head(-1)", "Head", key_display="h/H"),
-        Binding("up", "query(-1)", "Query", show=False),
-        Binding("down", "query(1)", "Query", key_display="↑↓"),
-        Binding("home", "query_at(0)", "First", show=False),
-        Binding("end", "query_at(-1)", "Last", show=False),
+        *HEAD_QUERY_BINDINGS,
     ]
     PREFIX = "xh"
 

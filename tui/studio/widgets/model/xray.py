@@ -42,18 +42,24 @@ def key_window(query: int, length: int, width: int) -> range:
     return range(start, min(length, start + width))
 
 
+# one head of one layer at one query: the keys of every view that walks them
+HEAD_QUERY_BINDINGS = [
+    Binding("l", "layer(1)", "Layer", show=False),
+    Binding("L", "layer(-1)", "Layer", key_display="l/L"),
+    Binding("h", "head(1)", "Head", show=False),
+    Binding("H", "head(-1)", "Head", key_display="h/H"),
+    Binding("up", "query(-1)", "Query", show=False),
+    Binding("down", "query(1)", "Query", key_display="↑↓"),
+    Binding("home", "query_at(0)", "First", show=False),
+    Binding("end", "query_at(-1)", "Last", show=False),
+]
+
+
 class AttentionXray(TextView):
     """Where one head looks on this text, stage by stage, and why (scaling, the mask)."""
 
     BINDINGS = [
-        Binding("l", "layer(1)", "Layer", show=False),
-        Binding("L", "layer(-1)", "Layer", key_display="l/L"),
-        Binding("h", "head(1)", "Head", show=False),
-        Binding("H", "head(-1)", "Head", key_display="h/H"),
-        Binding("up", "query(-1)", "Query", show=False),
-        Binding("down", "query(1)", "Query", key_display="↑↓"),
-        Binding("home", "query_at(0)", "First", show=False),
-        Binding("end", "query_at(-1)", "Last", show=False),
+        *HEAD_QUERY_BINDINGS,
         Binding("n", "toggle_scale", "Scale"),
         Binding("m", "toggle_mask", "Mask"),
         Binding("g", "toggle_grid", "Heads"),
