@@ -57,6 +57,13 @@ class Mode:
     screen: type[Screen]
 
 
+# screens marked BUILD_AHEAD are built out of view once the studio has been open this long
+# (its own first frames come first) and left alone by keys and mouse this long (a text field
+# mounting anywhere clears the selection on the screen in view)
+BUILD_AHEAD_AFTER = 1.0
+BUILD_AHEAD_IDLE = 0.5
+MOUNT_BEFORE_CLOSING = 2.0  # seconds the app waits on closing for a screen still mounting
+
 # the studio's screens, listed once: keys, mode bar, command palette and help follow this table
 MODES = (
     Mode("train", "1", "f2", "Train", TrainScreen),
@@ -131,16 +138,58 @@ class StudioApp(App):
         )
         self.help_screen = HelpScreen()
         self._rung = -1.0  # when the bell last rang (monotonic seconds)
+        self._last_input = -1.0  # when a key or mouse event last came (monotonic seconds)
+        self._mouse_down = False
         self.mode_screens: dict[str, StudioScreen] = {"train": self.train_screen}
         for mode in MODES:
             self.add_mode(mode.name, lambda mode=mode: self._make_screen(mode))
 
     def _make_screen(self, mode: Mode) -> StudioScreen:
-        """A mode's screen, built on its first visit (Train's was built with the app)."""
-        screen = self.train_screen if mode.screen is TrainScreen else mode.screen()
-        styled_now(screen, self)
-        self.mode_screens[mode.name] = screen
+        """A mode's screen: built on its first visit, unless it was built ahead (Train's was
+        built with the app)."""
+        screen = self.mode_screens.get(mode.name)
+        if screen is None:
+            screen = self.mode_screens[mode.name] = mode.screen()
+        if not screen.is_running:  # not built ahead
+            styled_now(screen, self)
         return screen
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseEvent)):
+            self._last_input = time.monotonic()
+            if isinstance(event, (events.MouseDown, events.MouseUp)):
+                self._mouse_down = isinstance(event, events.MouseDown)  # a drag may go on
+        await super().on_event(event)
+
+    def build_ahead(self) -> None:
+        """Mount, out of view, each screen marked `BUILD_AHEAD` that has not been shown yet,
+        so that its first visit only draws it; not while the user is busy or has text
+        selected (then later). Textual mounts its widgets a message at a time, between the
+        keys and frames of the screen in view."""
+        if not self.is_running:  # closing
+            return
+        busy = time.monotonic() - self._last_input < BUILD_AHEAD_IDLE
+        if busy or self._mouse_down or self.screen.selections:
+            self.set_timer(BUILD_AHEAD_IDLE, self.build_ahead)
+            return
+        # Textual's own first step of a switch to a mode: the screen becomes that mode's
+        # stack, mounted, laid out and closed with the app like any other (a Textual without
+        # it builds each screen on its first visit)
+        init_mode = getattr(self, "_init_mode", None)
+        for mode in MODES:
+            if init_mode and mode.screen.BUILD_AHEAD and mode.name not in self.mode_screens:
+                init_mode(mode.name)
+
+    async def _shutdown(self) -> None:
+        # Textual closes a screen still mounting as it closes a mounted one, and its widgets'
+        # mount handlers then run against children already closed: a screen being built
+        # (ahead of its visit, or by a key pressed just before quitting) finishes first
+        deadline = time.monotonic() + MOUNT_BEFORE_CLOSING
+        while time.monotonic() < deadline and any(
+            screen.is_running and not screen.is_mounted for screen in self.mode_screens.values()
+        ):
+            await asyncio.sleep(0.01)
+        await super()._shutdown()
 
     def switch_mode(self, mode: str) -> AwaitMount:
         """Show a mode's screen with focus on its entry widget, each time it is shown (before
@@ -160,6 +209,7 @@ class StudioApp(App):
         styled_now(self.help_screen, self)
         self.install_screen(self.help_screen, "help")
         self.switch_mode("train")
+        self.set_timer(BUILD_AHEAD_AFTER, self.build_ahead)
         # a full garbage collection walks every live object (torch's and Textual's included)
         # and paused the interface for ~90 ms while training; startup's objects are permanent
         self.call_after_refresh(gc.freeze)

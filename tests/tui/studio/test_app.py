@@ -13,6 +13,8 @@ from textual.widgets import Static
 from tui.studio.app import MODES, StudioApp, exit_summary, initial_weights
 from tui.studio.messages import ModelInfo
 from tui.studio.screens.help import HelpScreen, help_markdown
+from tui.studio.widgets.common.bars import KeyBar
+from tui.studio.widgets.common.focus_frame import FOCUS_WITHIN
 
 
 async def test_number_keys_switch_screens(bare_app):
@@ -124,3 +126,74 @@ async def test_help_opens_at_the_screen_in_view_and_searches_as_you_type(bare_ap
         await pilot.press("escape")
         assert not isinstance(bare_app.screen, HelpScreen)
     assert "Nothing in this help mentions" in search_markdown("## A\n\nsome text", "zebra")
+
+
+async def test_experiments_is_built_out_of_view_and_shown_as_built(bare_app, wait_until):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "experiments" in bare_app.mode_screens)
+        ahead = bare_app.mode_screens["experiments"]
+        await wait_until(pilot, lambda: ahead.is_mounted)
+        assert bare_app.current_mode == "train"  # built, not shown
+        assert ahead.query_one("#exp-variants").is_mounted
+        await pilot.press("f6")
+        assert bare_app.screen is ahead
+        assert bare_app.screen.focused is ahead.query_one("#exp-variants")
+        keys = ahead.query_one(KeyBar)  # drawn on its first showing, though focus stayed put
+        await wait_until(pilot, lambda: any("Start race" in item for item in keys.items))
+
+
+async def test_a_screen_visited_before_its_build_ahead_is_built_once(bare_app, monkeypatch):
+    monkeypatch.setattr("tui.studio.app.BUILD_AHEAD_AFTER", 60.0)  # called here instead
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f6")
+        shown = bare_app.screen
+        bare_app.build_ahead()
+        await pilot.pause()
+        assert bare_app.mode_screens["experiments"] is shown
+        assert bare_app.screen is shown and shown.focused is shown.query_one("#exp-variants")
+
+
+async def test_a_form_frame_lights_while_focus_is_in_it(bare_app, wait_until):
+    async with bare_app.run_test(size=(120, 40)) as pilot:
+        form = bare_app.screen.query_one("#run-form")
+        bare_app.screen.set_focus(form.query_one("#corpus"))
+        await wait_until(pilot, lambda: form.has_class(FOCUS_WITHIN))
+        await pilot.press("tab")  # to the next field: still inside
+        await pilot.pause()
+        assert form.has_class(FOCUS_WITHIN)
+        bare_app.screen.set_focus(None)
+        await wait_until(pilot, lambda: not form.has_class(FOCUS_WITHIN))
+
+
+async def test_the_build_ahead_waits_while_text_is_selected(tiny_app, wait_until, monkeypatch):
+    # a text field mounting on any screen clears the selection on the screen in view
+    monkeypatch.setattr("tui.studio.app.BUILD_AHEAD_AFTER", 60.0)  # called here instead
+    async with tiny_app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("3")
+        screen = tiny_app.screen
+        await wait_until(pilot, lambda: screen.info is not None and screen.runner.idle)
+        note = screen.query(".turn").first()
+        await pilot.mouse_down(note, offset=(0, 0))
+        await pilot.pause(0.6)  # the button held, the pointer still: idle, but dragging
+        tiny_app.build_ahead()
+        await pilot.hover(note, offset=(18, 0))
+        await pilot.mouse_up(note, offset=(18, 0))
+        await pilot.pause(0.6)
+        tiny_app.build_ahead()
+        await pilot.pause(0.6)
+        assert tiny_app.selected_text() == "This model was trai"
+        assert "experiments" not in tiny_app.mode_screens
+        screen.clear_selection()
+        await wait_until(pilot, lambda: "experiments" in tiny_app.mode_screens)
+
+
+async def test_quitting_while_a_screen_is_built_ahead_lets_it_finish(bare_app, monkeypatch):
+    monkeypatch.setattr("tui.studio.app.BUILD_AHEAD_AFTER", 60.0)  # built here, not by the timer
+    for _ in range(3):  # the app closes at once, in the middle of the build
+        app = StudioApp(preset_name="tiny", checkpoints_dir=bare_app.checkpoints_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            app.build_ahead()
+            ahead = app.mode_screens["experiments"]
+            assert not ahead.is_mounted
+        assert ahead.is_mounted  # its mounting came to an end

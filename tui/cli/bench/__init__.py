@@ -80,9 +80,10 @@ focus has moved (before training, and in the typing windows); `screen_first_draw
 `screen_second_drawn_ms`: {screen name or "help": milliseconds from its key until its first
 frame is drawn}, and `screen_first_visit_ms` / `screen_second_visit_ms`: the same until the app
 is idle again (what the screen loads on its first visit shown), in the idle studio before
-training. Each round has three windows:
-the studio watched, the CLI's loop, the studio while keys are pressed; only one side trains at
-a time (the other is paused), so the machine's drifts fall on both sides alike.
+training, once it has built the screens it builds out of view when left alone. Each round
+has three windows: the studio watched, the CLI's loop, the studio while keys are pressed; only
+one side trains at a time (the other is paused), so the machine's drifts fall on both sides
+alike.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from core import (
     set_threads,
 )
 from core.bench import peak_memory_mb, percentile
-from tui.cli.bench.visits import FrameClock, screen_visits, visit_rows
+from tui.cli.bench.visits import FrameClock, built_ahead, screen_visits, visit_rows
 from tui.paths import default_corpus
 from tui.report import SCHEMA, machine_info, print_busy_warning, progress_printer, stdout_console
 from tui.studio.app import StudioApp
@@ -128,6 +128,7 @@ async def _measure(app: StudioApp, reference: TrainingProcess, plan: _Plan, prog
         progress("timing key presses in the idle studio")
         idle = [await _key_latency(pilot) for _ in range(min(plan.presses, 5))]
         progress("timing each screen's first and second visit")
+        await built_ahead(pilot)
         clock = FrameClock(app)
         first_visit, second_visit = [await screen_visits(pilot, clock) for _ in range(2)]
         train.set_steps(10**9)

@@ -39,6 +39,17 @@ class FrameClock:
         return next((at - started for at, s in self.frames if at >= started and s is screen), None)
 
 
+async def built_ahead(pilot: Pilot, timeout: float = 30.0) -> None:
+    """Wait, with no key pressed, until the app has built the screens it builds out of view
+    once left alone: the first visits a user sees after a moment's look at the studio."""
+    app, deadline = pilot.app, time.monotonic() + timeout
+    ahead = [mode.name for mode in app.STUDIO_MODES if mode.screen.BUILD_AHEAD]
+    while not all(name in app.mode_screens and app.mode_screens[name].is_mounted for name in ahead):
+        if time.monotonic() > deadline:
+            raise UserError(f"the studio did not build its screens ahead in {timeout:.0f} s")
+        await pilot.pause(0.05)
+
+
 async def screen_visits(pilot: Pilot, clock: FrameClock) -> Visits:
     """Each screen by its F key (a digit would be typed into the text field a screen focuses),
     Train last; then the help, opened and closed."""

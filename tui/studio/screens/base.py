@@ -14,6 +14,7 @@ from textual.widget import Widget
 
 from tui.studio.fields import in_text_field
 from tui.studio.messages import WeightSource
+from tui.studio.widgets.common.bars import KeyBar
 from tui.studio.widgets.common.notice import NoticeLine
 
 
@@ -70,6 +71,9 @@ class StudioScreen(KeepsStyles):
     function and ctrl keys keep their bindings.
     """
 
+    # built out of view soon after the studio opens: for a screen whose widgets take Textual
+    # longer to mount than a first visit should take
+    BUILD_AHEAD = False
     AUTO_FOCUS = ""  # focus is placed by `focus_entry` on every showing, not only the first
     MAIN_FOCUS: tuple[str, ...] = ()  # selectors; the first widget that takes focus is the main
     ENTRY_FOCUS: tuple[str, ...] = ()  # where focus goes when the screen is shown; () = main
@@ -107,6 +111,13 @@ class StudioScreen(KeepsStyles):
 
     def on_mount(self) -> None:
         self.focus_entry()  # the first showing; the app's switch_mode focuses the later ones
+
+    def on_screen_resume(self) -> None:
+        # a key bar skips its updates while its screen is out of view (where what its keys
+        # do may change: runs marked on Runs for Train's plots), and a screen built ahead of
+        # its first showing has its focus placed already, so no focus change redraws it
+        for bar in self.query(KeyBar):
+            bar.show_keys()
 
     def notify(self, message: str, *, severity: str = "information", **_) -> None:
         """A notice is a line above the key bar for a few seconds, never a toast over a panel."""

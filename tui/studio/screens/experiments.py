@@ -70,6 +70,7 @@ class ExperimentsScreen(StudioScreen):
     """Train the baseline and variants side by side in a child process, and compare them."""
 
     MAIN_FOCUS = ("#exp-variants", "#race-table")  # space ticks a variant at once; t starts
+    BUILD_AHEAD = True  # a form and three panels
 
     BINDINGS = [
         Binding("t", "start", "Start race"),
@@ -108,8 +109,7 @@ class ExperimentsScreen(StudioScreen):
         with Horizontal(id="exp-body"):
             yield RaceForm(id="exp-form")
             with Vertical(id="exp-main"):
-                # the plot and table are mounted with the first race: until then, a note
-                yield Static(RacePlot.placeholder, id="race-waiting")
+                yield Static(RacePlot.placeholder, id="race-waiting")  # until the first race
                 with VerticalScroll(id="race-notes"):
                     yield Static("", id="race-notes-text")
         yield KeyBar()

@@ -22,9 +22,6 @@ PLOT_BINDINGS = [
 class PlotKeys:
     """The actions of PLOT_BINDINGS, for a screen that holds TrainingPlots and a KeyBar."""
 
-    def on_screen_resume(self) -> None:
-        self.query_one(KeyBar).show_keys()  # overlays may have been marked on Runs meanwhile
-
     def action_axis(self) -> None:
         """The plots' x axis: steps, tokens seen, training time."""
         mode = self.query_one(TrainingPlots).cycle_axis()

@@ -28,6 +28,7 @@ from core import (
     scenario_plan,
     variants_plan,
 )
+from tui.studio.widgets.common.focus_frame import FocusFrame
 from tui.studio.widgets.experiments.race import question_of
 
 DEFAULT_PRESET = "tiny"
@@ -37,7 +38,7 @@ RACE_FILE = "race.json"
 FREE = "free"  # the scenario choice that races the ticked variants of a preset
 
 
-class RaceForm(Vertical):
+class RaceForm(FocusFrame):
     """What the next race trains: a scenario, or a preset and the variants; the steps per
     variant and the seeds."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from core import (
@@ -26,6 +26,7 @@ from core import (
 )
 from tui.studio.formatting import form_advice
 from tui.studio.messages import TrainState
+from tui.studio.widgets.common.focus_frame import FocusFrame
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOG_TO = ("off", *TRACKERS, "both")  # the form's choices; `minigpt train --log-to` repeats
@@ -97,7 +98,7 @@ def vocab_guess(config: Config) -> int:
     return config.bpe_vocab_size if config.tokenizer == "bpe" else 256
 
 
-class RunForm(Vertical):
+class RunForm(FocusFrame):
     """Preset, corpus and every setting of a run, checked as they are typed."""
 
     def __init__(self, preset: str, corpus: str, threads: int | None = None) -> None:
