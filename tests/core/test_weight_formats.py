@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core import PRESETS, GenerationSession, SamplingConfig
-from core.fast.auto_weights import choose_weights, held_out_probe
+from core.fast.auto_weights import choose_weights, held_out_probe, matrices_bytes
 from core.fast.decode import Decoder
 from core.fast.weight_formats import (
     AUTO_MIN_BYTES,
@@ -85,6 +85,11 @@ def test_quality_cost_is_the_difference_in_bits_per_character() -> None:
     # two characters per token: half the bits per character
     for weights, cost in costs.items():
         assert quality_cost(model, weights, ids, 2.0) == pytest.approx(cost / 2)
+
+
+def test_auto_sizes_the_same_matrices_an_fp32_decoder_streams() -> None:
+    model = _model()  # sized without building a decoder: the two counts must not drift apart
+    assert matrices_bytes(model) == Decoder(model, weights="fp32").weight_bytes
 
 
 def test_auto_keeps_fp32_for_a_model_too_small_to_stream(monkeypatch) -> None:

@@ -42,12 +42,16 @@ def key_window(query: int, length: int, width: int) -> range:
     return range(start, min(length, start + width))
 
 
-# one head of one layer at one query: the keys of every view that walks them
-HEAD_QUERY_BINDINGS = [
+# one head of one layer: the keys of every view that walks them (the training X-ray too)
+LAYER_HEAD_BINDINGS = [
     Binding("l", "layer(1)", "Layer", show=False),
     Binding("L", "layer(-1)", "Layer", key_display="l/L"),
     Binding("h", "head(1)", "Head", show=False),
     Binding("H", "head(-1)", "Head", key_display="h/H"),
+]
+# ... at one query
+HEAD_QUERY_BINDINGS = [
+    *LAYER_HEAD_BINDINGS,
     Binding("up", "query(-1)", "Query", show=False),
     Binding("down", "query(1)", "Query", key_display="↑↓"),
     Binding("home", "query_at(0)", "First", show=False),

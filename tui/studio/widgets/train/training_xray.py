@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from core import StepMetrics, TrainingXray
 from tui.studio.widgets.common.cells import heat_color, shade_cell, shade_legend, token_label
+from tui.studio.widgets.model.xray import LAYER_HEAD_BINDINGS
 
 LABEL = 5  # characters of a row label ("L12 ")
 BAR = 20  # characters of the longest bar
@@ -26,10 +27,7 @@ class TrainingXrayView(VerticalScroll, can_focus=True):
     BINDINGS = [
         Binding("left", "eval(-1)", "Earlier", show=False),
         Binding("right", "eval(1)", "Later eval", key_display="←→"),
-        Binding("l", "layer(1)", "Layer", show=False),
-        Binding("L", "layer(-1)", "Layer", key_display="l/L"),
-        Binding("h", "head(1)", "Head", show=False),
-        Binding("H", "head(-1)", "Head", key_display="h/H"),
+        *LAYER_HEAD_BINDINGS,
     ]
 
     def __init__(self, id: str) -> None:
